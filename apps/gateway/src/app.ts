@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import websocket from '@fastify/websocket'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from '@openvesper/config'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { pino } from 'pino'
+import { registerAuth } from './http/auth.js'
+import { registerComponents } from './http/components.js'
+import { frameworkErrorHandler, ProblemSchema, registerErrorHandling } from './http/errors.js'
+import { REDACT_PATHS } from './http/logger.js'
+import { DOCS_PREFIX, registerSwagger } from './http/swagger.js'
+import { runsRoutes } from './routes/runs/index.js'
+import { systemRoutes } from './routes/system/index.js'
+import { tokenComponents } from './routes/tokens/schemas.js'
+import { tokensRoutes } from './routes/tokens/index.js'
+import { wsRoutes } from './routes/ws/index.js'
+import type { Services } from './services.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Socket idle timeout for this route's requests, for long polls that stay silent longer than
+     * SERVER_TIMEOUTS.connectionTimeoutMs (e.g. POST /agent/run/:runId/wait). Node resets it on the next request.
+     */
+    socketIdleTimeoutMs?: number
+  }
+}
+
+export interface AppDeps {
+  config: Config
+  services: Services
+  /** A pino logger (tests inject one writing to a buffer); the app adds its redaction and URL serializer. */
+  log?: FastifyBaseLogger
+}
+
+/** HTTP server timeouts (A19): all non-zero and at most 30 s. Tests read them from here. */
+export const SERVER_TIMEOUTS = {
+  /** Socket inactivity before the connection is closed. SSE keep-alives must be more frequent than this. */
+  connectionTimeoutMs: 30_000,
+  /** Receiving the whole request (headers and body). */
+  requestTimeoutMs: 30_000,
+  /** Receiving the request headers. */
+  headersTimeoutMs: 15_000,
+  /** Idle keep-alive connection between requests. */
+  keepAliveTimeoutMs: 5_000,
+} as const
+
+/** Logged redaction on top of the process logger's: credentials in headers, bodies and config. */
+export const APP_REDACT_PATHS = [
+  ...REDACT_PATHS,
+  'req.headers["proxy-authorization"]',
+  'req.headers["x-openvesper-token"]',
+  'res.headers["set-cookie"]',
+  'token',
+  'apiKey',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.secret',
+  '*.authorization',
+  '*.cookie',
+]
+
+/** Query parameters whose values never reach a log line. */
+const SECRET_QUERY_PARAMS = new Set(['token', 'access_token', 'api_key', 'apikey', 'key'])
+
+function decodeQueryKey(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' ')).toLowerCase()
+  } catch {
+    return raw.toLowerCase()
+  }
+}
+
+/** `req.url` for logs: the values of credential-like query parameters (matched after decoding) are replaced. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?')
+  if (q < 0) return url
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=')
+      const key = eq < 0 ? pair : pair.slice(0, eq)
+      return SECRET_QUERY_PARAMS.has(decodeQueryKey(key)) ? `${key}=[redacted]` : pair
+    })
+    .join('&')
+  return `${url.slice(0, q)}?${query}`
+}
+
+interface LoggedRequest {
+  method?: string
+  url?: string
+  host?: string
+  ip?: string
+  socket?: { remotePort?: number }
+}
+
+const serializers = {
+  req: (req: LoggedRequest) => ({
+    method: req.method,
+    url: typeof req.url === 'string' ? redactUrl(req.url) : undefined,
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  }),
+}
+
+/** The app logger: the given one (or a new pino logger) with redaction and the URL-redacting req serializer. */
+export function createAppLogger(config: Config, log?: FastifyBaseLogger): FastifyBaseLogger {
+  const redact = { paths: APP_REDACT_PATHS, censor: '[redacted]' }
+  const base = log ?? pino({ level: config.server.logLevel, redact })
+  return base.child({}, { serializers, redact })
+}
+
+/** Client-supplied request ids are kept only when short and free of anything that could forge a log line. */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{7,127}$/
+
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id']
+  return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID()
+}
+
+/**
+ * The Fastify instance, plugins in explicit order. Never listens (main.ts does) and never constructs services.
+ * Order matters: components before anything compiles a `$ref`; error and auth hooks before any plugin that
+ * registers routes (root hooks added later do not reach plugins already registered); swagger before routes.
+ */
+export async function buildApp({ config, services, log }: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: createAppLogger(config, log),
+    bodyLimit: config.server.bodyLimit,
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    genReqId: requestId,
+    requestIdHeader: false,
+    trustProxy: false,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    connectionTimeout: SERVER_TIMEOUTS.connectionTimeoutMs,
+    requestTimeout: SERVER_TIMEOUTS.requestTimeoutMs,
+    keepAliveTimeout: SERVER_TIMEOUTS.keepAliveTimeoutMs,
+    http: { requestTimeout: SERVER_TIMEOUTS.requestTimeoutMs, headersTimeout: SERVER_TIMEOUTS.headersTimeoutMs },
+    frameworkErrors: frameworkErrorHandler,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  registerComponents(app, [ProblemSchema, ...tokenComponents])
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    const idle = request.routeOptions.config.socketIdleTimeoutMs
+    if (typeof idle === 'number' && idle > 0) request.raw.socket?.setTimeout(idle)
+  })
+  registerErrorHandling(app)
+  registerAuth(app, { tokens: services.tokens, docsPrefix: DOCS_PREFIX, docsPublic: config.server.docsPublic })
+  await registerSwagger(app)
+  await app.register(websocket, { options: { maxPayload: config.server.bodyLimit } })
+
+  await app.register(systemRoutes, { services })
+  await app.register(tokensRoutes, { services })
+  await app.register(runsRoutes, { services })
+  await app.register(wsRoutes, { services })
+  return app
+}

@@ -1,0 +1,137 @@
+import { forbidden, unauthorized, unavailable } from '@openvesper/shared'
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
+import { Type } from 'typebox'
+import { MAX_TOKEN_LENGTH, type Principal, type TokensService } from '../auth/tokens.js'
+import { hasScopes, isScope, type Scope } from './scopes.js'
+
+/**
+ * Every route declares one: `{ public: true }`, or the scopes its caller needs (all of them; `admin` implies
+ * every scope; an empty list means "any valid token"). `streaming: true` (SSE and WebSocket routes only)
+ * additionally accepts the token as `?token=` because browsers' EventSource and WebSocket cannot set headers.
+ */
+export type AuthPolicy = { public: true } | { scopes: Scope[]; streaming?: boolean }
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthPolicy
+  }
+  interface FastifyRequest {
+    /** The authenticated caller; set by the auth hook on every non-public route. */
+    principal: Principal
+  }
+}
+
+/** Query-string schema property for streaming routes that declare a querystring schema (they must allow it). */
+export const StreamTokenQuery = Type.Optional(
+  Type.String({ maxLength: MAX_TOKEN_LENGTH, description: 'Bearer token, for clients that cannot set the Authorization header.' }),
+)
+
+export const BEARER_SECURITY = [{ bearerAuth: [] as string[] }]
+const BEARER = /^Bearer ([\x21-\x7e]+)$/
+
+export interface AuthOptions {
+  tokens: TokensService
+  /** Swagger UI's routes (registered by @fastify/swagger-ui, without `config.auth`) live under this prefix. */
+  docsPrefix: string
+  /** Swagger UI without a token (OPENVESPER_DOCS_PUBLIC); otherwise any valid token may read it. */
+  docsPublic: boolean
+}
+
+function describeRoute(route: RouteOptions): string {
+  return `${Array.isArray(route.method) ? route.method.join(',') : route.method} ${route.url}`
+}
+
+function checkPolicy(route: RouteOptions, policy: unknown): AuthPolicy {
+  const p = policy as { public?: unknown; scopes?: unknown; streaming?: unknown }
+  if (p.public === true && p.scopes === undefined && p.streaming === undefined) return { public: true }
+  if (
+    p.public === undefined &&
+    Array.isArray(p.scopes) &&
+    p.scopes.every((s) => typeof s === 'string' && isScope(s)) &&
+    (p.streaming === undefined || typeof p.streaming === 'boolean')
+  )
+    return policy as AuthPolicy
+  throw new Error(`route ${describeRoute(route)}: config.auth must be { public: true } or { scopes: Scope[]; streaming?: boolean }`)
+}
+
+/** Exactly one `Authorization: Bearer <token>` header, or one `?token=` on streaming routes; anything else is an error. */
+function readCredential(request: FastifyRequest, streaming: boolean): string {
+  const raw = request.raw.rawHeaders
+  let headerCount = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === 'authorization') headerCount++
+  const query = request.query as Record<string, unknown> | undefined
+  const hasQueryToken = query !== undefined && query !== null && typeof query === 'object' && Object.hasOwn(query, 'token')
+
+  if (hasQueryToken && !streaming) throw unauthorized('query-string credentials are accepted only on streaming routes; use the Authorization header')
+  if (headerCount > 1) throw unauthorized('send exactly one Authorization header')
+  if (headerCount === 1 && hasQueryToken) throw unauthorized('send the token either in the Authorization header or as ?token=, not both')
+
+  if (headerCount === 1) {
+    const header = request.headers.authorization
+    const match = typeof header === 'string' ? BEARER.exec(header) : null
+    const token = match?.[1]
+    if (token === undefined || token.length > MAX_TOKEN_LENGTH) throw unauthorized('expected Authorization: Bearer <token>')
+    return token
+  }
+  if (hasQueryToken) {
+    const token = query.token
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token))
+      throw unauthorized('malformed token query parameter')
+    return token
+  }
+  throw unauthorized()
+}
+
+/**
+ * Authentication and authorization of the native API.
+ *
+ * - `onRoute` (boot): every route must declare `config.auth` (Swagger UI's routes get the docs policy), the
+ *   policy is checked and written to `schema.security`, so enforcement and documentation share one declaration.
+ *   Fastify's automatic HEAD routes copy the GET route's config and pass through the same hook.
+ * - `onRequest`: authenticates before parsing or validation; unknown paths need a valid token to learn
+ *   they are unknown (401 otherwise, 404 with a token).
+ *
+ * Must be registered before any route and before any plugin that registers routes (hooks added to the root
+ * later do not reach plugins already registered).
+ */
+export function registerAuth(app: FastifyInstance, { tokens, docsPrefix, docsPublic }: AuthOptions): void {
+  app.decorateRequest('principal', null as unknown as Principal)
+
+  const docsPolicy: AuthPolicy = docsPublic ? { public: true } : { scopes: [] }
+  const isDocsRoute = (route: RouteOptions): boolean =>
+    (route.url === docsPrefix || route.url.startsWith(`${docsPrefix}/`)) && (route.schema as { hide?: unknown } | undefined)?.hide === true
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    let policy = route.config?.auth
+    if (policy === undefined && isDocsRoute(route)) {
+      policy = docsPolicy
+      route.config = { ...route.config, auth: policy }
+    }
+    if (policy === undefined)
+      throw new Error(`route ${describeRoute(route)} declares no config.auth: add { auth: { scopes: [...] } } or { auth: { public: true } }`)
+    const checked = checkPolicy(route, policy)
+    route.schema = { ...(route.schema ?? {}), security: 'public' in checked ? [] : BEARER_SECURITY }
+  })
+
+  app.addHook('onRequest', async (request, reply) => {
+    // Unknown paths (404 handler) have no policy: they require a valid token like any protected route.
+    const declared = request.is404 ? ({ scopes: [] } satisfies AuthPolicy) : request.routeOptions.config.auth
+    if (declared === undefined) throw unauthorized() // fail closed; onRoute makes this unreachable
+    if ('public' in declared) return
+    const streaming = declared.streaming === true
+    if (streaming) reply.header('referrer-policy', 'no-referrer')
+
+    const token = readCredential(request, streaming)
+    let principal: Principal | undefined
+    try {
+      principal = await tokens.verify(token)
+    } catch (err) {
+      request.log.error({ err }, 'token verification failed')
+      throw unavailable('authentication is temporarily unavailable; retry shortly')
+    }
+    if (!principal) throw unauthorized('invalid or revoked token')
+    if (!hasScopes(principal.scopes, declared.scopes))
+      throw forbidden(`this operation needs the scope${declared.scopes.length > 1 ? 's' : ''} ${declared.scopes.join(', ')}`)
+    request.principal = principal
+  })
+}

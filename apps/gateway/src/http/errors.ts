@@ -1,0 +1,255 @@
+import { AppError, assertNever, ERROR_CODES, type ErrorCode, type FieldError, isAppError } from '@openvesper/shared'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import { type Static, Type } from 'typebox'
+
+/** Where problem types live: `urn:openvesper:problem:<code>` (RFC 9457 `type`). */
+export const PROBLEM_TYPE_PREFIX = 'urn:openvesper:problem:'
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+export const FieldErrorSchema = Type.Object(
+  {
+    path: Type.String({ description: 'The failing field, e.g. `body.name` or `params.runId`.' }),
+    message: Type.String(),
+  },
+  { additionalProperties: false },
+)
+
+/** RFC 9457 problem details, the one error shape of the native API. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: 'URI of the problem type: `urn:openvesper:problem:<code>`.' }),
+    title: Type.String({ description: 'Short summary of the problem type.' }),
+    status: Type.Integer({ minimum: 400, maximum: 599, description: 'The HTTP status code.' }),
+    code: Type.Unsafe<ErrorCode>({ type: 'string', enum: [...ERROR_CODES], description: 'Machine-readable error code.' }),
+    detail: Type.String({ description: 'Explanation of this occurrence; never contains secrets or internals.' }),
+    instance: Type.Optional(Type.String({ description: 'The request path (without query string).' })),
+    requestId: Type.String({ description: 'Correlation id, also sent in the `x-request-id` header.' }),
+    errors: Type.Optional(Type.Array(FieldErrorSchema, { description: 'Field-level validation failures.' })),
+  },
+  { $id: 'Problem', title: 'Problem', additionalProperties: false, description: 'RFC 9457 problem details.' },
+)
+export type Problem = Static<typeof ProblemSchema>
+
+/** The only code → HTTP status table. */
+export function statusOf(code: ErrorCode): number {
+  switch (code) {
+    case 'invalid_request':
+      return 400
+    case 'unauthorized':
+      return 401
+    case 'forbidden':
+      return 403
+    case 'not_found':
+      return 404
+    case 'conflict':
+    case 'run_not_cancellable':
+    case 'session_busy':
+    case 'idempotency_conflict':
+      return 409
+    case 'payload_too_large':
+      return 413
+    case 'unsupported_media_type':
+      return 415
+    case 'rate_limited':
+      return 429
+    case 'internal':
+      return 500
+    case 'upstream_error':
+      return 502
+    case 'unavailable':
+      return 503
+    default:
+      return assertNever(code, 'unknown error code')
+  }
+}
+
+const TITLES: Record<ErrorCode, string> = {
+  invalid_request: 'Invalid request',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  not_found: 'Not found',
+  conflict: 'Conflict',
+  payload_too_large: 'Payload too large',
+  unsupported_media_type: 'Unsupported media type',
+  rate_limited: 'Too many requests',
+  upstream_error: 'Upstream error',
+  unavailable: 'Service unavailable',
+  internal: 'Internal error',
+  run_not_cancellable: 'Run not cancellable',
+  session_busy: 'Session busy',
+  idempotency_conflict: 'Idempotency conflict',
+}
+
+/** Statuses every route documents with the Problem component unless it declares them itself. */
+export const PROBLEM_STATUSES = [400, 401, 403, 404, 409, 413, 415, 429, 500, 502, 503] as const
+
+const STATUS_DESCRIPTIONS: Record<(typeof PROBLEM_STATUSES)[number], string> = {
+  400: 'Invalid request (validation failed, malformed body or parameters)',
+  401: 'Missing or invalid credentials',
+  403: 'The token lacks the required scope',
+  404: 'Not found',
+  409: 'Conflict with the current state',
+  413: 'Request body too large',
+  415: 'Unsupported content type',
+  429: 'Too many requests',
+  500: 'Internal error',
+  502: 'Upstream provider error',
+  503: 'A dependency is unavailable',
+}
+
+/** A documented Problem response for `status`, as a Fastify/OpenAPI response entry. */
+export function problemResponse(status: (typeof PROBLEM_STATUSES)[number]) {
+  return {
+    description: STATUS_DESCRIPTIONS[status],
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: 'Problem#' } } },
+  }
+}
+
+/** Builds the problem body. `instance` is the path only: a query string may carry a credential. */
+export function toProblem(code: ErrorCode, detail: string, request: FastifyRequest, errors?: FieldError[]): Problem {
+  const path = request.url.split('?', 1)[0] ?? ''
+  return {
+    type: `${PROBLEM_TYPE_PREFIX}${code}`,
+    title: TITLES[code],
+    status: statusOf(code),
+    code,
+    detail,
+    instance: path.length > 0 && path.length <= 2048 ? path : undefined,
+    requestId: request.id,
+    ...(errors && errors.length > 0 ? { errors: errors.slice(0, 20) } : {}),
+  }
+}
+
+/** Sends `error` as problem details (the one place responses for errors are written). */
+export function sendProblem(reply: FastifyReply, error: AppError): FastifyReply {
+  const { request } = reply
+  const problem = toProblem(error.code, error.message, request, error.details?.errors)
+  reply.code(problem.status).header('x-request-id', request.id).header('cache-control', 'no-store')
+  if (problem.status === 401) reply.header('www-authenticate', 'Bearer')
+  const retryAfter = error.details?.retryAfterSeconds
+  if (typeof retryAfter === 'number' && Number.isFinite(retryAfter) && retryAfter >= 0) reply.header('retry-after', String(Math.ceil(retryAfter)))
+  return reply.type(PROBLEM_CONTENT_TYPE).send(problem)
+}
+
+interface ValidationItem {
+  instancePath?: string
+  keyword?: string
+  message?: string
+  params?: Record<string, unknown>
+}
+
+function fieldPath(context: string | undefined, item: ValidationItem): string {
+  const segments = (item.instancePath ?? '')
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+  const extra = item.params?.additionalProperty ?? item.params?.missingProperty
+  if (typeof extra === 'string') segments.push(extra)
+  return [context ?? 'request', ...segments].join('.')
+}
+
+function fieldMessage(item: ValidationItem): string {
+  if (item.keyword === 'additionalProperties') return 'unknown property'
+  if (item.keyword === 'required') return 'is required'
+  return item.message ?? 'is invalid'
+}
+
+const byStatus = (status: number): ErrorCode => {
+  switch (status) {
+    case 401:
+      return 'unauthorized'
+    case 403:
+      return 'forbidden'
+    case 404:
+      return 'not_found'
+    case 409:
+      return 'conflict'
+    case 413:
+      return 'payload_too_large'
+    case 415:
+      return 'unsupported_media_type'
+    case 429:
+      return 'rate_limited'
+    case 502:
+      return 'upstream_error'
+    case 503:
+      return 'unavailable'
+    default:
+      return status >= 400 && status < 500 ? 'invalid_request' : 'internal'
+  }
+}
+
+/**
+ * Maps anything thrown during a request to an AppError whose message is safe to send. Framework errors get
+ * fixed messages; unknown errors become `internal` (the caller logs the original with its stack).
+ */
+export function toAppError(err: unknown): { error: AppError; unexpected: boolean } {
+  if (isAppError(err)) return { error: err, unexpected: false }
+  const e = err as Partial<FastifyError> & { validation?: ValidationItem[]; validationContext?: string }
+  if (Array.isArray(e.validation)) {
+    const errors = e.validation.map((item) => ({ path: fieldPath(e.validationContext, item), message: fieldMessage(item) }))
+    const first = errors[0]
+    const detail = first ? `request validation failed: ${first.path} ${first.message}` : 'request validation failed'
+    return { error: new AppError('invalid_request', detail, { details: { errors } }), unexpected: false }
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { error: new AppError('payload_too_large', 'request body is larger than the configured limit'), unexpected: false }
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { error: new AppError('unsupported_media_type', 'unsupported content type; send application/json'), unexpected: false }
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { error: new AppError('invalid_request', 'request body is not valid JSON (or contains a forbidden key such as __proto__)'), unexpected: false }
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { error: new AppError('invalid_request', 'request body is empty but the content type is application/json'), unexpected: false }
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { error: new AppError('invalid_request', 'request body size does not match Content-Length'), unexpected: false }
+    case 'FST_ERR_BAD_URL':
+      return { error: new AppError('invalid_request', 'the request URL is malformed'), unexpected: false }
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { error: new AppError('invalid_request', 'a path parameter is too long'), unexpected: false }
+    default:
+      break
+  }
+  const status = typeof e.statusCode === 'number' ? e.statusCode : 500
+  if (status >= 400 && status < 500) {
+    const code = byStatus(status)
+    return { error: new AppError(code, `${TITLES[code].toLowerCase()}`), unexpected: false }
+  }
+  if (status === 503) return { error: new AppError('unavailable', 'the service is temporarily unavailable'), unexpected: false }
+  return { error: new AppError('internal', 'internal error; quote the request id when reporting it'), unexpected: true }
+}
+
+function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const { error, unexpected } = toAppError(err)
+  if (unexpected) request.log.error({ err }, 'unhandled error')
+  else if (statusOf(error.code) >= 500) request.log.warn({ code: error.code, err }, 'request failed')
+  else request.log.info({ code: error.code }, 'request rejected')
+  if (reply.sent || reply.raw.headersSent) return
+  sendProblem(reply, error)
+}
+
+/**
+ * Error handling of the native API: the error handler, the not-found handler, the framework-error handler
+ * (see `frameworkErrors` in app.ts) and an `onRoute` hook documenting Problem responses on every route.
+ * Must run before any route is registered and after the Problem component is added.
+ */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const schema = (route.schema ?? {}) as Record<string, unknown>
+    const response = { ...((schema.response as Record<string, unknown> | undefined) ?? {}) }
+    for (const status of PROBLEM_STATUSES) {
+      const declared = String(status) in response || `${String(status)[0]}xx` in response
+      if (!declared) response[status] = problemResponse(status)
+    }
+    route.schema = { ...schema, response }
+  })
+  app.setErrorHandler((err, request, reply) => handleError(err, request, reply))
+  // The auth hook already answered 401 to requests without valid credentials.
+  app.setNotFoundHandler((request, reply) => {
+    sendProblem(reply, new AppError('not_found', 'no route matches this method and path'))
+  })
+}
+
+/** For Fastify's `frameworkErrors` option (malformed URLs, over-long path parameters). */
+export const frameworkErrorHandler = (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void =>
+  handleError(err, request, reply)

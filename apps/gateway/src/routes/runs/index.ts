@@ -1,0 +1,203 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
+import { Type } from 'typebox'
+import { CreateRunBodySchema, RunAcceptedSchema, RunSchema, toRun } from '../../schemas/run.js'
+import type { Services } from '../../services.js'
+import { openSse, resumeCursor } from './sse.js'
+
+const RunParams = Type.Object({ runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$', description: 'Run id.' }) }, { additionalProperties: false })
+const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({ pattern: '^[\\x21-\\x7e]{1,255}$', description: 'Makes creation idempotent: the same key returns the same run.' }),
+  ),
+})
+const StreamHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,255}$' })),
+  'last-event-id': Type.Optional(Type.String({ pattern: '^\\d{1,9}$', description: 'Resume after this event sequence number.' })),
+})
+const WaitBody = Type.Object(
+  {
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'Longest wait; capped by OPENVESPER_WAIT_TIMEOUT_MAX_MS. Default 30000.' }),
+    ),
+  },
+  { additionalProperties: false },
+)
+const EventsQuery = Type.Object(
+  {
+    after: Type.Optional(Type.Integer({ minimum: 0, description: 'Resume after this sequence number (Last-Event-ID wins).' })),
+    token: Type.Optional(Type.String({ description: 'Bearer token, for clients that cannot set headers (EventSource).' })),
+  },
+  { additionalProperties: false },
+)
+const SSE_DESCRIPTION =
+  'Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event.'
+const sseResponse = { 200: { description: SSE_DESCRIPTION, content: { 'text/event-stream': { schema: Type.String() } } } }
+
+/** Aborted when the client goes away before the response was sent. */
+function onDisconnect(reply: FastifyReply): AbortSignal {
+  const ctrl = new AbortController()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ctrl.abort()
+  })
+  return ctrl.signal
+}
+
+export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { runs } = services
+  const respond = async (row: Parameters<typeof toRun>[0]) => toRun(row, await runs.sessionKeyOf(row))
+
+  app.post(
+    '/agent',
+    {
+      schema: {
+        operationId: 'runAgent',
+        summary: 'Run an agent synchronously',
+        description:
+          'Executes the run in this gateway and answers with the finished run (status completed, failed or cancelled). Disconnecting cancels the run. With an Idempotency-Key, a retry returns the same run (waiting for it if still running).',
+        tags: ['Runs'],
+        headers: IdempotencyHeaders,
+        body: CreateRunBodySchema,
+        response: { 200: RunSchema },
+      },
+      config: { auth: { scopes: ['runs:write'] } },
+    },
+    async (request, reply) => {
+      const disconnected = onDisconnect(reply)
+      const { run, created } = await runs.create(request.principal, request.body, {
+        mode: 'sync',
+        idempotencyKey: request.headers['idempotency-key'],
+        requestId: String(request.id),
+      })
+      if (created) await runs.executeInline(run, disconnected)
+      else await runs.wait(request.principal, run.id, 3_600_000, disconnected)
+      return respond(await runs.getOwned(request.principal, run.id))
+    },
+  )
+
+  app.post(
+    '/agent/async',
+    {
+      schema: {
+        operationId: 'startAgentRun',
+        summary: 'Start an agent run asynchronously',
+        description: 'Queues the run for a worker and answers at once. Poll GET /agent/run/{runId}, wait with POST /agent/run/{runId}/wait or stream GET /agent/run/{runId}/events.',
+        tags: ['Runs'],
+        headers: IdempotencyHeaders,
+        body: CreateRunBodySchema,
+        response: { 202: RunAcceptedSchema },
+      },
+      config: { auth: { scopes: ['runs:write'] } },
+    },
+    async (request, reply) => {
+      const { run } = await runs.create(request.principal, request.body, {
+        mode: 'async',
+        idempotencyKey: request.headers['idempotency-key'],
+        requestId: String(request.id),
+      })
+      return reply.code(202).send({ runId: run.id, acceptedAt: run.createdAt.toISOString() })
+    },
+  )
+
+  app.post(
+    '/agent/stream',
+    {
+      schema: {
+        operationId: 'streamAgentRun',
+        summary: 'Run an agent and stream its events (SSE)',
+        description: `${SSE_DESCRIPTION} The run id is in the X-Run-Id header and every event. Disconnecting does not stop the run: resume with GET /agent/run/{runId}/events and Last-Event-ID, or repeat this request with the same Idempotency-Key and Last-Event-ID.`,
+        tags: ['Runs'],
+        headers: StreamHeaders,
+        body: CreateRunBodySchema,
+        response: sseResponse,
+      },
+      config: { auth: { scopes: ['runs:write'], streaming: true } },
+    },
+    async (request, reply) => {
+      const { run, created } = await runs.create(request.principal, request.body, {
+        mode: 'stream',
+        idempotencyKey: request.headers['idempotency-key'],
+        requestId: String(request.id),
+      })
+      if (created) {
+        void runs.executeInline(run).catch((err) => request.log.error({ err, runId: run.id }, 'inline run crashed'))
+      }
+      const sink = openSse(request, reply, { 'x-run-id': run.id })
+      await runs.follow(run, resumeCursor(request.headers['last-event-id'], undefined), (e) => sink.send(e), sink.signal)
+      sink.end()
+    },
+  )
+
+  app.get(
+    '/agent/run/:runId',
+    {
+      schema: { operationId: 'getAgentRun', summary: 'Get a run', tags: ['Runs'], params: RunParams, response: { 200: RunSchema } },
+      config: { auth: { scopes: ['runs:read'] } },
+    },
+    async (request) => respond(await runs.getOwned(request.principal, request.params.runId)),
+  )
+
+  app.get(
+    '/agent/run/:runId/events',
+    {
+      schema: {
+        operationId: 'streamAgentRunEvents',
+        summary: "Stream a run's events (SSE), with resume",
+        description: `${SSE_DESCRIPTION} Replays stored events after Last-Event-ID (or ?after=) and then follows the live run.`,
+        tags: ['Runs'],
+        params: RunParams,
+        querystring: EventsQuery,
+        headers: StreamHeaders,
+        response: sseResponse,
+      },
+      config: { auth: { scopes: ['runs:read'], streaming: true } },
+    },
+    async (request, reply) => {
+      const run = await runs.getOwned(request.principal, request.params.runId)
+      const sink = openSse(request, reply, { 'x-run-id': run.id })
+      await runs.follow(run, resumeCursor(request.headers['last-event-id'], request.query.after), (e) => sink.send(e), sink.signal)
+      sink.end()
+    },
+  )
+
+  app.post(
+    '/agent/run/:runId/wait',
+    {
+      schema: {
+        operationId: 'waitAgentRun',
+        summary: 'Wait until a run ends',
+        description: 'Blocks until the run is terminal or timeoutMs passes, then returns the run as it is (check status).',
+        tags: ['Runs'],
+        params: RunParams,
+        body: WaitBody,
+        response: { 200: RunSchema },
+      },
+      config: { auth: { scopes: ['runs:read'] } },
+      preValidation: async (request) => {
+        if (request.body === undefined || request.body === null) request.body = {}
+      },
+    },
+    async (request, reply) => {
+      const disconnected = onDisconnect(reply)
+      const row = await runs.wait(request.principal, request.params.runId, request.body.timeoutMs ?? 30_000, disconnected)
+      return respond(row)
+    },
+  )
+
+  app.post(
+    '/agent/run/:runId/abort',
+    {
+      schema: {
+        operationId: 'abortAgentRun',
+        summary: 'Cancel a run',
+        description: 'Cancels a queued, running or awaiting-approval run from any gateway instance; the upstream request is stopped. 409 when the run already ended.',
+        tags: ['Runs'],
+        params: RunParams,
+        response: { 200: RunSchema },
+      },
+      config: { auth: { scopes: ['runs:write'] } },
+    },
+    async (request) => respond(await runs.abort(request.principal, request.params.runId)),
+  )
+
+}

@@ -1,0 +1,26 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { Services } from '../../services.js'
+
+export const HealthSchema = Type.Object(
+  { status: Type.Literal('ok') },
+  { additionalProperties: false, description: 'Liveness only: no version, configuration, hostnames or counts.' },
+)
+
+/** GET /health: the only public route. */
+export const systemRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app) => {
+  app.get(
+    '/health',
+    {
+      schema: {
+        operationId: 'getHealth',
+        summary: 'Liveness check',
+        description: 'Answers while the process serves HTTP. Needs no token and reveals nothing else.',
+        tags: ['System'],
+        response: { 200: HealthSchema },
+      },
+      config: { auth: { public: true } },
+    },
+    async () => ({ status: 'ok' as const }),
+  )
+}

@@ -1,0 +1,162 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { RunEvent } from '@openvesper/core'
+import { type AppError, isAppError } from '@openvesper/shared'
+import { Type } from 'typebox'
+import { Compile } from 'typebox/compile'
+import type { WebSocket } from 'ws'
+import { CreateRunBodySchema, toRun } from '../../schemas/run.js'
+import type { Services } from '../../services.js'
+
+/** Largest inbound WebSocket message; larger ones close the socket with 1009. */
+export const WS_MAX_PAYLOAD = 1024 * 1024
+/** Unsent bytes a slow WebSocket client may accumulate before it is closed with 1013. */
+export const WS_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+export const WS_PING_INTERVAL_MS = 30_000
+
+interface Principal {
+  id: string
+  scopes: readonly string[]
+}
+
+const hasScope = (p: Principal, scope: string) => p.scopes.includes('admin') || p.scopes.includes(scope)
+
+const RunIdParams = Type.Object({ runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$' }) }, { additionalProperties: false })
+const SubscribeParams = Type.Object(
+  { runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$' }), afterSeq: Type.Optional(Type.Integer({ minimum: 0 })) },
+  { additionalProperties: false },
+)
+const AgentRunParams = Type.Object(
+  { ...CreateRunBodySchema.properties, idempotencyKey: Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,255}$' })) },
+  { additionalProperties: false },
+)
+
+/** JSON-RPC methods: params validator and the scope each needs. */
+const METHODS = {
+  'agent.run': { params: Compile(AgentRunParams), scope: 'runs:write' },
+  'run.subscribe': { params: Compile(SubscribeParams), scope: 'runs:read' },
+  'run.unsubscribe': { params: Compile(RunIdParams), scope: 'runs:read' },
+  'run.get': { params: Compile(RunIdParams), scope: 'runs:read' },
+  'run.abort': { params: Compile(RunIdParams), scope: 'runs:write' },
+} as const
+type Method = keyof typeof METHODS
+export const WS_METHOD_SCOPES: Record<string, string> = Object.fromEntries(Object.entries(METHODS).map(([m, d]) => [m, d.scope]))
+
+/** JSON-RPC 2.0 error codes; application errors carry their problem code in `data.code`. */
+const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, app: -32000 } as const
+const APP_RPC_CODES: Partial<Record<AppError['code'], number>> = { unauthorized: -32001, forbidden: -32003, not_found: -32004, conflict: -32009 }
+
+export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { runs } = services
+
+  app.get(
+    '/ws',
+    {
+      websocket: true,
+      schema: {
+        operationId: 'connectWebSocket',
+        summary: 'WebSocket: JSON-RPC 2.0 calls and run event notifications',
+        description:
+          'Upgrade to a WebSocket (token in the Authorization header or ?token=). Methods: agent.run {message, agent?, sessionKey?, idempotencyKey?} → {runId, status} and its events are pushed; run.subscribe {runId, afterSeq?}; run.unsubscribe {runId}; run.get {runId}; run.abort {runId}. Events arrive as notifications whose method is the event type (agent.text_delta, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.*) with params {runId, seq, …}.',
+        tags: ['Runs'],
+        querystring: Type.Object({ token: Type.Optional(Type.String()) }, { additionalProperties: false }),
+        response: { 101: { description: 'Switching Protocols' } },
+      },
+      config: { auth: { scopes: ['runs:read'], streaming: true } },
+    },
+    (socket: WebSocket, request) => {
+      const principal = request.principal as Principal
+      const subscriptions = new Map<string, AbortController>()
+      let alive = true
+      const ping = setInterval(() => {
+        if (!alive) return socket.terminate()
+        alive = false
+        socket.ping()
+      }, WS_PING_INTERVAL_MS)
+      socket.on('pong', () => (alive = true))
+
+      const send = (payload: unknown) => {
+        if (socket.readyState !== socket.OPEN) return
+        if (socket.bufferedAmount > WS_MAX_BUFFERED_BYTES) {
+          socket.close(1013, 'client too slow')
+          return
+        }
+        socket.send(JSON.stringify(payload))
+      }
+      const notify = (e: RunEvent) => send({ jsonrpc: '2.0', method: e.type, params: { runId: e.runId, seq: e.seq, ...e.data, createdAt: e.createdAt } })
+      const fail = (id: unknown, code: number, message: string, data?: unknown) =>
+        send({ jsonrpc: '2.0', id: id ?? null, error: { code, message, ...(data === undefined ? {} : { data }) } })
+
+      const subscribe = (runRow: Parameters<typeof runs.follow>[0], afterSeq: number) => {
+        if (subscriptions.has(runRow.id)) return
+        const ctrl = new AbortController()
+        subscriptions.set(runRow.id, ctrl)
+        void runs
+          .follow(runRow, afterSeq, notify, ctrl.signal)
+          .catch((err) => request.log.warn({ err, runId: runRow.id }, 'ws subscription failed'))
+          .finally(() => subscriptions.delete(runRow.id))
+      }
+
+      const call = async (method: Method, params: Record<string, unknown>): Promise<unknown> => {
+        switch (method) {
+          case 'agent.run': {
+            const { idempotencyKey, ...input } = params as { message: string; agent?: string; sessionKey?: string; idempotencyKey?: string }
+            const { run, created } = await runs.create(principal, input, { mode: 'stream', idempotencyKey, requestId: String(request.id) })
+            subscribe(run, 0)
+            if (created) void runs.executeInline(run).catch((err) => request.log.error({ err, runId: run.id }, 'inline run crashed'))
+            return { runId: run.id, status: run.status }
+          }
+          case 'run.subscribe': {
+            const run = await runs.getOwned(principal, String(params.runId))
+            subscribe(run, Number(params.afterSeq ?? 0))
+            return { runId: run.id, subscribed: true }
+          }
+          case 'run.unsubscribe': {
+            subscriptions.get(String(params.runId))?.abort()
+            return { runId: params.runId, subscribed: false }
+          }
+          case 'run.get': {
+            const run = await runs.getOwned(principal, String(params.runId))
+            return toRun(run, await runs.sessionKeyOf(run))
+          }
+          case 'run.abort': {
+            const run = await runs.abort(principal, String(params.runId))
+            return toRun(run, await runs.sessionKeyOf(run))
+          }
+        }
+      }
+
+      socket.on('message', (data, isBinary) => {
+        if (isBinary) return fail(null, RPC.invalidRequest, 'binary messages are not accepted')
+        let msg: { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown }
+        try {
+          msg = JSON.parse(data.toString('utf8'))
+        } catch {
+          return fail(null, RPC.parse, 'parse error')
+        }
+        if (!msg || typeof msg !== 'object' || msg.jsonrpc !== '2.0' || typeof msg.method !== 'string')
+          return fail(msg?.id, RPC.invalidRequest, 'invalid JSON-RPC 2.0 request')
+        const def = Object.hasOwn(METHODS, msg.method) ? METHODS[msg.method as Method] : undefined
+        if (!def) return fail(msg.id, RPC.methodNotFound, `method not found: ${msg.method}`)
+        if (!hasScope(principal, def.scope)) return fail(msg.id, APP_RPC_CODES.forbidden!, 'the token lacks the scope this method needs', { code: 'forbidden', scope: def.scope })
+        const params = msg.params ?? {}
+        if (!def.params.Check(params)) {
+          const first = def.params.Errors(params)[0]
+          return fail(msg.id, RPC.invalidParams, 'invalid params', { path: first?.instancePath ?? '', message: first?.message ?? 'invalid' })
+        }
+        call(msg.method as Method, params as Record<string, unknown>).then(
+          (result) => msg.id !== undefined && send({ jsonrpc: '2.0', id: msg.id, result }),
+          (err) => {
+            if (isAppError(err)) return fail(msg.id, APP_RPC_CODES[err.code] ?? RPC.app, err.message, { code: err.code })
+            request.log.error({ err }, 'ws call failed')
+            fail(msg.id, RPC.app, 'internal error', { code: 'internal', requestId: request.id })
+          },
+        )
+      })
+
+      socket.on('close', () => {
+        clearInterval(ping)
+        for (const ctrl of subscriptions.values()) ctrl.abort()
+      })
+    },
+  )
+}

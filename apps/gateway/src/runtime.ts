@@ -1,0 +1,148 @@
+import type { Config, Role } from '@openvesper/config'
+import {
+  builtinTools,
+  createProviderRegistry,
+  createRunEvents,
+  createRunsService,
+  createToolRegistry,
+  loadAgents,
+  RUN_EXECUTE_JOB,
+  RUN_RECONCILE_JOB,
+  type RunDeps,
+} from '@openvesper/core'
+import { createDb, describeUrl, migrate } from '@openvesper/db'
+import {
+  createBullmqQueue,
+  createInProcessEventBus,
+  createInProcessQueue,
+  createRedisEventBus,
+  type EventBus,
+  type JobQueue,
+  type WorkerHost,
+} from '@openvesper/queue'
+import { type Logger, newId, systemClock } from '@openvesper/shared'
+import { createTokensService } from './auth/tokens.js'
+import type { Services } from './services.js'
+
+export interface RuntimeInfo {
+  mode: 'embedded' | 'server'
+  workerId: string
+  defaultModel: string
+}
+
+/** What the embedded mode needs to know about how it was started. */
+export interface RuntimeOptions {
+  /** Print the generated bootstrap token (embedded, no OPENVESPER_TOKEN). */
+  onGeneratedToken?: (token: string) => void
+}
+
+/**
+ * The composition root: the one place where packages meet. Construction does no I/O; `start(role)`
+ * connects and starts workers; `stop()` undoes it in reverse order.
+ */
+export function createRuntime(config: Config, log: Logger, options: RuntimeOptions = {}) {
+  const clock = systemClock
+  const server = Boolean(config.database.url && config.redis.url)
+  const workerId = newId('worker')
+  const dbHandle = config.database.url
+    ? createDb({ kind: 'postgres', url: config.database.url, max: config.database.poolMax })
+    : createDb({ kind: 'pglite', dataDir: config.database.dataDir })
+  const db = dbHandle.db
+  const queue: JobQueue = config.redis.url
+    ? createBullmqQueue({ redisUrl: config.redis.url, prefix: config.redis.prefix, log })
+    : createInProcessQueue({ log })
+  const bus: EventBus = config.redis.url ? createRedisEventBus({ redisUrl: config.redis.url, prefix: config.redis.prefix, log }) : createInProcessEventBus()
+
+  const tools = createToolRegistry(builtinTools)
+  const agents = loadAgents(config.agents.configPath, tools.names())
+  const up = config.upstream
+  const defaultModel = up.model ?? (up.openaiApiKey ? 'openai/gpt-4o-mini' : up.anthropicApiKey ? 'anthropic/claude-sonnet-4-5' : 'echo')
+  const providers = createProviderRegistry({
+    openai: { baseUrl: up.openaiBaseUrl, apiKey: up.openaiApiKey, timeoutMs: up.timeoutMs },
+    anthropic: { baseUrl: up.anthropicBaseUrl, apiKey: up.anthropicApiKey, timeoutMs: up.timeoutMs },
+    retry: { maxRetries: up.maxRetries, maxDelayMs: up.retryMaxDelayMs },
+  })
+  const events = createRunEvents({ db, bus, log })
+  const runDeps: RunDeps = {
+    db,
+    queue,
+    bus,
+    events,
+    agents,
+    tools,
+    providers,
+    defaultModel,
+    clock,
+    log,
+    workerId,
+    options: {
+      leaseMs: config.runs.leaseMs,
+      maxAttempts: config.runs.maxAttempts,
+      maxSteps: config.runs.maxSteps,
+      staleQueuedMs: config.runs.staleQueuedMs,
+      waitTimeoutMaxMs: config.runs.waitTimeoutMaxMs,
+    },
+  }
+  const runs = createRunsService(runDeps)
+  const tokens = createTokensService({ db, clock })
+  const services: Services = { tokens, runs, agents }
+  const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
+  let workers: WorkerHost | undefined
+  let started = false
+
+  return {
+    services,
+    info,
+    db: dbHandle,
+    async start(role: Role): Promise<void> {
+      log.info(
+        {
+          mode: info.mode,
+          role,
+          database: config.database.url ? describeUrl(config.database.url) : `pglite:${config.database.dataDir}`,
+          queue: queue.kind,
+          events: bus.kind,
+        },
+        server ? 'server mode: Postgres + BullMQ on Redis' : 'embedded mode: PGlite + in-process queue and events',
+      )
+      if (!up.model && defaultModel === 'echo')
+        log.info('no OPENVESPER_MODEL and no provider key: agents use the offline echo model')
+      await dbHandle.ping()
+      if (config.database.migrateOnStart) await migrate(dbHandle, log)
+      await queue.start()
+      await bus.start()
+      if (role !== 'worker') {
+        const { generated } = await tokens.ensureBootstrap(config.auth.bootstrapToken, { generateIfMissing: !server })
+        if (generated) options.onGeneratedToken?.(generated)
+      }
+      await runs.start()
+      if (role !== 'api') {
+        workers = await queue.startWorkers({
+          workerId,
+          concurrency: config.runs.workerConcurrency,
+          handlers: {
+            [RUN_EXECUTE_JOB]: async (data, ctx) => {
+              await runs.executeQueued(String(data.runId), ctx.workerId, ctx.signal)
+            },
+            [RUN_RECONCILE_JOB]: async () => {
+              await runs.reconcile()
+            },
+          },
+        })
+        await queue.every('runs-reconcile', RUN_RECONCILE_JOB, config.runs.reconcileIntervalMs)
+        if (!server) await runs.resumeQueued()
+      }
+      started = true
+    },
+    async stop(graceMs = config.server.shutdownGraceMs): Promise<void> {
+      if (!started) return
+      started = false
+      await workers?.close(graceMs)
+      await runs.stop()
+      await queue.close()
+      await bus.close()
+      await dbHandle.close()
+    },
+  }
+}
+export type Runtime = ReturnType<typeof createRuntime>

@@ -1,0 +1,73 @@
+import type { RunRow } from '@openvesper/db'
+import { type Static, Type } from 'typebox'
+
+export const RunStatusSchema = Type.Union(
+  ['queued', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
+  { description: 'queued → running → completed | failed | cancelled; awaiting_approval while a tool call waits for a decision.' },
+)
+
+export const RunSchema = Type.Object(
+  {
+    runId: Type.String({ description: 'Run id (`run_…`).' }),
+    status: RunStatusSchema,
+    agent: Type.String(),
+    sessionKey: Type.Union([Type.String(), Type.Null()]),
+    mode: Type.Union([Type.Literal('sync'), Type.Literal('async'), Type.Literal('stream')]),
+    output: Type.Union([Type.String(), Type.Null()], { description: 'The final reply; on a failed run, the partial output (if any).' }),
+    failureReason: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'Why a failed run failed: upstream_rate_limited, upstream_unavailable, upstream_timeout, upstream_auth, upstream_bad_request, upstream_bad_response, upstream_stream_interrupted, step_limit_exceeded, worker_lost, agent_not_found, internal.',
+    }),
+    error: Type.Union([Type.String(), Type.Null()]),
+    model: Type.Union([Type.String(), Type.Null()]),
+    usage: Type.Union([Type.Object({ inputTokens: Type.Integer(), outputTokens: Type.Integer() }), Type.Null()]),
+    attempt: Type.Integer({ description: 'Executions so far (more than one after a worker was lost).' }),
+    lastEventSeq: Type.Integer({ description: 'Sequence number of the latest event (resume cursor).' }),
+    createdAt: Type.String({ format: 'date-time' }),
+    startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  { $id: 'Run', additionalProperties: false },
+)
+export type Run = Static<typeof RunSchema>
+
+export const RunAcceptedSchema = Type.Object(
+  { runId: Type.String(), acceptedAt: Type.String({ format: 'date-time' }) },
+  { $id: 'RunAccepted', additionalProperties: false },
+)
+
+export const CreateRunBodySchema = Type.Object(
+  {
+    message: Type.String({ minLength: 1, maxLength: 200_000, description: 'The user message.' }),
+    agent: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$', description: 'Agent id; default `main`.' })),
+    sessionKey: Type.Optional(
+      Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$', description: 'Conversation key: runs with the same key share a transcript.' }),
+    ),
+  },
+  { $id: 'CreateRunBody', additionalProperties: false },
+)
+export type CreateRunBody = Static<typeof CreateRunBodySchema>
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+export function toRun(row: RunRow, sessionKey: string | null): Run {
+  return {
+    runId: row.id,
+    status: row.status,
+    agent: row.agentId,
+    sessionKey,
+    mode: row.mode,
+    output: row.output,
+    failureReason: row.failureReason,
+    error: row.errorMessage,
+    model: row.model,
+    usage: row.usage ?? null,
+    attempt: row.attempt,
+    lastEventSeq: row.lastEventSeq,
+    createdAt: row.createdAt.toISOString(),
+    startedAt: iso(row.startedAt),
+    finishedAt: iso(row.finishedAt),
+  } as Run
+}
+
+export const runSchemas = [RunSchema, RunAcceptedSchema, CreateRunBodySchema]

@@ -1,0 +1,12 @@
+import type { AgentRegistry, RunsService } from '@openvesper/core'
+import type { TokensService } from './auth/tokens.js'
+
+/**
+ * Everything route plugins may call. Built by the composition root (runtime.ts); route plugins receive
+ * it through their options and never construct services themselves.
+ */
+export interface Services {
+  tokens: TokensService
+  runs: RunsService
+  agents: AgentRegistry
+}

@@ -1,0 +1,194 @@
+/**
+ * Configuration: one table maps every environment variable to a typed, bounded, documented setting.
+ * `loadConfig(env)` is pure; it reports every problem at once and never echoes a secret's value.
+ */
+export type Role = 'all' | 'api' | 'worker'
+export const ROLES: readonly Role[] = ['all', 'api', 'worker']
+
+export interface Config {
+  role: Role
+  server: { host: string; port: number; bodyLimit: number; docsPublic: boolean; logLevel: string; shutdownGraceMs: number }
+  database: { url: string | undefined; dataDir: string; poolMax: number; migrateOnStart: boolean }
+  redis: { url: string | undefined; prefix: string }
+  auth: { bootstrapToken: string | undefined }
+  runs: {
+    leaseMs: number
+    maxAttempts: number
+    reconcileIntervalMs: number
+    staleQueuedMs: number
+    waitTimeoutMaxMs: number
+    workerConcurrency: number
+    maxSteps: number
+  }
+  upstream: {
+    model: string | undefined
+    openaiBaseUrl: string
+    openaiApiKey: string | undefined
+    anthropicBaseUrl: string
+    anthropicApiKey: string | undefined
+    maxRetries: number
+    retryMaxDelayMs: number
+    timeoutMs: number
+  }
+  agents: { configPath: string }
+}
+
+type Kind = 'string' | 'int' | 'bool' | 'url' | 'enum'
+interface Entry {
+  path: string
+  kind: Kind
+  description: string
+  default?: string | number | boolean
+  secret?: boolean
+  min?: number
+  max?: number
+  values?: readonly string[]
+}
+
+export const ENV: Record<string, Entry> = {
+  OPENVESPER_ROLE: { path: 'role', kind: 'enum', values: ROLES, default: 'all', description: 'Process role: all (HTTP + workers), api (HTTP only) or worker (async runs only).' },
+  OPENVESPER_HOST: { path: 'server.host', kind: 'string', default: '127.0.0.1', description: 'Address the HTTP server binds.' },
+  OPENVESPER_PORT: { path: 'server.port', kind: 'int', default: 18789, min: 0, max: 65535, description: 'Port the HTTP server binds (0 picks a free port).' },
+  OPENVESPER_BODY_LIMIT: { path: 'server.bodyLimit', kind: 'int', default: 1_048_576, min: 1024, max: 16_777_216, description: 'Largest accepted request body in bytes (413 above it).' },
+  OPENVESPER_DOCS_PUBLIC: { path: 'server.docsPublic', kind: 'bool', default: false, description: 'Serve Swagger UI at /docs without a token (off: /docs needs a bearer token like every route).' },
+  OPENVESPER_LOG_LEVEL: { path: 'server.logLevel', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', description: 'pino log level.' },
+  OPENVESPER_SHUTDOWN_GRACE_MS: { path: 'server.shutdownGraceMs', kind: 'int', default: 10_000, min: 0, max: 600_000, description: 'How long SIGTERM waits for in-flight requests and runs before exiting.' },
+  DATABASE_URL: { path: 'database.url', kind: 'url', secret: true, description: 'PostgreSQL URL. Unset: embedded PGlite in OPENVESPER_DATA_DIR.' },
+  OPENVESPER_DATA_DIR: { path: 'database.dataDir', kind: 'string', default: './.openvesper', description: 'Embedded mode data folder (PGlite); `memory://` keeps it in memory.' },
+  OPENVESPER_DB_POOL_MAX: { path: 'database.poolMax', kind: 'int', default: 10, min: 1, max: 200, description: 'Postgres connection pool size per process.' },
+  OPENVESPER_DB_MIGRATE: { path: 'database.migrateOnStart', kind: 'bool', default: true, description: 'Apply migrations at start (under an advisory lock).' },
+  REDIS_URL: { path: 'redis.url', kind: 'url', secret: true, description: 'Redis URL. Unset: in-process queue and event bus (single process).' },
+  OPENVESPER_REDIS_PREFIX: { path: 'redis.prefix', kind: 'string', default: 'ov', description: 'Prefix of every Redis key and BullMQ queue.' },
+  OPENVESPER_TOKEN: { path: 'auth.bootstrapToken', kind: 'string', secret: true, description: 'Bootstrap admin bearer token. Unset in embedded mode: one is generated and printed once.' },
+  OPENVESPER_RUN_LEASE_MS: { path: 'runs.leaseMs', kind: 'int', default: 30_000, min: 1000, max: 3_600_000, description: 'Lease a worker holds on a running run; renewed at a third of it.' },
+  OPENVESPER_RUN_MAX_ATTEMPTS: { path: 'runs.maxAttempts', kind: 'int', default: 2, min: 1, max: 10, description: 'Executions a run may get when its worker is lost; then it fails with worker_lost.' },
+  OPENVESPER_RECONCILE_INTERVAL_MS: { path: 'runs.reconcileIntervalMs', kind: 'int', default: 5000, min: 100, max: 600_000, description: 'How often expired leases and stranded queued runs are recovered.' },
+  OPENVESPER_STALE_QUEUED_MS: { path: 'runs.staleQueuedMs', kind: 'int', default: 30_000, min: 100, max: 3_600_000, description: 'A queued run older than this is enqueued again by the reconciler.' },
+  OPENVESPER_WAIT_TIMEOUT_MAX_MS: { path: 'runs.waitTimeoutMaxMs', kind: 'int', default: 300_000, min: 1000, max: 3_600_000, description: 'Upper bound of timeoutMs on POST /agent/run/:runId/wait.' },
+  OPENVESPER_WORKER_CONCURRENCY: { path: 'runs.workerConcurrency', kind: 'int', default: 16, min: 1, max: 1000, description: 'Async runs one worker process executes at once.' },
+  OPENVESPER_MAX_STEPS: { path: 'runs.maxSteps', kind: 'int', default: 8, min: 1, max: 100, description: 'Default model calls per run (tool loop bound); agents may set less.' },
+  OPENVESPER_MODEL: { path: 'upstream.model', kind: 'string', description: 'Default model as provider/model (openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, echo).' },
+  OPENAI_BASE_URL: { path: 'upstream.openaiBaseUrl', kind: 'url', default: 'https://api.openai.com/v1', description: 'OpenAI-compatible API base URL.' },
+  OPENAI_API_KEY: { path: 'upstream.openaiApiKey', kind: 'string', secret: true, description: 'API key for the OpenAI-compatible provider.' },
+  ANTHROPIC_BASE_URL: { path: 'upstream.anthropicBaseUrl', kind: 'url', default: 'https://api.anthropic.com', description: 'Anthropic API base URL.' },
+  ANTHROPIC_API_KEY: { path: 'upstream.anthropicApiKey', kind: 'string', secret: true, description: 'API key for Anthropic.' },
+  OPENVESPER_UPSTREAM_MAX_RETRIES: { path: 'upstream.maxRetries', kind: 'int', default: 3, min: 0, max: 10, description: 'Retries of a failed provider call (429, 5xx, network) before the run fails.' },
+  OPENVESPER_UPSTREAM_RETRY_MAX_DELAY_MS: { path: 'upstream.retryMaxDelayMs', kind: 'int', default: 30_000, min: 0, max: 600_000, description: 'Cap on one retry delay, Retry-After included.' },
+  OPENVESPER_UPSTREAM_TIMEOUT_MS: { path: 'upstream.timeoutMs', kind: 'int', default: 120_000, min: 100, max: 3_600_000, description: 'Timeout of one provider call (headers and between stream chunks).' },
+  OPENVESPER_CONFIG: { path: 'agents.configPath', kind: 'string', default: './openvesper.config.json', description: 'Agents file; a missing file means the single default agent `main`.' },
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+function parse(name: string, entry: Entry, raw: string): { value?: unknown; problem?: string } {
+  switch (entry.kind) {
+    case 'string':
+      return raw.length === 0 ? { problem: `${name}: must not be empty` } : { value: raw }
+    case 'int': {
+      if (!/^-?\d+$/.test(raw)) return { problem: `${name}: must be a whole number` }
+      const n = Number(raw)
+      if ((entry.min !== undefined && n < entry.min) || (entry.max !== undefined && n > entry.max))
+        return { problem: `${name}: must be between ${entry.min} and ${entry.max}` }
+      return { value: n }
+    }
+    case 'bool':
+      if (raw === 'true' || raw === '1') return { value: true }
+      if (raw === 'false' || raw === '0') return { value: false }
+      return { problem: `${name}: must be true, false, 1 or 0` }
+    case 'url':
+      try {
+        new URL(raw)
+        return { value: raw }
+      } catch {
+        return { problem: `${name}: must be a URL` }
+      }
+    case 'enum':
+      return entry.values?.includes(raw) ? { value: raw } : { problem: `${name}: must be one of ${entry.values?.join(', ')}` }
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.')
+  let node = target
+  for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>
+  node[parts.at(-1)!] = value
+}
+
+function deepFreeze<T>(obj: T): T {
+  if (obj && typeof obj === 'object') {
+    for (const v of Object.values(obj)) deepFreeze(v)
+    Object.freeze(obj)
+  }
+  return obj
+}
+
+/** Builds the frozen Config from an environment map; throws one ConfigError listing every problem. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const out: Record<string, unknown> = {}
+  const problems: string[] = []
+  for (const [name, entry] of Object.entries(ENV)) {
+    const raw = env[name]
+    if (raw === undefined || raw === '') {
+      setPath(out, entry.path, entry.default)
+      continue
+    }
+    const { value, problem } = parse(name, entry, raw)
+    if (problem) problems.push(problem)
+    else setPath(out, entry.path, value)
+  }
+  const cfg = out as unknown as Config
+  if (problems.length === 0) {
+    if (cfg.role === 'worker' && !cfg.redis.url)
+      problems.push('OPENVESPER_ROLE: role worker needs REDIS_URL (workers take async runs from the shared queue)')
+    if (cfg.role === 'worker' && !cfg.database.url)
+      problems.push('OPENVESPER_ROLE: role worker needs DATABASE_URL (embedded PGlite belongs to one process)')
+    if (cfg.role === 'api' && !cfg.redis.url)
+      problems.push('OPENVESPER_ROLE: role api needs REDIS_URL (async runs go to workers through the shared queue)')
+    if (cfg.redis.url && !cfg.database.url)
+      problems.push('REDIS_URL: server mode needs DATABASE_URL too (set both, or neither for embedded mode)')
+    if (cfg.upstream.model && !/^(echo|(openai|anthropic)\/[\w.:/-]+)$/.test(cfg.upstream.model))
+      problems.push('OPENVESPER_MODEL: must be echo, openai/<model> or anthropic/<model>')
+  }
+  if (problems.length) throw new ConfigError(problems)
+  return deepFreeze(cfg)
+}
+
+const SECRET_PATHS = Object.values(ENV).filter((e) => e.secret).map((e) => e.path)
+
+/** The loggable form: secrets replaced by a marker, URL credentials removed. */
+export function redactConfig(config: Config): unknown {
+  const copy = structuredClone(config) as unknown as Record<string, unknown>
+  for (const path of SECRET_PATHS) {
+    const parts = path.split('.')
+    let node: Record<string, unknown> | undefined = copy
+    for (const part of parts.slice(0, -1)) node = node?.[part] as Record<string, unknown> | undefined
+    const key = parts.at(-1)!
+    if (node && node[key] !== undefined) node[key] = redactValue(String(node[key]))
+  }
+  return copy
+}
+
+function redactValue(value: string): string {
+  try {
+    const url = new URL(value)
+    if (url.protocol.startsWith('http') && !url.password && !url.username) return value
+    url.username = url.username ? '***' : ''
+    url.password = url.password ? '***' : ''
+    return url.toString()
+  } catch {
+    return '***'
+  }
+}
+
+/** Markdown table of every environment variable, for the README. */
+export function envTable(): string {
+  const rows = Object.entries(ENV).map(
+    ([name, e]) => `| \`${name}\` | ${e.default === undefined ? '—' : `\`${e.default}\``} | ${e.description}${e.secret ? ' (secret)' : ''} |`,
+  )
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n')
+}

@@ -1,0 +1,36 @@
+import type { Db } from '@openvesper/db'
+import type { EventBus, JobQueue } from '@openvesper/queue'
+import type { Clock, Logger } from '@openvesper/shared'
+import type { AgentRegistry } from '../agents.js'
+import type { ProviderRegistry } from '../providers/index.js'
+import type { ToolRegistry } from '../tools/registry.js'
+import type { RunEvents } from './events.js'
+
+export interface RunOptions {
+  leaseMs: number
+  maxAttempts: number
+  maxSteps: number
+  staleQueuedMs: number
+  waitTimeoutMaxMs: number
+}
+
+/** Everything executing and managing runs needs; built once by the composition root. */
+export interface RunDeps {
+  db: Db
+  queue: JobQueue
+  bus: EventBus
+  events: RunEvents
+  agents: AgentRegistry
+  tools: ToolRegistry
+  providers: ProviderRegistry
+  /** `provider/model` used by agents that name none. */
+  defaultModel: string
+  clock: Clock
+  log: Logger
+  options: RunOptions
+  /** This process's id: lease owner of the runs it executes. */
+  workerId: string
+}
+
+export const RUN_EXECUTE_JOB = 'run.execute'
+export const RUN_RECONCILE_JOB = 'run.reconcile'

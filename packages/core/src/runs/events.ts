@@ -1,0 +1,174 @@
+import { type Db, rowsOf, runEvents } from '@openvesper/db'
+import type { EventBus } from '@openvesper/queue'
+import type { Logger } from '@openvesper/shared'
+import { and, asc, eq, gt, sql } from 'drizzle-orm'
+
+/**
+ * The run event vocabulary, shared by SSE, WebSocket and the stored log. `agent.*` follows the streamed
+ * turn protocol (text deltas, tool requests and results, turn completion); `run.*` are lifecycle events.
+ */
+export const RUN_EVENT_TYPES = [
+  'run.started',
+  'agent.text_delta',
+  'agent.text',
+  'agent.tool_request',
+  'agent.tool_result',
+  'agent.turn_complete',
+  'agent.error',
+  'run.retrying',
+  'run.completed',
+  'run.failed',
+  'run.cancelled',
+] as const
+export type RunEventType = (typeof RUN_EVENT_TYPES)[number]
+export const TERMINAL_EVENT_TYPES: readonly RunEventType[] = ['run.completed', 'run.failed', 'run.cancelled']
+export const isTerminalEvent = (type: string): boolean => (TERMINAL_EVENT_TYPES as readonly string[]).includes(type)
+
+export interface RunEvent {
+  runId: string
+  seq: number
+  type: RunEventType
+  data: Record<string, unknown>
+  createdAt: string
+}
+
+/** Only the executor holding this attempt of a running run may append (its lease). */
+export interface Fence {
+  attempt: number
+}
+
+export const runChannel = (runId: string) => `run:${runId}`
+export const RUN_CONTROL_CHANNEL = 'runs:control'
+
+export interface RunEventsDeps {
+  db: Db
+  bus: EventBus
+  log: Logger
+}
+
+export function createRunEvents(deps: RunEventsDeps) {
+  const { db, bus, log } = deps
+
+  async function publish(event: RunEvent): Promise<void> {
+    try {
+      await bus.publish(runChannel(event.runId), JSON.stringify(event))
+    } catch (err) {
+      // Subscribers also poll the stored log, so a lost publication delays delivery but loses nothing.
+      log.warn({ runId: event.runId, seq: event.seq, err: (err as Error).message }, 'run event publish failed')
+    }
+  }
+
+  /**
+   * Stores the next event of a run (sequence from the run row, one statement) and returns it, or
+   * `undefined` when the fence no longer holds (the run was cancelled, finished or re-claimed).
+   * Pass `tx` to append inside a transaction; publish after commit with `publish()`.
+   */
+  async function store(runId: string, type: RunEventType, data: Record<string, unknown>, fence?: Fence, tx: Db = db): Promise<RunEvent | undefined> {
+    const fenceSql = fence ? sql` and attempt = ${fence.attempt} and status = 'running'` : sql``
+    const rows = rowsOf<{ seq: number; created_at: string | Date }>(
+      await tx.execute(sql`
+        with s as (
+          update runs set last_event_seq = last_event_seq + 1 where id = ${runId}${fenceSql} returning last_event_seq
+        )
+        insert into run_events (run_id, seq, type, data)
+        select ${runId}, last_event_seq, ${type}, ${JSON.stringify(data)}::jsonb from s
+        returning seq, created_at`),
+    )
+    const row = rows[0]
+    if (!row) return undefined
+    return { runId, seq: Number(row.seq), type, data, createdAt: new Date(row.created_at).toISOString() }
+  }
+
+  async function list(runId: string, afterSeq: number, limit = 1000): Promise<RunEvent[]> {
+    const rows = await db
+      .select()
+      .from(runEvents)
+      .where(and(eq(runEvents.runId, runId), gt(runEvents.seq, afterSeq)))
+      .orderBy(asc(runEvents.seq))
+      .limit(limit)
+    return rows.map((r) => ({ runId: r.runId, seq: r.seq, type: r.type as RunEventType, data: r.data, createdAt: r.createdAt.toISOString() }))
+  }
+
+  return {
+    store,
+    publish,
+    list,
+    /** store + publish. */
+    async append(runId: string, type: RunEventType, data: Record<string, unknown>, fence?: Fence): Promise<RunEvent | undefined> {
+      const event = await store(runId, type, data, fence)
+      if (event) await publish(event)
+      return event
+    },
+
+    /**
+     * Delivers every event after `afterSeq` exactly once and in order: subscribes first, replays the
+     * stored log, then tails the bus, filling any gap from the log and polling it as a safety net.
+     * Resolves after the terminal event was delivered, or when `signal` aborts.
+     */
+    async follow(runId: string, afterSeq: number, onEvent: (e: RunEvent) => void | Promise<void>, signal: AbortSignal, pollMs = 1000): Promise<void> {
+      let last = afterSeq
+      let done = false
+      let chain = Promise.resolve()
+      let finish!: () => void
+      const finished = new Promise<void>((resolve) => (finish = resolve))
+
+      const deliverUpTo = async (upTo?: number) => {
+        if (done) return
+        for (;;) {
+          const batch = await list(runId, last, 500)
+          for (const e of batch) {
+            if (done || e.seq !== last + 1) return
+            if (upTo !== undefined && e.seq > upTo) return
+            last = e.seq
+            await onEvent(e)
+            if (isTerminalEvent(e.type)) {
+              done = true
+              finish()
+              return
+            }
+          }
+          if (batch.length < 500) return
+        }
+      }
+      const deliverLive = async (e: RunEvent) => {
+        if (done || e.seq <= last) return
+        if (e.seq > last + 1) await deliverUpTo(e.seq - 1) // a gap: fetch the missing events from the log
+        if (done || e.seq !== last + 1) return
+        last = e.seq
+        await onEvent(e)
+        if (isTerminalEvent(e.type)) {
+          done = true
+          finish()
+        }
+      }
+      const enqueue = (task: () => Promise<void>) => {
+        chain = chain.then(task).catch((err) => {
+          log.warn({ runId, err: (err as Error).message }, 'run event delivery failed')
+          done = true
+          finish()
+        })
+      }
+
+      const unsubscribe = await bus.subscribe(runChannel(runId), (message) => {
+        const e = JSON.parse(message) as RunEvent
+        enqueue(() => deliverLive(e))
+      })
+      const timer = setInterval(() => enqueue(() => deliverUpTo()), pollMs)
+      const onAbort = () => {
+        done = true
+        finish()
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      try {
+        enqueue(() => deliverUpTo())
+        if (!signal.aborted) await finished
+      } finally {
+        clearInterval(timer)
+        signal.removeEventListener('abort', onAbort)
+        await unsubscribe().catch(() => {})
+        await chain
+      }
+    },
+  }
+}
+export type RunEvents = ReturnType<typeof createRunEvents>

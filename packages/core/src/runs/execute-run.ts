@@ -1,0 +1,241 @@
+import { createHash } from 'node:crypto'
+import { type Db, type RunRow, type RunUsage, toolCalls } from '@openvesper/db'
+import { createSessionsRepo } from '@openvesper/sessions'
+import { and, eq } from 'drizzle-orm'
+import { parseModelRef } from '../providers/index.js'
+import { type ChatMessage, ProviderError, type StopReason, type ToolCall } from '../providers/types.js'
+import type { RunDeps } from './deps.js'
+import type { Fence, RunEvent } from './events.js'
+import { createRunsRepo } from './runs.repo.js'
+
+/** Why an executor stopped before the run ended on its own. */
+export type StopCause =
+  | { kind: 'cancelled' } // abort requested (the run row is already cancelled)
+  | { kind: 'client_gone' } // the sync caller disconnected: cancel the run
+  | { kind: 'shutdown' } // this process is stopping: hand the run back to the queue
+  | { kind: 'lease_lost' } // the fence no longer holds: stop without writing
+
+export class RunStopped extends Error {
+  constructor(readonly cause: StopCause) {
+    super(`run stopped: ${cause.kind}`)
+  }
+}
+
+export type ExecuteOutcome = 'completed' | 'failed' | 'cancelled' | 'released' | 'lost'
+
+const argsHash = (args: string) => createHash('sha256').update(args).digest('hex')
+
+/**
+ * Executes one claimed attempt of a run: the turn loop (model call → tool calls → model call …) up to
+ * the step limit. Never writes to an HTTP response: every event goes to the run's log and the bus.
+ * Every write is fenced on the attempt, so a superseded executor cannot overwrite a newer result.
+ */
+export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortController): Promise<ExecuteOutcome> {
+  const { db, events, log } = deps
+  const repo = createRunsRepo(db)
+  const fence: Fence = { attempt: run.attempt }
+  const signal = controller.signal
+  const rlog = log.child({ runId: run.id, attempt: run.attempt })
+
+  const renew = setInterval(() => {
+    repo
+      .renewLease(run.id, run.attempt, deps.options.leaseMs)
+      .then((held) => {
+        if (!held && !signal.aborted) controller.abort(new RunStopped({ kind: 'lease_lost' }))
+      })
+      .catch((err) => rlog.warn({ err: (err as Error).message }, 'lease renewal failed'))
+  }, Math.max(250, Math.floor(deps.options.leaseMs / 3)))
+
+  const emit = async (type: RunEvent['type'], data: Record<string, unknown>) => {
+    if (signal.aborted) throw signal.reason
+    const e = await events.append(run.id, type, data, fence)
+    if (!e) throw new RunStopped({ kind: 'lease_lost' })
+  }
+
+  let output = ''
+  const usage: RunUsage = { inputTokens: 0, outputTokens: 0 }
+  let modelName: string | null = null
+  try {
+    const agent = deps.agents.get(run.agentId)
+    const ref = parseModelRef(agent.model ?? deps.defaultModel)
+    modelName = ref.provider === 'echo' ? 'echo' : `${ref.provider}/${ref.model}`
+    const provider = deps.providers.get(ref.provider)
+    const toolSpecs = deps.tools.specs(agent.tools)
+    const messages = await buildMessages(db, run, agent.systemPrompt)
+    const maxSteps = Math.min(agent.maxSteps ?? deps.options.maxSteps, deps.options.maxSteps)
+
+    await emit('run.started', { attempt: run.attempt, agent: agent.id, model: modelName })
+    for (let step = 0; step < maxSteps; step++) {
+      let text = ''
+      const calls: ToolCall[] = []
+      let stopReason: StopReason = 'end_turn'
+      for await (const ev of provider.stream({ model: ref.model, messages, tools: toolSpecs.length ? toolSpecs : undefined, signal })) {
+        if (ev.type === 'text_delta') {
+          text += ev.text
+          output += ev.text
+          await emit('agent.text_delta', { text: ev.text })
+        } else if (ev.type === 'tool_call') {
+          calls.push(ev.call)
+        } else {
+          stopReason = ev.stopReason
+          usage.inputTokens += ev.usage.inputTokens
+          usage.outputTokens += ev.usage.outputTokens
+        }
+      }
+      if (text) await emit('agent.text', { text })
+      if (calls.length === 0) {
+        await emit('agent.turn_complete', { stop_reason: stopReason, model: modelName, usage })
+        const done = await finish(deps, run, fence, { status: 'completed', output: text, usage, model: modelName })
+        return done ? 'completed' : 'lost'
+      }
+      messages.push({ role: 'assistant', content: text, toolCalls: calls })
+      await emit('agent.tool_request', { tool_calls: calls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })) })
+      for (const call of calls) {
+        const result = await runTool(deps, run, step, call, signal, agent.tools)
+        await emit('agent.tool_result', { tool_use_id: call.id, tool_name: call.name, content: result.content, is_error: result.isError })
+        messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: result.content, isError: result.isError })
+      }
+      output = ''
+    }
+    const ok = await finish(deps, run, fence, {
+      status: 'failed',
+      reason: 'step_limit_exceeded',
+      message: `the agent did not finish within ${maxSteps} model calls`,
+      output: output || null,
+      usage,
+      model: modelName,
+    })
+    return ok ? 'failed' : 'lost'
+  } catch (err) {
+    const stop = err instanceof RunStopped ? err : signal.reason instanceof RunStopped ? signal.reason : undefined
+    if (stop) return handleStop(deps, run, stop.cause)
+    if (err instanceof ProviderError) {
+      rlog.warn({ reason: err.reason, status: err.options.status }, 'provider call failed')
+      const ok = await finish(deps, run, fence, {
+        status: 'failed',
+        reason: err.reason,
+        message: err.message,
+        output: output || null,
+        usage,
+        model: modelName,
+      })
+      return ok ? 'failed' : 'lost'
+    }
+    const reason = (err as { code?: string }).code === 'not_found' ? 'agent_not_found' : 'internal'
+    if (reason === 'internal') rlog.error({ err }, 'run failed unexpectedly')
+    const ok = await finish(deps, run, fence, {
+      status: 'failed',
+      reason,
+      message: reason === 'internal' ? 'internal error while executing the run' : (err as Error).message,
+      output: output || null,
+      usage,
+      model: modelName,
+    })
+    return ok ? 'failed' : 'lost'
+  } finally {
+    clearInterval(renew)
+  }
+}
+
+async function handleStop(deps: RunDeps, run: RunRow, cause: StopCause): Promise<ExecuteOutcome> {
+  const repo = createRunsRepo(deps.db)
+  switch (cause.kind) {
+    case 'cancelled':
+    case 'lease_lost':
+      return cause.kind === 'cancelled' ? 'cancelled' : 'lost'
+    case 'client_gone':
+      if (await repo.cancel(run.id)) await deps.events.append(run.id, 'run.cancelled', { reason: 'client_disconnected' })
+      return 'cancelled'
+    case 'shutdown':
+      return (await repo.release(run.id, run.attempt)) ? 'released' : 'lost'
+  }
+}
+
+/** Fenced finalisation: status, terminal event and the assistant's transcript entry in one transaction. */
+async function finish(
+  deps: RunDeps,
+  run: RunRow,
+  fence: Fence,
+  result: Parameters<ReturnType<typeof createRunsRepo>['finish']>[2],
+): Promise<boolean> {
+  let terminal: RunEvent | undefined
+  await deps.db.transaction(async (tx) => {
+    const txDb = tx as unknown as Db
+    if (!(await createRunsRepo(txDb).finish(run.id, fence.attempt, result))) return
+    if (result.status === 'completed') {
+      terminal = await deps.events.store(run.id, 'run.completed', { output: result.output, usage: result.usage, model: result.model }, undefined, txDb)
+      if (run.sessionId)
+        await createSessionsRepo(txDb).appendMessage({ sessionId: run.sessionId, runId: run.id, role: 'assistant', content: { text: result.output } })
+    } else {
+      terminal = await deps.events.store(run.id, 'run.failed', { reason: result.reason, message: result.message, output: result.output, partial: result.output !== null }, undefined, txDb)
+    }
+  })
+  if (!terminal) return false
+  await deps.events.publish(terminal)
+  return true
+}
+
+/** The conversation the model sees: system prompt, then the session's transcript (or just this message). */
+async function buildMessages(db: Db, run: RunRow, systemPrompt: string | undefined): Promise<ChatMessage[]> {
+  const messages: ChatMessage[] = systemPrompt ? [{ role: 'system', content: systemPrompt }] : []
+  if (!run.sessionId) {
+    messages.push({ role: 'user', content: run.input.message })
+    return messages
+  }
+  const transcript = await createSessionsRepo(db).transcript(run.sessionId)
+  for (const m of transcript) {
+    // This run's own user message is in the transcript; its assistant reply is written only when it finishes.
+    const c = m.content as { text?: string }
+    if (m.role === 'user') messages.push({ role: 'user', content: c.text ?? '' })
+    else if (m.role === 'assistant' && m.runId !== run.id) messages.push({ role: 'assistant', content: c.text ?? '' })
+  }
+  return messages
+}
+
+/**
+ * Runs one tool call at most once per (run, step, tool call id): the ledger row is written before the
+ * tool runs, so a re-executed run reuses a finished result and never repeats a call whose outcome was lost.
+ */
+async function runTool(
+  deps: RunDeps,
+  run: RunRow,
+  step: number,
+  call: ToolCall,
+  signal: AbortSignal,
+  allowed: readonly string[],
+): Promise<{ content: string; isError: boolean }> {
+  const { db } = deps
+  const key = and(eq(toolCalls.runId, run.id), eq(toolCalls.step, step), eq(toolCalls.toolCallId, call.id))
+  const [existing] = await db.select().from(toolCalls).where(key).limit(1)
+  if (existing) {
+    if (existing.status !== 'started') return { content: existing.result ?? '', isError: existing.isError }
+    const tool = deps.tools.get(call.name)
+    if (tool?.sideEffects)
+      return { content: `tool '${call.name}' was interrupted by a worker loss and is not repeated; its outcome is unknown`, isError: true }
+  }
+  const tool = allowed.includes(call.name) ? deps.tools.get(call.name) : undefined
+  let args: Record<string, unknown> = {}
+  let content: string
+  let isError = false
+  try {
+    args = call.arguments.trim() ? (JSON.parse(call.arguments) as Record<string, unknown>) : {}
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new Error('arguments must be a JSON object')
+  } catch (err) {
+    return { content: `invalid tool arguments: ${(err as Error).message}`, isError: true }
+  }
+  if (!tool) return { content: `tool '${call.name}' is not available to this agent`, isError: true }
+  if (!existing)
+    await db
+      .insert(toolCalls)
+      .values({ runId: run.id, step, toolCallId: call.id, name: call.name, argsHash: argsHash(call.arguments), args, status: 'started' })
+      .onConflictDoNothing()
+  try {
+    content = await tool.execute(args, { runId: run.id, signal, now: () => deps.clock.now() })
+  } catch (err) {
+    if (signal.aborted) throw signal.reason
+    content = `tool error: ${(err as Error).message}`
+    isError = true
+  }
+  await db.update(toolCalls).set({ status: isError ? 'failed' : 'succeeded', result: content, isError }).where(key)
+  return { content, isError }
+}

@@ -1,0 +1,262 @@
+import { type Db, isUniqueViolation, type RunMode, type RunRow } from '@openvesper/db'
+import { AppError, conflict, newId, notFound } from '@openvesper/shared'
+import { createSessionsRepo } from '@openvesper/sessions'
+import { DEFAULT_AGENT_ID } from '../agents.js'
+import { RUN_EXECUTE_JOB, type RunDeps } from './deps.js'
+import { isTerminalEvent, RUN_CONTROL_CHANNEL, runChannel, type RunEvent } from './events.js'
+import { executeRun, type ExecuteOutcome, RunStopped } from './execute-run.js'
+import { createRunsRepo } from './runs.repo.js'
+
+export interface RunPrincipal {
+  id: string
+}
+
+export interface CreateRunInput {
+  message: string
+  agent?: string
+  sessionKey?: string
+}
+
+export interface CreateRunOptions {
+  mode: RunMode
+  idempotencyKey?: string
+  requestId?: string
+}
+
+export interface CreatedRun {
+  run: RunRow
+  /** False when an earlier request with the same idempotency key created it. */
+  created: boolean
+  sessionKey: string | null
+}
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
+export const isTerminalStatus = (status: string) => TERMINAL.has(status)
+
+/**
+ * Creating, executing, observing and cancelling runs. Postgres is the authority; the queue carries
+ * run ids only; the bus carries events and cancellation signals between processes.
+ */
+export function createRunsService(deps: RunDeps) {
+  const { db, queue, bus, events, log } = deps
+  const repo = createRunsRepo(db)
+  /** Runs executing in this process, for cancellation signals from any instance. */
+  const active = new Map<string, AbortController>()
+  let unsubscribeControl: (() => Promise<void>) | undefined
+
+  async function sessionKeyOf(run: RunRow): Promise<string | null> {
+    if (!run.sessionId) return null
+    return (await createSessionsRepo(db).findById(run.sessionId))?.key ?? null
+  }
+
+  async function getOwned(principal: RunPrincipal, runId: string): Promise<RunRow> {
+    const run = await repo.findById(runId)
+    // Another principal's run is indistinguishable from a missing one.
+    if (!run || run.principalId !== principal.id) throw notFound('run', runId)
+    return run
+  }
+
+  async function create(principal: RunPrincipal, input: CreateRunInput, options: CreateRunOptions): Promise<CreatedRun> {
+    const agentId = input.agent ?? DEFAULT_AGENT_ID
+    if (!deps.agents.has(agentId)) throw new AppError('invalid_request', `unknown agent '${agentId}'`, { details: { errors: [{ path: '/agent', message: 'no such agent' }] } })
+    const idempotencyKey = options.idempotencyKey ?? null
+    if (idempotencyKey) {
+      const existing = await repo.findByIdempotencyKey(principal.id, idempotencyKey)
+      if (existing) return replay(existing, input, options.mode)
+    }
+    const inline = options.mode !== 'async'
+    let inserted: RunRow | undefined
+    try {
+      inserted = await db.transaction(async (tx) => {
+        const txDb = tx as unknown as Db
+        const sessions = createSessionsRepo(txDb)
+        const session = input.sessionKey ? await sessions.getOrCreate({ principalId: principal.id, key: input.sessionKey, agentId }) : undefined
+        const run = await createRunsRepo(txDb).insert({
+          id: newId('run'),
+          principalId: principal.id,
+          agentId,
+          sessionId: session?.id ?? null,
+          mode: options.mode,
+          message: input.message,
+          idempotencyKey,
+          requestId: options.requestId ?? null,
+          claimBy: inline ? { workerId: deps.workerId, leaseMs: deps.options.leaseMs } : undefined,
+        })
+        if (run && session) await sessions.appendMessage({ sessionId: session.id, runId: run.id, role: 'user', content: { text: input.message } })
+        return run
+      })
+    } catch (err) {
+      if (isUniqueViolation(err, 'runs_session_id_active_uq'))
+        throw conflict(`session '${input.sessionKey}' already has an active run; wait for it or abort it`, 'session_busy')
+      throw err
+    }
+    if (!inserted) {
+      // Lost the race to a concurrent request with the same key: answer with its run.
+      const existing = await repo.findByIdempotencyKey(principal.id, idempotencyKey!)
+      if (!existing) throw new AppError('internal', 'idempotent run vanished')
+      return replay(existing, input, options.mode)
+    }
+    if (!inline) await enqueue(inserted.id)
+    return { run: inserted, created: true, sessionKey: input.sessionKey ?? null }
+  }
+
+  async function replay(existing: RunRow, input: CreateRunInput, mode: RunMode): Promise<CreatedRun> {
+    if (existing.input.message !== input.message || existing.agentId !== (input.agent ?? DEFAULT_AGENT_ID) || existing.mode !== mode)
+      throw conflict('this Idempotency-Key was already used with a different request', 'idempotency_conflict')
+    return { run: existing, created: false, sessionKey: await sessionKeyOf(existing) }
+  }
+
+  async function enqueue(runId: string): Promise<void> {
+    try {
+      await queue.enqueue(RUN_EXECUTE_JOB, { runId }, { jobId: runId })
+    } catch (err) {
+      // The row is committed: the reconciler re-sends stale queued runs, so the run is not lost.
+      log.warn({ runId, err: (err as Error).message }, 'enqueue failed; the reconciler will retry')
+    }
+  }
+
+  async function execute(run: RunRow, signal?: AbortSignal, onSignal: 'client_gone' | 'shutdown' = 'shutdown'): Promise<ExecuteOutcome> {
+    const controller = new AbortController()
+    active.set(run.id, controller)
+    const onAbort = () => controller.abort(new RunStopped({ kind: onSignal }))
+    if (signal?.aborted) onAbort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      return await executeRun(deps, run, controller)
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      active.delete(run.id)
+    }
+  }
+
+  return {
+    create,
+    getOwned,
+    sessionKeyOf,
+
+    async list(principal: RunPrincipal, limit: number, before?: string) {
+      return repo.listForPrincipal(principal.id, limit, before)
+    },
+
+    /** Executes an inline (sync or stream) run in this process; `signal` is the caller's connection. */
+    async executeInline(run: RunRow, signal?: AbortSignal): Promise<ExecuteOutcome> {
+      if (run.status !== 'running' || run.leaseOwner !== deps.workerId) return 'lost'
+      return execute(run, signal, 'client_gone')
+    },
+
+    /** The `run.execute` job: claim (fenced) and execute; a run that is not queued is discarded. */
+    async executeQueued(runId: string, workerId: string, signal: AbortSignal): Promise<ExecuteOutcome | 'skipped'> {
+      const run = await repo.claim(runId, workerId, deps.options.leaseMs)
+      if (!run) return 'skipped'
+      const outcome = await execute(run, signal, 'shutdown')
+      if (outcome === 'released') await enqueue(runId)
+      return outcome
+    },
+
+    /** Cancels an active run from any instance: the row first, then a signal to whichever process runs it. */
+    async abort(principal: RunPrincipal, runId: string): Promise<RunRow> {
+      const run = await getOwned(principal, runId)
+      if (!(await repo.cancel(run.id))) {
+        if (run.status === 'cancelled') return run
+        throw new AppError('run_not_cancellable', `run ${run.id} already ended with status ${run.status}`)
+      }
+      await events.append(run.id, 'run.cancelled', { reason: 'aborted' })
+      active.get(run.id)?.abort(new RunStopped({ kind: 'cancelled' }))
+      await bus.publish(RUN_CONTROL_CHANNEL, JSON.stringify({ action: 'cancel', runId: run.id })).catch((err) => {
+        log.warn({ runId, err: (err as Error).message }, 'cancel signal publish failed; the executor stops at its next write')
+      })
+      return (await repo.findById(run.id))!
+    },
+
+    /** Resolves when the run is terminal or `timeoutMs` passes; returns the run as it is then. */
+    async wait(principal: RunPrincipal, runId: string, timeoutMs: number, signal?: AbortSignal): Promise<RunRow> {
+      const run = await getOwned(principal, runId)
+      if (isTerminalStatus(run.status)) return run
+      const ctrl = new AbortController()
+      const timer = setTimeout(() => ctrl.abort(), Math.min(timeoutMs, deps.options.waitTimeoutMaxMs))
+      const onCaller = () => ctrl.abort()
+      signal?.addEventListener('abort', onCaller, { once: true })
+      let unsubscribe: (() => Promise<void>) | undefined
+      try {
+        const terminal = new Promise<void>((resolve) => {
+          ctrl.signal.addEventListener('abort', () => resolve(), { once: true })
+          void bus
+            .subscribe(runChannel(runId), (message) => {
+              if (isTerminalEvent((JSON.parse(message) as RunEvent).type)) resolve()
+            })
+            .then(async (u) => {
+              unsubscribe = u
+              if (ctrl.signal.aborted) await u()
+            })
+          // The subscription may start after the terminal event: poll the row as well.
+          const poll = async () => {
+            while (!ctrl.signal.aborted) {
+              const r = await repo.findById(runId)
+              if (!r || isTerminalStatus(r.status)) return resolve()
+              await new Promise((res) => setTimeout(res, 500))
+            }
+          }
+          void poll().catch(() => resolve())
+        })
+        await terminal
+      } finally {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onCaller)
+        ctrl.abort()
+        await unsubscribe?.()
+      }
+      return (await repo.findById(runId))!
+    },
+
+    /** Events after `afterSeq`, exactly once and in order, until the terminal event or `signal`. */
+    follow(run: RunRow, afterSeq: number, onEvent: (e: RunEvent) => void | Promise<void>, signal: AbortSignal) {
+      return events.follow(run.id, afterSeq, onEvent, signal)
+    },
+
+    /**
+     * The `run.reconcile` job: expired leases go back to the queue (or fail with `worker_lost` once
+     * attempts are spent); queued runs nobody took are sent again.
+     */
+    async reconcile(): Promise<{ requeued: number; failed: number; resent: number }> {
+      const recovered = await repo.recoverExpired(deps.options.maxAttempts)
+      let requeued = 0
+      let failed = 0
+      for (const r of recovered) {
+        if (r.status === 'queued') {
+          requeued++
+          await events.append(r.id, 'run.retrying', { attempt: r.attempt, reason: 'worker_lost' })
+          await enqueue(r.id)
+        } else {
+          failed++
+          await events.append(r.id, 'run.failed', { reason: 'worker_lost', message: 'the worker executing this run was lost', output: null, partial: false })
+        }
+      }
+      const stale = await repo.touchStaleQueued(deps.options.staleQueuedMs)
+      for (const id of stale) await enqueue(id)
+      if (recovered.length || stale.length) log.info({ requeued, failed, resent: stale.length }, 'runs reconciled')
+      return { requeued, failed, resent: stale.length }
+    },
+
+    /** Embedded mode restart: every queued run goes back on the in-process queue. */
+    async resumeQueued(): Promise<number> {
+      const ids = await repo.listQueuedIds()
+      for (const id of ids) await enqueue(id)
+      return ids.length
+    },
+
+    /** Listens for cancellation signals from other instances. */
+    async start(): Promise<void> {
+      unsubscribeControl = await bus.subscribe(RUN_CONTROL_CHANNEL, (message) => {
+        const { action, runId } = JSON.parse(message) as { action: string; runId: string }
+        if (action === 'cancel') active.get(runId)?.abort(new RunStopped({ kind: 'cancelled' }))
+      })
+    },
+
+    async stop(): Promise<void> {
+      await unsubscribeControl?.()
+    },
+
+    activeCount: () => active.size,
+  }
+}
+export type RunsService = ReturnType<typeof createRunsService>

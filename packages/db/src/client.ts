@@ -1,0 +1,95 @@
+import { PGlite } from '@electric-sql/pglite'
+import type { ExtractTablesWithRelations } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import * as schema from './schema/index.js'
+
+export type Schema = typeof schema
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>
+
+export type DbOptions =
+  | { kind: 'postgres'; url: string; max?: number; applicationName?: string }
+  | { kind: 'pglite'; dataDir: string }
+
+export interface DbHandle {
+  kind: DbOptions['kind']
+  db: Db
+  /** Fails with host and port (never the password) when the database does not answer. */
+  ping(): Promise<void>
+  close(): Promise<void>
+  /** The underlying driver, for the migrator only. */
+  readonly driver: { kind: 'postgres'; sql: postgres.Sql } | { kind: 'pglite'; pglite: PGlite }
+}
+
+/** Describes where a URL points without its credentials, for error messages. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    return `${u.hostname}:${u.port || '5432'}${u.pathname}`
+  } catch {
+    return '(unparseable database URL)'
+  }
+}
+
+/** Wires a database handle. postgres.js connects lazily; PGlite opens its data folder on first use. */
+export function createDb(options: DbOptions): DbHandle {
+  if (options.kind === 'postgres') {
+    const client = postgres(options.url, {
+      max: options.max ?? 10,
+      onnotice: () => {},
+      connection: { application_name: options.applicationName ?? 'openvesper' },
+      idle_timeout: 30,
+      connect_timeout: 10,
+    })
+    const db = drizzlePostgres(client, { schema }) as unknown as Db
+    return {
+      kind: 'postgres',
+      db,
+      driver: { kind: 'postgres', sql: client },
+      async ping() {
+        try {
+          await client`select 1`
+        } catch (err) {
+          throw new Error(`cannot reach PostgreSQL at ${describeUrl(options.url)}: ${(err as Error).message}`)
+        }
+      },
+      close: () => client.end({ timeout: 5 }),
+    }
+  }
+  const pglite = new PGlite(options.dataDir === 'memory://' ? undefined : options.dataDir)
+  const db = drizzlePglite(pglite, { schema }) as unknown as Db
+  return {
+    kind: 'pglite',
+    db,
+    driver: { kind: 'pglite', pglite },
+    async ping() {
+      await pglite.query('select 1')
+    },
+    close: () => pglite.close(),
+  }
+}
+
+/** Rows of a raw `db.execute(sql)` result, whichever driver produced it. */
+export function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[]
+  return ((result as { rows?: T[] }).rows ?? []) as T[]
+}
+
+/** True when `err` is a Postgres unique violation (optionally of the named constraint). */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = findPgError(err)
+  return e?.code === '23505' && (constraint === undefined || e.constraint === constraint || e.constraint_name === constraint)
+}
+
+function findPgError(err: unknown): { code?: string; constraint?: string; constraint_name?: string } | undefined {
+  let cur: unknown = err
+  for (let i = 0; i < 4 && cur; i++) {
+    const c = cur as { code?: string; cause?: unknown }
+    if (typeof c.code === 'string' && /^[0-9A-Z]{5}$/.test(c.code)) return c as never
+    cur = c.cause
+  }
+  return undefined
+}

@@ -1,0 +1,3 @@
+export * from './auth.js'
+export * from './sessions.js'
+export * from './runs.js'

@@ -1,0 +1,36 @@
+import { sql } from 'drizzle-orm'
+import { bigserial, index, jsonb, pgTable, text, timestamp, unique } from 'drizzle-orm/pg-core'
+
+/** A conversation addressed by a caller-chosen key, owned by one principal. */
+export const sessions = pgTable(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    principalId: text('principal_id').notNull(),
+    key: text('key').notNull(),
+    agentId: text('agent_id').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().default(sql`now()`),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().default(sql`now()`),
+  },
+  (t) => [unique('sessions_principal_id_key_uq').on(t.principalId, t.key)],
+)
+export type SessionRow = typeof sessions.$inferSelect
+
+export const MESSAGE_ROLES = ['user', 'assistant', 'tool'] as const
+export type MessageRole = (typeof MESSAGE_ROLES)[number]
+
+/** The transcript. `content` holds the provider-neutral message (text, tool calls or a tool result). */
+export const sessionMessages = pgTable(
+  'session_messages',
+  {
+    seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+    id: text('id').notNull().unique('session_messages_id_uq'),
+    sessionId: text('session_id').notNull().references(() => sessions.id, { onDelete: 'cascade' }),
+    runId: text('run_id'),
+    role: text('role', { enum: MESSAGE_ROLES }).notNull(),
+    content: jsonb('content').$type<Record<string, unknown>>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().default(sql`now()`),
+  },
+  (t) => [index('session_messages_session_id_seq_idx').on(t.sessionId, t.seq)],
+)
+export type SessionMessageRow = typeof sessionMessages.$inferSelect

@@ -1,0 +1,252 @@
+/**
+ * Embedded-mode job queue: one process, no Redis. A FIFO with the same observable rules as the BullMQ adapter (id
+ * rules, dedupe while waiting/delayed/active, concurrency, job-scheduler ticks, close semantics). Delivery is at most
+ * once per enqueue and nothing survives the process: durability comes from the Postgres rows and the app's reconciler.
+ */
+import { silentLogger, type Logger } from '@openvesper/shared'
+import {
+  ABORT_SETTLE_MS,
+  DEFAULT_GRACE_MS,
+  assertEveryMs,
+  assertId,
+  assertJobName,
+  assertWorkerOptions,
+  createActiveJobs,
+  handlerFor,
+  settlesWithin,
+  type ActiveJobs,
+} from './internal.js'
+import type { JobHandler, JobQueue, WorkerHost } from './types.js'
+
+export interface InProcessQueueOptions {
+  log?: Logger
+}
+
+export interface InProcessJobQueue extends JobQueue {
+  readonly kind: 'inprocess'
+}
+
+interface QueuedJob {
+  id: string
+  name: string
+  data: Record<string, unknown>
+  /** Set on job-scheduler iterations: the scheduler and the tick's scheduled time. */
+  tick?: { schedulerId: string; millis: number }
+}
+
+interface Host {
+  workerId: string
+  handlers: Record<string, JobHandler>
+  concurrency: number
+  jobs: ActiveJobs
+  closing: boolean
+}
+
+/** BullMQ's model: one pending iteration per scheduler; the next is planned when the current one starts. */
+interface Scheduler {
+  name: string
+  everyMs: number
+  data: Record<string, unknown>
+  /** Scheduled time of the pending iteration. */
+  millis: number
+  /** Set while the pending iteration waits for its time. */
+  timer?: NodeJS.Timeout
+  /** Set while the pending iteration waits for a worker. */
+  queued?: QueuedJob
+}
+
+export function createInProcessQueue(options: InProcessQueueOptions = {}): InProcessJobQueue {
+  const log = options.log ?? silentLogger
+  let state: 'new' | 'started' | 'closed' = 'new'
+  const waiting: QueuedJob[] = []
+  /** Ids waiting, delayed or active: enqueueing one of them again is a no-op. */
+  const present = new Set<string>()
+  const delayTimers = new Set<NodeJS.Timeout>()
+  const schedulers = new Map<string, Scheduler>()
+  const hosts = new Set<Host>()
+  const openHosts = new Set<WorkerHost>()
+
+  function assertStarted(operation: string): void {
+    if (state === 'closed') throw new Error(`job queue: ${operation} after close()`)
+    if (state !== 'started') throw new Error(`job queue: ${operation} before start(); call queue.start() first`)
+  }
+
+  function push(job: QueuedJob): void {
+    waiting.push(job)
+    pump()
+  }
+
+  /** Hands waiting jobs to hosts with a free slot, oldest job first, least busy host first. */
+  function pump(): void {
+    while (state === 'started' && waiting.length > 0) {
+      let target: Host | undefined
+      for (const host of hosts) {
+        if (host.closing || host.jobs.count() >= host.concurrency) continue
+        if (!target || host.jobs.count() < target.jobs.count()) target = host
+      }
+      if (!target) return
+      dispatch(target, waiting.shift() as QueuedJob)
+    }
+  }
+
+  function dispatch(host: Host, job: QueuedJob): void {
+    if (job.tick) planNextIteration(job.tick.schedulerId, job)
+    const data = job.tick ? { ...job.data, tickAt: new Date(job.tick.millis).toISOString() } : job.data
+    // jobs.run counts the job as active at once; the handler itself starts on a later microtask, never inside the
+    // caller's stack (enqueue or another job's completion).
+    host.jobs
+      .run(async (signal) => {
+        await Promise.resolve()
+        const handler = handlerFor(host.handlers, job.name)
+        if (!handler) {
+          log.error({ jobId: job.id, name: job.name, workerId: host.workerId, known: Object.keys(host.handlers) }, `no handler for job '${job.name}'; failing the job`)
+          return
+        }
+        try {
+          await handler(data, { jobId: job.id, workerId: host.workerId, signal })
+        } catch (err) {
+          log.error({ err, jobId: job.id, name: job.name, workerId: host.workerId }, `job '${job.name}' failed`)
+        }
+      })
+      .finally(() => {
+        present.delete(job.id)
+        pump()
+      })
+  }
+
+  function planNextIteration(schedulerId: string, started: QueuedJob): void {
+    const scheduler = schedulers.get(schedulerId)
+    if (!scheduler || scheduler.queued !== started) return
+    scheduler.queued = undefined
+    planIteration(schedulerId, scheduler, nextMillis(scheduler.millis, scheduler.everyMs, Date.now()))
+  }
+
+  function planIteration(schedulerId: string, scheduler: Scheduler, millis: number): void {
+    scheduler.millis = millis
+    scheduler.timer = setTimeout(() => {
+      scheduler.timer = undefined
+      if (state !== 'started' || schedulers.get(schedulerId) !== scheduler) return
+      const id = `repeat:${schedulerId}:${millis}`
+      const job: QueuedJob = { id, name: scheduler.name, data: scheduler.data, tick: { schedulerId, millis } }
+      scheduler.queued = job
+      present.add(id)
+      push(job)
+    }, Math.max(0, millis - Date.now()))
+  }
+
+  return {
+    kind: 'inprocess',
+
+    async start() {
+      if (state !== 'new') throw new Error(`job queue: start() called twice (state: ${state})`)
+      state = 'started'
+      log.info('job queue: in-process (embedded mode; durability comes from Postgres and the reconciler)')
+    },
+
+    async enqueue(name, data, enqueueOptions) {
+      assertJobName(name)
+      assertId('jobId', enqueueOptions.jobId)
+      const delay = enqueueOptions.delayMs
+      if (delay !== undefined && (!Number.isFinite(delay) || delay < 0)) throw new Error(`enqueue: delayMs must be >= 0 (got ${delay})`)
+      assertStarted('enqueue')
+      const { jobId } = enqueueOptions
+      if (present.has(jobId)) return
+      present.add(jobId)
+      const job: QueuedJob = { id: jobId, name, data: { ...data } }
+      if (!delay) return push(job)
+      const timer = setTimeout(() => {
+        delayTimers.delete(timer)
+        push(job)
+      }, delay)
+      delayTimers.add(timer)
+    },
+
+    async every(schedulerId, name, everyMs, data = {}) {
+      assertId('schedulerId', schedulerId)
+      assertJobName(name)
+      assertEveryMs(everyMs)
+      assertStarted('every')
+      const existing = schedulers.get(schedulerId)
+      if (existing && existing.everyMs === everyMs) {
+        // Same interval: keep the pending iteration's time, take the new template (as BullMQ's upsert does).
+        existing.name = name
+        existing.data = { ...data }
+        if (existing.queued) Object.assign(existing.queued, { name, data: existing.data })
+        return
+      }
+      if (existing) {
+        clearTimeout(existing.timer)
+        if (existing.queued) {
+          const index = waiting.indexOf(existing.queued)
+          if (index >= 0) waiting.splice(index, 1)
+          present.delete(existing.queued.id)
+        }
+      }
+      const scheduler: Scheduler = { name, everyMs, data: { ...data }, millis: 0 }
+      schedulers.set(schedulerId, scheduler)
+      planIteration(schedulerId, scheduler, Date.now())
+    },
+
+    async startWorkers(hostOptions) {
+      assertWorkerOptions(hostOptions)
+      assertStarted('startWorkers')
+      const host: Host = {
+        workerId: hostOptions.workerId,
+        handlers: { ...hostOptions.handlers },
+        concurrency: hostOptions.concurrency,
+        jobs: createActiveJobs(),
+        closing: false,
+      }
+      hosts.add(host)
+      log.info({ workerId: host.workerId, concurrency: host.concurrency, jobs: Object.keys(host.handlers) }, 'job worker started')
+      let closing: Promise<void> | undefined
+      const workerHost: WorkerHost = {
+        workerId: host.workerId,
+        active: () => host.jobs.count(),
+        close(graceMs = DEFAULT_GRACE_MS) {
+          closing ??= (async () => {
+            host.closing = true
+            if (!(await settlesWithin(host.jobs.idle(), graceMs))) {
+              log.warn({ workerId: host.workerId, active: host.jobs.count(), graceMs }, 'job worker: grace period over; aborting active jobs')
+              host.jobs.abortAll(new Error(`worker host '${host.workerId}' is shutting down`))
+              if (!(await settlesWithin(host.jobs.idle(), ABORT_SETTLE_MS))) {
+                log.warn({ workerId: host.workerId, active: host.jobs.count() }, 'job worker: handlers ignored the abort; leaving them behind')
+              }
+            }
+            hosts.delete(host)
+            openHosts.delete(workerHost)
+            log.info({ workerId: host.workerId }, 'job worker closed')
+          })()
+          return closing
+        },
+      }
+      openHosts.add(workerHost)
+      pump()
+      return workerHost
+    },
+
+    async close() {
+      if (state === 'closed') return
+      await Promise.all([...openHosts].map((host) => host.close()))
+      state = 'closed'
+      for (const timer of delayTimers) clearTimeout(timer)
+      delayTimers.clear()
+      for (const scheduler of schedulers.values()) clearTimeout(scheduler.timer)
+      schedulers.clear()
+      if (waiting.length > 0) log.warn({ dropped: waiting.length }, 'job queue: closed with jobs still waiting (the reconciler re-enqueues them)')
+      waiting.length = 0
+      present.clear()
+    },
+  }
+}
+
+/**
+ * BullMQ's `every` rule: previous tick + interval; when that is already past (ticks were missed), the next slot on
+ * the same grid (the first tick's offset within the interval is kept). Missed ticks are skipped, not replayed.
+ */
+function nextMillis(prevMillis: number, everyMs: number, now: number): number {
+  const next = prevMillis + everyMs
+  if (next >= now) return next
+  const aligned = Math.floor(now / everyMs) * everyMs + (prevMillis % everyMs)
+  return aligned <= now ? aligned + everyMs : aligned
+}

@@ -1,0 +1,157 @@
+/**
+ * Helpers shared by the adapters (not exported from the package): argument checks that must behave the same in
+ * both modes, the active-job tracker behind `WorkerHost.active()`/`close()`, and Redis connection settings.
+ */
+import type { Logger } from '@openvesper/shared'
+import type { WorkerHostOptions } from './types.js'
+
+/** Default `WorkerHost.close()` grace period. */
+export const DEFAULT_GRACE_MS = 10_000
+/** After the grace period, how long aborted handlers get to return before the host stops waiting for them. */
+export const ABORT_SETTLE_MS = 1_000
+
+/**
+ * Job ids and scheduler ids follow BullMQ's rules in both modes (a behaviour that differs between modes is a bug):
+ * BullMQ rejects custom ids that contain ':' (reserved for its own `repeat:<scheduler>:<millis>` ids) and ids that
+ * are integers (they would collide with its auto-increment ids).
+ */
+export function assertId(kind: 'jobId' | 'schedulerId', id: string): void {
+  if (typeof id !== 'string' || id.length === 0) throw new Error(`${kind} must be a non-empty string`)
+  if (id.includes(':')) throw new Error(`${kind} '${id}' contains ':', which BullMQ reserves; use '_' instead`)
+  if (/^\d+$/.test(id)) throw new Error(`${kind} '${id}' is an integer, which BullMQ rejects; prefix it (e.g. 'run_${id}')`)
+}
+
+export function assertJobName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0) throw new Error('job name must be a non-empty string')
+}
+
+export function assertWorkerOptions(options: WorkerHostOptions): void {
+  const names = Object.keys(options.handlers ?? {})
+  if (names.length === 0) {
+    throw new Error('startWorkers: the handler map is empty; pass one handler per job name (e.g. { "run.execute": handler })')
+  }
+  for (const name of names) {
+    if (typeof options.handlers[name] !== 'function') throw new Error(`startWorkers: the handler for '${name}' is not a function`)
+  }
+  if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
+    throw new Error(`startWorkers: concurrency must be an integer >= 1 (got ${String(options.concurrency)})`)
+  }
+  if (typeof options.workerId !== 'string' || options.workerId.length === 0) {
+    throw new Error('startWorkers: workerId must be a non-empty string')
+  }
+}
+
+export function assertEveryMs(everyMs: number): void {
+  if (!Number.isInteger(everyMs) || everyMs < 1) throw new Error(`every: everyMs must be an integer >= 1 (got ${String(everyMs)})`)
+}
+
+/** The handler for `name`, or undefined (own properties only: 'constructor' or 'toString' are not handlers). */
+export function handlerFor<T>(handlers: Record<string, T>, name: string): T | undefined {
+  return Object.hasOwn(handlers, name) ? handlers[name] : undefined
+}
+
+/** Resolves true when `promise` settles within `ms`, false otherwise. Never rejects. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const settled = promise.then(
+    () => true,
+    () => true,
+  )
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms))
+  })
+  try {
+    return await Promise.race([settled, timedOut])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export interface ActiveJobs {
+  /** Runs `fn` as an active job with its own AbortSignal. */
+  run<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T>
+  count(): number
+  abortAll(reason: unknown): void
+  /** Resolves when no job is active. */
+  idle(): Promise<void>
+}
+
+/** Counts executing handlers and owns their AbortControllers. */
+export function createActiveJobs(): ActiveJobs {
+  const controllers = new Set<AbortController>()
+  let waiters: Array<() => void> = []
+  return {
+    async run(fn) {
+      const controller = new AbortController()
+      controllers.add(controller)
+      try {
+        return await fn(controller.signal)
+      } finally {
+        controllers.delete(controller)
+        if (controllers.size === 0) {
+          const resolved = waiters
+          waiters = []
+          for (const resolve of resolved) resolve()
+        }
+      }
+    },
+    count: () => controllers.size,
+    abortAll(reason) {
+      for (const controller of controllers) controller.abort(reason)
+    },
+    idle() {
+      if (controllers.size === 0) return Promise.resolve()
+      return new Promise((resolve) => waiters.push(resolve))
+    },
+  }
+}
+
+/** ioredis reconnect backoff: 200 ms, 400 ms, ... capped at 2 s, forever. */
+export const reconnectDelay = (times: number): number => Math.min(times * 200, 2_000)
+
+/** BullMQ and channel prefixes are joined with ':'; accept 'ov' and 'ov:' alike. */
+export const normalizePrefix = (prefix: string): string => {
+  const trimmed = prefix.replace(/:+$/, '')
+  if (trimmed.length === 0) throw new Error('a non-empty Redis key prefix is required')
+  return trimmed
+}
+
+/** Where a Redis URL points, without credentials, for log and error messages. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    return `${u.hostname}:${u.port || '6379'}`
+  } catch {
+    return '(unparseable Redis URL)'
+  }
+}
+
+/** While a connection keeps failing, repeat the warning at most this often (the rest are debug lines). */
+const REPEAT_WARNING_MS = 30_000
+
+/**
+ * Logs a connection's errors without flooding: the first error after the connection was healthy is a warning (and
+ * again every 30 s while it stays down), the rest are debug lines, and the recovery is logged once.
+ */
+export function watchConnection(
+  conn: { on(event: 'error', fn: (err: Error) => void): unknown; on(event: 'ready', fn: () => void): unknown },
+  log: Logger,
+  what: string,
+): void {
+  let failing = false
+  let lastWarning = 0
+  conn.on('error', (err: Error) => {
+    const now = Date.now()
+    if (failing && now - lastWarning < REPEAT_WARNING_MS) {
+      log.debug({ err: err.message }, `${what}: still failing`)
+      return
+    }
+    failing = true
+    lastWarning = now
+    log.warn({ err: err.message }, `${what}: Redis error; reconnecting`)
+  })
+  conn.on('ready', () => {
+    if (failing) log.info(`${what}: reconnected`)
+    failing = false
+  })
+}

@@ -1,0 +1,59 @@
+/**
+ * The job queue and event bus contracts. Two adapters implement each: BullMQ/Redis (server mode) and
+ * in-process (embedded mode). One contract suite (test/contract.ts) runs against both.
+ */
+
+export interface JobContext {
+  jobId: string
+  /** The process-unique id of the worker host running the job. */
+  workerId: string
+  /** Aborted when the worker host closes past its grace period. */
+  signal: AbortSignal
+}
+
+export type JobHandler = (data: Record<string, unknown>, ctx: JobContext) => Promise<void>
+
+export interface EnqueueOptions {
+  /** Deterministic id: a job whose id is already waiting, delayed or active is not added twice. */
+  jobId: string
+  delayMs?: number
+}
+
+export interface WorkerHostOptions {
+  /** Handlers keyed by job name; every job name the catalog knows must have one (checked at start). */
+  handlers: Record<string, JobHandler>
+  concurrency: number
+  workerId: string
+}
+
+export interface WorkerHost {
+  readonly workerId: string
+  /** Jobs currently executing in this host. */
+  active(): number
+  /** Stops fetching new jobs, waits up to `graceMs` for active ones, then aborts their signals. */
+  close(graceMs?: number): Promise<void>
+}
+
+export interface JobQueue {
+  readonly kind: 'bullmq' | 'inprocess'
+  /** Connects (BullMQ) — construction does no I/O. */
+  start(): Promise<void>
+  /** Adds a job. Rejects fast (does not hang) when the backend is unavailable. */
+  enqueue(name: string, data: Record<string, unknown>, options: EnqueueOptions): Promise<void>
+  /**
+   * Registers a periodic job (idempotent upsert keyed by `schedulerId`): exactly one worker runs each
+   * tick, whichever process hosts workers. Jobs carry `{ ...data, tickAt }` (ISO time of the tick).
+   */
+  every(schedulerId: string, name: string, everyMs: number, data?: Record<string, unknown>): Promise<void>
+  startWorkers(options: WorkerHostOptions): Promise<WorkerHost>
+  close(): Promise<void>
+}
+
+export interface EventBus {
+  readonly kind: 'redis' | 'inprocess'
+  start(): Promise<void>
+  publish(channel: string, message: string): Promise<void>
+  /** Resolves once the subscription is active; the returned function unsubscribes. */
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>
+  close(): Promise<void>
+}

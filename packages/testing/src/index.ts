@@ -1,0 +1,5 @@
+export * from './env.js'
+export * from './database.js'
+export * from './redis.js'
+export * from './wait.js'
+export * from './upstream.js'
