@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from '@openvesper/config'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify'
 import { pino } from 'pino'
 import { registerAuth } from './http/auth.js'
 import { registerComponents } from './http/components.js'
@@ -32,6 +32,8 @@ export interface AppDeps {
   services: Services
   /** A pino logger (tests inject one writing to a buffer); the app adds its redaction and URL serializer. */
   log?: FastifyBaseLogger
+  /** Observes every route once the app's own hooks have completed it (route inventory tests). */
+  onRoute?: (route: RouteOptions) => void
 }
 
 /** HTTP server timeouts (A19): all non-zero and at most 30 s. Tests read them from here. */
@@ -72,10 +74,13 @@ function decodeQueryKey(raw: string): string {
   }
 }
 
-/** `req.url` for logs: the values of credential-like query parameters (matched after decoding) are replaced. */
-export function redactUrl(url: string): string {
+/** `req.url` for logs: values of credential-like query parameters (matched after decoding) and any fragment are replaced. */
+export function redactUrl(rawUrl: string): string {
+  const hash = rawUrl.indexOf('#')
+  const url = hash < 0 ? rawUrl : rawUrl.slice(0, hash)
+  const suffix = hash < 0 ? '' : '#[redacted]'
   const q = url.indexOf('?')
-  if (q < 0) return url
+  if (q < 0) return `${url}${suffix}`
   const query = url
     .slice(q + 1)
     .split('&')
@@ -85,7 +90,7 @@ export function redactUrl(url: string): string {
       return SECRET_QUERY_PARAMS.has(decodeQueryKey(key)) ? `${key}=[redacted]` : pair
     })
     .join('&')
-  return `${url.slice(0, q)}?${query}`
+  return `${url.slice(0, q)}?${query}${suffix}`
 }
 
 interface LoggedRequest {
@@ -126,7 +131,7 @@ function requestId(req: IncomingMessage): string {
  * Order matters: components before anything compiles a `$ref`; error and auth hooks before any plugin that
  * registers routes (root hooks added later do not reach plugins already registered); swagger before routes.
  */
-export async function buildApp({ config, services, log }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({ config, services, log, onRoute }: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: createAppLogger(config, log),
     bodyLimit: config.server.bodyLimit,
@@ -153,6 +158,8 @@ export async function buildApp({ config, services, log }: AppDeps): Promise<Fast
   })
   registerErrorHandling(app)
   registerAuth(app, { tokens: services.tokens, docsPrefix: DOCS_PREFIX, docsPublic: config.server.docsPublic })
+  // After the hooks that complete routes (policy, security, Problem responses), before any route exists.
+  if (onRoute) app.addHook('onRoute', (route) => onRoute(route))
   await registerSwagger(app)
   await app.register(websocket, { options: { maxPayload: config.server.bodyLimit } })
 

@@ -4,7 +4,7 @@ import { buildApp } from './app.js'
 import type { Services } from './services.js'
 
 /** Services whose methods must never run while rendering: any call throws and names the culprit. */
-function unusedServices(): Services {
+export function unusedServices(): Services {
   return new Proxy({} as Services, {
     get(_target, service) {
       if (typeof service !== 'string' || service === 'then') return undefined

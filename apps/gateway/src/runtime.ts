@@ -58,8 +58,8 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
   const up = config.upstream
   const defaultModel = up.model ?? (up.openaiApiKey ? 'openai/gpt-4o-mini' : up.anthropicApiKey ? 'anthropic/claude-sonnet-4-5' : 'echo')
   const providers = createProviderRegistry({
-    openai: { baseUrl: up.openaiBaseUrl, apiKey: up.openaiApiKey, timeoutMs: up.timeoutMs },
-    anthropic: { baseUrl: up.anthropicBaseUrl, apiKey: up.anthropicApiKey, timeoutMs: up.timeoutMs },
+    openai: { baseUrl: up.openaiBaseUrl, apiKey: up.openaiApiKey ?? '', timeoutMs: up.timeoutMs },
+    anthropic: { baseUrl: up.anthropicBaseUrl, apiKey: up.anthropicApiKey ?? '', timeoutMs: up.timeoutMs },
     retry: { maxRetries: up.maxRetries, maxDelayMs: up.retryMaxDelayMs },
   })
   const events = createRunEvents({ db, bus, log })
@@ -141,6 +141,7 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
       await runs.stop()
       await queue.close()
       await bus.close()
+      await providers.close()
       await dbHandle.close()
     },
   }

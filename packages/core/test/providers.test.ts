@@ -172,9 +172,17 @@ describe('fake upstream wire formats (plain fetch)', () => {
         { role: 'user', content: [{ type: 'text', text: 'second' }] },
       ],
     })
-    expect((await echo.json()).content[0].text).toBe('second')
+    expect(await echo.json()).toMatchObject({ content: [{ type: 'text', text: 'second' }] })
     const dynamic = await post('/v1/chat/completions', { model: 'dyn', messages: [] })
-    expect((await dynamic.json()).choices[0].message.content).toBe('model was dyn')
+    expect(await dynamic.json()).toMatchObject({ choices: [{ message: { content: 'model was dyn' } }] })
+  })
+
+  it('cuts a non-streamed body in the middle', async () => {
+    upstream.enqueue({ text: 'never complete', cutAfterChunks: 1 })
+    const res = await post('/v1/messages', { model: 'm', messages: [] })
+    expect(res.status).toBe(200)
+    await expect(res.text()).rejects.toThrow()
+    expect(upstream.requests[0]?.aborted).toBe(false)
   })
 
   it('sends a broken body when malformed', async () => {

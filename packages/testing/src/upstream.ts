@@ -216,11 +216,14 @@ function trackConnection(res: ServerResponse, recorded: RecordedRequest): Connec
   const untilClosed = new Promise<void>((resolve) => {
     onClose = resolve
   })
-  res.once('close', () => {
+  const markClosed = () => {
     closed = true
     if (!res.writableFinished && !cutByServer) recorded.aborted = true
     onClose()
-  })
+  }
+  // The client may already have gone while its body was being read.
+  if (!res.socket || res.socket.destroyed) markClosed()
+  else res.once('close', markClosed)
   return {
     get closed() {
       return closed
@@ -394,6 +397,18 @@ function sendMalformed(res: ServerResponse, stream: boolean): void {
   }
 }
 
+/** A non-streamed JSON reply; with `cutAfterChunks` only its first half is sent before the socket is cut. */
+async function sendJson(res: ServerResponse, conn: Connection, answer: Answer, payload: unknown): Promise<void> {
+  const text = JSON.stringify(payload)
+  res.writeHead(200, { 'content-type': 'application/json' })
+  if (answer.cutAfterChunks === undefined) {
+    res.end(text)
+    return
+  }
+  conn.write(text.slice(0, Math.floor(text.length / 2)))
+  await conn.cut()
+}
+
 function sseHeaders(): Record<string, string> {
   return { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' }
 }
@@ -474,30 +489,27 @@ const writeOpenAI: WriteReply = async (res, conn, answer, stream, body) => {
   }))
 
   if (!stream) {
-    res.writeHead(200, { 'content-type': 'application/json' })
-    res.end(
-      JSON.stringify({
-        id,
-        object: 'chat.completion',
-        created,
-        model,
-        choices: [
-          {
-            index: 0,
-            message: {
-              role: 'assistant',
-              content: answer.text === '' && toolCalls.length > 0 ? null : answer.text,
-              refusal: null,
-              ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
-            },
-            logprobs: null,
-            finish_reason: finishReason,
+    await sendJson(res, conn, answer, {
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content: answer.text === '' && toolCalls.length > 0 ? null : answer.text,
+            refusal: null,
+            ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
           },
-        ],
-        usage,
-        system_fingerprint: 'fp_fake',
-      }),
-    )
+          logprobs: null,
+          finish_reason: finishReason,
+        },
+      ],
+      usage,
+      system_fingerprint: 'fp_fake',
+    })
     return
   }
 
@@ -545,19 +557,16 @@ const writeAnthropic: WriteReply = async (res, conn, answer, stream, body) => {
   for (const call of answer.toolCalls) content.push({ type: 'tool_use', id: call.id, name: call.name, input: parseInput(call.arguments) })
 
   if (!stream) {
-    res.writeHead(200, { 'content-type': 'application/json' })
-    res.end(
-      JSON.stringify({
-        id,
-        type: 'message',
-        role: 'assistant',
-        model,
-        content,
-        stop_reason: answer.stopReason,
-        stop_sequence: null,
-        usage: { input_tokens: answer.usage.inputTokens, output_tokens: answer.usage.outputTokens },
-      }),
-    )
+    await sendJson(res, conn, answer, {
+      id,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content,
+      stop_reason: answer.stopReason,
+      stop_sequence: null,
+      usage: { input_tokens: answer.usage.inputTokens, output_tokens: answer.usage.outputTokens },
+    })
     return
   }
 

@@ -16,8 +16,8 @@ export type StopCause =
   | { kind: 'lease_lost' } // the fence no longer holds: stop without writing
 
 export class RunStopped extends Error {
-  constructor(readonly cause: StopCause) {
-    super(`run stopped: ${cause.kind}`)
+  constructor(readonly stop: StopCause) {
+    super(`run stopped: ${stop.kind}`)
   }
 }
 
@@ -108,7 +108,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     return ok ? 'failed' : 'lost'
   } catch (err) {
     const stop = err instanceof RunStopped ? err : signal.reason instanceof RunStopped ? signal.reason : undefined
-    if (stop) return handleStop(deps, run, stop.cause)
+    if (stop) return handleStop(deps, run, stop.stop)
     if (err instanceof ProviderError) {
       rlog.warn({ reason: err.reason, status: err.options.status }, 'provider call failed')
       const ok = await finish(deps, run, fence, {

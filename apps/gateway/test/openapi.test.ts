@@ -1,0 +1,80 @@
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { compileErrors, validate } from '@readme/openapi-parser'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { PROBLEM_CONTENT_TYPE, PROBLEM_STATUSES } from '../src/http/errors.js'
+import { renderOpenApi } from '../src/openapi.js'
+
+const SPEC_FILE = fileURLToPath(new URL('../../../openapi/openapi.json', import.meta.url))
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace']
+
+type Doc = Record<string, any>
+
+function operations(doc: Doc): { key: string; op: Doc }[] {
+  return Object.entries(doc.paths as Record<string, Doc>).flatMap(([path, item]) =>
+    Object.entries(item)
+      .filter(([method]) => METHODS.includes(method))
+      .map(([method, op]) => ({ key: `${method.toUpperCase()} ${path}`, op: op as Doc })),
+  )
+}
+
+describe('openapi/openapi.json', () => {
+  let doc: Doc
+
+  beforeAll(async () => {
+    doc = await renderOpenApi()
+  })
+
+  it('is up to date with the route schemas', async () => {
+    const committed = await readFile(SPEC_FILE, 'utf8').catch(() => '')
+    const fresh = `${JSON.stringify(doc, null, 2)}\n`
+    expect(committed === fresh, 'openapi/openapi.json is stale: run `pnpm openapi:generate` and commit it').toBe(true)
+  })
+
+  it('renders deterministically', async () => {
+    expect(JSON.stringify(await renderOpenApi())).toBe(JSON.stringify(doc))
+  })
+
+  it('is a valid OpenAPI 3.1 document', async () => {
+    const result = await validate(structuredClone(doc) as never)
+    expect(result.valid, result.valid ? '' : compileErrors(result)).toBe(true)
+    expect(doc.openapi).toBe('3.1.0')
+  })
+
+  it('declares the bearer scheme and the Problem component', () => {
+    expect(doc.components.securitySchemes).toEqual({ bearerAuth: { type: 'http', scheme: 'bearer' } })
+    expect(doc.components.schemas.Problem.required).toEqual(expect.arrayContaining(['type', 'title', 'status', 'code', 'detail', 'requestId']))
+  })
+
+  it('names components after their $id, never def-N', () => {
+    expect(Object.keys(doc.components.schemas).filter((name) => /^def-\d+$/.test(name))).toEqual([])
+  })
+
+  it('gives every operation an operationId, summary, tags and security', () => {
+    const ops = operations(doc)
+    expect(ops.length).toBeGreaterThan(0)
+    const declaredTags = new Set((doc.tags as Doc[]).map((t) => t.name))
+    for (const { key, op } of ops) {
+      expect(op.operationId, key).toMatch(/^[a-z][a-zA-Z0-9]*$/)
+      expect(op.summary, key).toEqual(expect.any(String))
+      expect(op.tags?.length, key).toBeGreaterThan(0)
+      for (const tag of op.tags) expect(declaredTags.has(tag), `${key}: undeclared tag ${tag}`).toBe(true)
+      expect(Array.isArray(op.security), `${key} has no security`).toBe(true)
+      if (key === 'GET /health') expect(op.security).toEqual([])
+      else expect(op.security, key).toEqual([{ bearerAuth: [] }])
+    }
+  })
+
+  it('documents every 4xx/5xx response of every operation with the Problem component', () => {
+    for (const { key, op } of operations(doc)) {
+      for (const status of PROBLEM_STATUSES) {
+        const response = op.responses?.[String(status)]
+        expect(response, `${key} ${status}`).toBeDefined()
+        expect(response.content?.[PROBLEM_CONTENT_TYPE]?.schema, `${key} ${status}`).toEqual({ $ref: '#/components/schemas/Problem' })
+      }
+      const errorStatuses = Object.keys(op.responses).filter((s) => /^[45]/.test(s))
+      for (const status of errorStatuses)
+        expect(JSON.stringify(op.responses[status]), `${key} ${status}`).toContain('#/components/schemas/Problem')
+    }
+  })
+})

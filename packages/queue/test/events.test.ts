@@ -1,0 +1,104 @@
+import { Redis } from 'ioredis'
+import { createTestRedis, waitFor, type TestRedis } from '@openvesper/testing'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createRedisEventBus, type RedisEventBus } from '../src/events.js'
+import { defineEventBusContractTests } from './contract.js'
+import { captureLog, startTcpProxy } from './helpers.js'
+
+let redis: TestRedis
+beforeAll(async () => {
+  redis = await createTestRedis()
+})
+afterAll(async () => {
+  await redis.cleanup()
+})
+
+defineEventBusContractTests('redis', ({ log }) => createRedisEventBus({ redisUrl: redis.url, prefix: redis.prefix, log }))
+
+describe('redis event bus', () => {
+  const cleanups: Array<() => Promise<void> | void> = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  })
+
+  async function startBus(redisUrl = redis.url, prefix = redis.prefix): Promise<RedisEventBus> {
+    const bus = createRedisEventBus({ redisUrl, prefix, log: captureLog().log })
+    cleanups.push(() => bus.close())
+    await bus.start()
+    return bus
+  }
+
+  function adminClient(): Redis {
+    const client = new Redis(redis.url)
+    cleanups.push(() => void client.disconnect())
+    return client
+  }
+
+  const numsub = async (client: Redis, channel: string): Promise<number> => {
+    const reply = (await client.pubsub('NUMSUB', channel)) as Array<string | number>
+    return Number(reply[1])
+  }
+
+  it('delivers across processes, under the prefix, with one Redis subscription per channel', async () => {
+    const gatewayA = await startBus()
+    const gatewayB = await startBus()
+    const admin = adminClient()
+    const got: string[] = []
+    const unsubscribe1 = await gatewayB.subscribe('run_42', (m) => got.push(`1:${m}`))
+    const unsubscribe2 = await gatewayB.subscribe('run_42', (m) => got.push(`2:${m}`))
+    expect(await numsub(admin, `${redis.prefix}:events:run_42`)).toBe(1)
+
+    await gatewayA.publish('run_42', 'delta')
+    await waitFor(() => got.length === 2, { what: 'both local subscribers' })
+    expect(got.sort()).toEqual(['1:delta', '2:delta'])
+
+    await unsubscribe1()
+    expect(await numsub(admin, `${redis.prefix}:events:run_42`)).toBe(1)
+    await unsubscribe2()
+    expect(await numsub(admin, `${redis.prefix}:events:run_42`)).toBe(0)
+    expect(gatewayB.channelCount()).toBe(0)
+  })
+
+  it('does not deliver messages of another prefix', async () => {
+    const mine = await startBus()
+    const theirs = await startBus(redis.url, `${redis.prefix}other`)
+    const got: string[] = []
+    await mine.subscribe('same', (m) => got.push(m))
+    await theirs.publish('same', 'foreign')
+    await mine.publish('same', 'own')
+    await waitFor(() => got.length >= 1, { what: 'own message' })
+    expect(got).toEqual(['own'])
+  })
+
+  it('re-subscribes after the connection comes back', async () => {
+    const proxy = await startTcpProxy(redis.url)
+    cleanups.push(() => proxy.close())
+    const subscriber = await startBus(proxy.url)
+    const publisher = await startBus()
+    const got: string[] = []
+    await subscriber.subscribe('survives', (m) => got.push(m))
+    await publisher.publish('survives', 'before')
+    await waitFor(() => got.includes('before'), { what: 'message before the outage' })
+
+    await proxy.stop()
+    await proxy.resume()
+    // Pub/sub is fire-and-forget: messages published while the subscriber reconnects are lost, so keep publishing.
+    await waitFor(
+      async () => {
+        await publisher.publish('survives', 'after')
+        return got.includes('after')
+      },
+      { what: 'message after the outage', timeoutMs: 15_000, intervalMs: 200 },
+    )
+    expect(subscriber.channelCount()).toBe(1)
+  })
+
+  it('fails fast, without hanging, when Redis is unreachable', async () => {
+    const bus = createRedisEventBus({ redisUrl: 'redis://127.0.0.1:1', prefix: redis.prefix })
+    cleanups.push(() => bus.close())
+    const t0 = Date.now()
+    await expect(bus.start()).rejects.toThrow(/cannot reach Redis at 127\.0\.0\.1:1/)
+    await expect(bus.publish('c', 'm')).rejects.toThrow()
+    expect(Date.now() - t0).toBeLessThan(3_000)
+  })
+})
