@@ -6,6 +6,7 @@ import type { Config } from '@openvesper/config'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify'
 import { pino } from 'pino'
 import { registerAuth } from './http/auth.js'
+import { WS_MAX_PAYLOAD } from './routes/ws/index.js'
 import { registerComponents } from './http/components.js'
 import { frameworkErrorHandler, ProblemSchema, registerErrorHandling } from './http/errors.js'
 import { REDACT_PATHS } from './http/logger.js'
@@ -150,18 +151,21 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   registerComponents(app, [ProblemSchema, ...tokenComponents])
+  // JSON only: a text/plain body is a 415, not a string that reaches validation (and no CORS-simple bodies).
+  app.removeContentTypeParser('text/plain')
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     const idle = request.routeOptions.config.socketIdleTimeoutMs
     if (typeof idle === 'number' && idle > 0) request.raw.socket?.setTimeout(idle)
   })
+  // Before auth: its onRequest hook marks upgrade requests so a refused upgrade's socket is destroyed.
+  await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD } })
   registerErrorHandling(app)
   registerAuth(app, { tokens: services.tokens, docsPrefix: DOCS_PREFIX, docsPublic: config.server.docsPublic })
   // After the hooks that complete routes (policy, security, Problem responses), before any route exists.
   if (onRoute) app.addHook('onRoute', (route) => onRoute(route))
   await registerSwagger(app)
-  await app.register(websocket, { options: { maxPayload: config.server.bodyLimit } })
 
   await app.register(systemRoutes, { services })
   await app.register(tokensRoutes, { services })

@@ -16,10 +16,13 @@ export interface RouteInfo {
   websocket: boolean
 }
 
-/** Every route of a fully built app, collected with an `onRoute` hook (no database, services never called). */
+/**
+ * Every route of a fully built app, collected with an `onRoute` hook (no database, services never called).
+ * Snapshot at hook time: Fastify reuses one options object for `/prefix` and `/prefix/`.
+ */
 export async function collectRoutes(env: Record<string, string> = {}): Promise<RouteInfo[]> {
   const seen: RouteOptions[] = []
-  const app = await buildApp({ config: loadConfig(env), services: unusedServices(), log: pino({ level: 'silent' }), onRoute: (r) => seen.push(r) })
+  const app = await buildApp({ config: loadConfig(env), services: unusedServices(), log: pino({ level: 'silent' }), onRoute: (r) => seen.push({ ...r }) })
   await app.ready()
   await app.close()
   return seen.flatMap((route) =>

@@ -1,0 +1,168 @@
+import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { WS_MAX_PAYLOAD } from '../src/routes/ws/index.js'
+import { bearer, buildTestApp, MODES, type TestApp } from './helpers.js'
+
+interface Rpc {
+  jsonrpc: '2.0'
+  id?: number | string | null
+  method?: string
+  params?: Record<string, unknown>
+  result?: Record<string, unknown>
+  error?: { code: number; message: string; data?: Record<string, unknown> }
+}
+
+/** A JSON-RPC client over a real WebSocket that records every message. */
+async function connect(url: string, headers: Record<string, string> = {}) {
+  const socket = new WebSocket(url, { headers })
+  const messages: Rpc[] = []
+  socket.on('message', (d) => messages.push(JSON.parse(d.toString())))
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve())
+    socket.once('error', reject)
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
+  })
+  let nextId = 1
+  return {
+    socket,
+    messages,
+    async call(method: string, params?: unknown): Promise<Rpc> {
+      const id = nextId++
+      socket.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }))
+      return waitFor(() => messages.find((m) => m.id === id), { what: `reply to ${method}` })
+    },
+    notifications: (runId: string) => messages.filter((m) => m.method && m.params?.runId === runId),
+    close: () => socket.close(),
+  }
+}
+
+/** Resolves with the HTTP status of a refused upgrade (or 101 when it was accepted). */
+function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers })
+    socket.once('open', () => {
+      socket.close()
+      resolve(101)
+    })
+    socket.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0)
+      socket.terminate()
+    })
+    socket.once('error', (err) => reject(err))
+  })
+}
+
+describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
+  let t: TestApp
+  let up: FakeUpstream
+  let wsUrl: string
+
+  beforeAll(async () => {
+    up = await startFakeUpstream()
+    t = await buildTestApp({ mode, env: { OPENAI_BASE_URL: `${up.url}/v1`, OPENVESPER_MODEL: 'openai/test-model' } })
+    const base = await t.app.listen({ host: '127.0.0.1', port: 0 })
+    wsUrl = `${base.replace('http', 'ws')}/ws`
+  })
+  afterAll(async () => {
+    await t?.close()
+    await up?.close()
+  })
+  beforeEach(() => up.reset())
+
+  it('authenticates before the upgrade: no token 401, scope-less token 403, header or ?token= 101', async () => {
+    const connections = () => new Promise<number>((resolve) => t.app.server.getConnections((_e, n) => resolve(n)))
+    const before = await connections()
+    expect(await upgradeStatus(wsUrl)).toBe(401)
+    expect(await upgradeStatus(`${wsUrl.replace('/ws', '/ws-unknown')}`, bearer(t.adminToken))).toBe(404)
+    // A refused upgrade leaves no connection behind on the server.
+    await waitFor(async () => (await connections()) === before, { what: 'refused upgrade sockets closed' })
+    expect(await upgradeStatus(wsUrl, { authorization: 'Bearer ovk_wrong' })).toBe(401)
+    const noScope = await t.tokenWith(['sessions:read'])
+    expect(await upgradeStatus(wsUrl, bearer(noScope))).toBe(403)
+    expect(await upgradeStatus(wsUrl, bearer(t.adminToken))).toBe(101)
+    expect(await upgradeStatus(`${wsUrl}?token=${encodeURIComponent(t.adminToken)}`)).toBe(101)
+  })
+
+  it('runs an agent with agent.run and pushes its events in order until run.completed', async () => {
+    up.enqueue({ text: 'streamed over the socket' })
+    const c = await connect(`${wsUrl}?token=${encodeURIComponent(t.adminToken)}`)
+    const reply = await c.call('agent.run', { message: 'hello ws' })
+    expect(reply.error).toBeUndefined()
+    const runId = String(reply.result!.runId)
+    expect(runId).toMatch(/^run_/)
+    await waitFor(() => c.notifications(runId).some((m) => m.method === 'run.completed'), { what: 'run.completed' })
+    const events = c.notifications(runId)
+    expect(events.map((m) => m.params!.seq)).toEqual(events.map((_, i) => i + 1))
+    expect(events.filter((m) => m.method === 'agent.text_delta').map((m) => m.params!.text).join('')).toBe('streamed over the socket')
+    expect(events.map((m) => m.method)).toEqual(expect.arrayContaining(['run.started', 'agent.turn_complete', 'run.completed']))
+    const got = await c.call('run.get', { runId })
+    expect(got.result).toMatchObject({ runId, status: 'completed', output: 'streamed over the socket' })
+    c.close()
+  })
+
+  it('run.subscribe replays after a sequence number exactly once, then follows live', async () => {
+    up.enqueue({ text: 'a b c d e f g h', chunkDelayMs: 30 })
+    const created = await t.app.inject({ method: 'POST', url: '/agent/async', headers: bearer(t.adminToken), payload: { message: 'sub' } })
+    const { runId } = created.json()
+    await waitFor(async () => (await t.services.runs.getOwned({ id: 'prn_admin' }, runId)).lastEventSeq >= 3, { what: 'some events' })
+    const c = await connect(wsUrl, bearer(t.adminToken))
+    const sub = await c.call('run.subscribe', { runId, afterSeq: 2 })
+    expect(sub.result).toMatchObject({ runId, subscribed: true })
+    await waitFor(() => c.notifications(runId).some((m) => m.method === 'run.completed'), { what: 'run.completed' })
+    const seqs = c.notifications(runId).map((m) => Number(m.params!.seq))
+    expect(seqs[0]).toBe(3)
+    expect(seqs).toEqual(seqs.map((_, i) => i + 3))
+    c.close()
+  })
+
+  it('aborts a run with run.abort', async () => {
+    up.enqueue({ hang: true })
+    const c = await connect(wsUrl, bearer(t.adminToken))
+    const { result } = await c.call('agent.run', { message: 'never ends' })
+    const runId = String(result!.runId)
+    await waitFor(() => up.requests.length === 1, { what: 'upstream called' })
+    const aborted = await c.call('run.abort', { runId })
+    expect(aborted.result).toMatchObject({ runId, status: 'cancelled' })
+    await waitFor(() => c.notifications(runId).some((m) => m.method === 'run.cancelled'), { what: 'run.cancelled' })
+    await waitFor(() => up.requests[0]!.aborted, { what: 'upstream aborted' })
+    c.close()
+  })
+
+  it('answers protocol errors with JSON-RPC error codes', async () => {
+    const c = await connect(wsUrl, bearer(t.adminToken))
+    c.socket.send('{not json')
+    await waitFor(() => c.messages.find((m) => m.error?.code === -32700), { what: 'parse error' })
+    c.socket.send(JSON.stringify({ jsonrpc: '1.0', id: 'x', method: 'run.get' }))
+    await waitFor(() => c.messages.find((m) => m.id === 'x' && m.error?.code === -32600), { what: 'invalid request' })
+    expect((await c.call('nope.method', {})).error?.code).toBe(-32601)
+    expect((await c.call('run.get', { runId: '../etc' })).error?.code).toBe(-32602)
+    expect((await c.call('agent.run', { message: 'x', scopes: ['admin'] })).error?.code).toBe(-32602)
+    expect((await c.call('run.get', { runId: 'run_0000000000000000' })).error).toMatchObject({ code: -32004, data: { code: 'not_found' } })
+    c.close()
+  })
+
+  it('checks each method against the token scopes and hides other principals’ runs', async () => {
+    const created = (await t.app.inject({ method: 'POST', url: '/agent', headers: bearer(t.adminToken), payload: { message: 'admin run' } })).json()
+    const reader = await t.tokenWith(['runs:read'])
+    const c = await connect(wsUrl, bearer(reader))
+    const denied = await c.call('agent.run', { message: 'not allowed' })
+    expect(denied.error).toMatchObject({ code: -32003, data: { code: 'forbidden' } })
+    expect((await c.call('run.get', { runId: created.runId })).error?.data?.code).toBe('not_found')
+    expect((await c.call('run.subscribe', { runId: created.runId })).error?.data?.code).toBe('not_found')
+    expect(c.notifications(created.runId)).toHaveLength(0)
+    c.close()
+  })
+
+  it('closes the socket with 1009 for a message over the size limit, and others keep working', async () => {
+    const big = await connect(wsUrl, bearer(t.adminToken))
+    const other = await connect(wsUrl, bearer(t.adminToken))
+    const closed = new Promise<number>((resolve) => big.socket.once('close', (code) => resolve(code)))
+    big.socket.send('x'.repeat(WS_MAX_PAYLOAD + 1))
+    expect(await closed).toBe(1009)
+    up.enqueue({ text: 'still fine' })
+    const r = await other.call('agent.run', { message: 'ok?' })
+    expect(r.result?.runId).toBeDefined()
+    other.close()
+  })
+})

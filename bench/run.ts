@@ -1,0 +1,486 @@
+/**
+ * OpenVesper benchmark suite: `pnpm bench` (full, ~3-5 min) or `pnpm bench --quick` (~1 min smoke run).
+ *
+ * Everything runs on 127.0.0.1: the BUILT gateway as real processes (`node apps/gateway/dist/main.js --role=…`),
+ * the scripted upstream from @openvesper/testing in its own process, the machine's Postgres and Redis (a bench
+ * database and a unique key prefix, both removed at the end). Every figure is printed beside a baseline measured
+ * in the same run. Results: bench/results/<iso-time>.json and bench/results/latest.json (git-ignored).
+ *
+ * Flags:
+ *   --quick            short durations and counts (smoke run)
+ *   --no-build         skip `turbo run build` (the dist must be current)
+ *   --only=a,b         scenario groups: cold, sync, stream, async, scale, embedded
+ *   --profile          spawn gateway/worker processes with `node --cpu-prof`; prints the top functions per profile
+ *                      (profiles under bench/results/profiles/<time>/; timings of a profiled run are not comparable)
+ *   --log-level=L      gateway OPENVESPER_LOG_LEVEL (default: info, the product default)
+ *   --keep-logs        keep the gateway logs (bench/results/logs/<time>/) even when every scenario succeeded
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, freemem, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { bullmq, Redis } from './lib/deps.js'
+import { assertServices, benchRedisPrefix, createBenchDatabase, dropStaleBenchDatabases, REDIS_URL, type BenchDatabase } from './lib/infra.js'
+import { runAsyncBatch, runCannon, timeStreams, type AsyncRunsResult } from './lib/load.js'
+import { forkIpc, type GatewayProcess, type IpcChild, ROOT, rssMb, sleep, spawnGateway } from './lib/procs.js'
+import { median } from './lib/stats.js'
+import { formatProfile, summarizeProfile } from './tools/profile-top.js'
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: 'info' },
+    'keep-logs': { type: 'boolean', default: false },
+  },
+  strict: true,
+})
+
+const GROUPS = ['cold', 'sync', 'stream', 'async', 'scale', 'embedded'] as const
+type Group = (typeof GROUPS)[number]
+const only = new Set((flags.only?.split(',').map((s) => s.trim()).filter(Boolean) ?? GROUPS) as Group[])
+for (const g of only) if (!GROUPS.includes(g)) throw new Error(`--only: unknown group '${g}' (known: ${GROUPS.join(', ')})`)
+const want = (g: Group) => only.has(g)
+
+/** Every duration and count of the run: each scenario is bounded by one of these. */
+const PLAN = flags.quick
+  ? { warmupS: 1, syncS: 3, sync32S: 3, streams: 150, streamMaxMs: 3000, asyncRuns: 800, rawJobs: 3000, scaleRuns: 400, embeddedRuns: 800, coldReps: 1, idleMs: 1000, maxSubmitMs: 10_000, maxWaitMs: 30_000 }
+  : { warmupS: 2, syncS: 10, sync32S: 10, streams: 500, streamMaxMs: 8000, asyncRuns: 3000, rawJobs: 10_000, scaleRuns: 1500, embeddedRuns: 3000, coldReps: 3, idleMs: 2000, maxSubmitMs: 20_000, maxWaitMs: 60_000 }
+const CONNECTIONS_HIGH = 32
+const ASYNC_SUBMIT_CONCURRENCY = 32
+/** The product defaults, stated here so the raw baseline uses the same. */
+const WORKER_CONCURRENCY = 16
+const DB_POOL_MAX = 10
+const SESSION_TURNS = 8
+const MODEL = 'openai/bench-model'
+const MESSAGE = 'Summarise the plot of Hamlet in one sentence.'
+
+const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+const RESULTS = join(ROOT, 'bench/results')
+const LOGS = join(RESULTS, 'logs', stamp)
+const PROFILES = join(RESULTS, 'profiles', stamp)
+const token = `ovk_bench_${randomBytes(18).toString('base64url')}`
+const auth = { authorization: `Bearer ${token}` }
+
+interface Row {
+  scenario: string
+  measured: string
+  baseline: string
+  ratio: string
+  target: string
+  met: string
+}
+const rows: Row[] = []
+const raw: Record<string, unknown> = {}
+const errors: string[] = []
+
+const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a')
+const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a')
+const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a')
+const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${f2(a / b)}×` : 'n/a')
+const yes = (ok: boolean) => (ok ? 'yes' : 'NO')
+
+// ------------------------------------------------------------------------------------------------------------
+// Shared infrastructure
+
+let upstream: IpcChild | undefined
+let upstreamUrl = ''
+let db: BenchDatabase | undefined
+const redis = benchRedisPrefix()
+const live = new Set<GatewayProcess>()
+const tempDirs: string[] = []
+let prefixSeq = 0
+
+function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    OPENVESPER_TOKEN: token,
+    OPENVESPER_LOG_LEVEL: flags['log-level']!,
+    OPENVESPER_CONFIG: '/nonexistent/openvesper.config.json',
+    OPENVESPER_MODEL: MODEL,
+    OPENAI_BASE_URL: `${upstreamUrl}/v1`,
+    OPENAI_API_KEY: 'sk-bench',
+    OPENVESPER_UPSTREAM_MAX_RETRIES: '0',
+    ...extra,
+  }
+}
+
+/** Server mode (Postgres + Redis); each call gets its own BullMQ/Redis prefix under the run's prefix. */
+function serverEnv(prefix?: string): Record<string, string> {
+  return gatewayEnv({ DATABASE_URL: db!.url, REDIS_URL, OPENVESPER_REDIS_PREFIX: prefix ?? `${redis.prefix}${prefixSeq++}` })
+}
+
+function embeddedEnv(): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), 'ov-bench-embedded-'))
+  tempDirs.push(dir)
+  return gatewayEnv({ OPENVESPER_DATA_DIR: join(dir, 'data') })
+}
+
+async function start(role: GatewayProcess['role'], env: Record<string, string>, name: string): Promise<GatewayProcess> {
+  const p = await spawnGateway({
+    role,
+    env,
+    logFile: join(LOGS, `${name}.log`),
+    ...(flags.profile ? { cpuProfDir: PROFILES, profName: name } : {}),
+  })
+  live.add(p)
+  return p
+}
+
+async function stop(...ps: (GatewayProcess | undefined)[]): Promise<void> {
+  await Promise.all(
+    ps.map(async (p) => {
+      if (!p) return
+      await p.stop()
+      live.delete(p)
+    }),
+  )
+}
+
+async function setUpstreamDelay(delayMs: number): Promise<void> {
+  await upstream!.call({ type: 'setDefault', reply: delayMs > 0 ? { text: 'ok', delayMs } : { text: 'ok' } })
+}
+
+/** A body per request; one session per connection for SESSION_TURNS requests (a short conversation), then a new one. */
+const sessionBody = (prefix: string) => (ctx: Record<string, any>) => {
+  ctx.session ??= `${prefix}-${randomBytes(6).toString('hex')}`
+  return JSON.stringify({ message: MESSAGE, sessionKey: ctx.session })
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Scenarios
+
+async function coldStart(): Promise<void> {
+  for (const mode of ['embedded', 'server'] as const) {
+    const ready: number[] = []
+    const rss: number[] = []
+    const restart: number[] = []
+    for (let i = 0; i < PLAN.coldReps; i++) {
+      const env = mode === 'embedded' ? embeddedEnv() : serverEnv()
+      const p = await start('all', env, `cold-${mode}-${i}`)
+      ready.push(p.readyMs)
+      await sleep(PLAN.idleMs)
+      rss.push(rssMb(p.pid) ?? NaN)
+      await stop(p)
+      if (mode === 'embedded' && i === 0) {
+        // Second start on the same (now initialised and migrated) data folder.
+        const again = await start('all', env, `cold-${mode}-restart`)
+        restart.push(again.readyMs)
+        await stop(again)
+      }
+    }
+    raw[`cold_${mode}`] = { readyMs: ready, rssMb: rss, ...(restart.length ? { restartReadyMs: restart } : {}) }
+    const r = median(ready)
+    const m = median(rss)
+    const label = mode === 'embedded' ? 'embedded, fresh data dir' : 'server, migrated db'
+    rows.push({ scenario: `cold start → /health (${label})`, measured: `${f0(r)} ms`, baseline: '—', ratio: '—', target: '≤ 1,500 ms', met: yes(r <= 1500) })
+    rows.push({ scenario: `idle RSS (${mode}, ${PLAN.idleMs / 1000} s after start)`, measured: `${f0(m)} MB`, baseline: '—', ratio: '—', target: '≤ 150 MB', met: yes(m <= 150) })
+    log(`cold start ${mode}: ready ${ready.map(f0).join('/')} ms, rss ${rss.map(f0).join('/')} MB${restart.length ? `, restart ${f0(restart[0]!)} ms` : ''}`)
+  }
+}
+
+/** Sync (1 and 32 connections) and stream scenarios share one server-mode API gateway. */
+async function syncAndStream(): Promise<void> {
+  await setUpstreamDelay(0)
+  const gw = await start('api', serverEnv(), 'sync-api')
+  try {
+    // The request the gateway sends upstream for turn 5 of a session: the baseline sends exactly this.
+    const probe = `probe-${randomBytes(4).toString('hex')}`
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${gw.url}/agent`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ message: MESSAGE, sessionKey: probe }) })
+      const run = (await res.json()) as { status?: string }
+      if (res.status !== 200 || run.status !== 'completed') throw new Error(`probe run failed: ${res.status} ${JSON.stringify(run)}`)
+    }
+    const upstreamReq = (await upstream!.call<{ path: string; body: unknown }>({ type: 'lastRequest' }))!
+    const upstreamBody = JSON.stringify(upstreamReq.body)
+    raw.upstream_request = { path: upstreamReq.path, bytes: upstreamBody.length, messages: (upstreamReq.body as { messages: unknown[] }).messages.length }
+    const upstreamUrlFull = `${upstreamUrl}${upstreamReq.path}`
+    const upstreamHeaders = { authorization: 'Bearer sk-bench', accept: 'text/event-stream' }
+
+    if (want('sync')) {
+      log(`sync: warm-up ${PLAN.warmupS} s each`)
+      await runCannon({ url: upstreamUrlFull, headers: upstreamHeaders, body: () => upstreamBody, connections: 1, durationS: PLAN.warmupS })
+      await runCannon({ url: `${gw.url}/agent`, headers: auth, body: sessionBody('warm'), turns: SESSION_TURNS, connections: 1, durationS: PLAN.warmupS })
+
+      for (const connections of [1, CONNECTIONS_HIGH]) {
+        const durationS = connections === 1 ? PLAN.syncS : PLAN.sync32S
+        log(`sync: ${connections} connection(s), ${durationS} s upstream direct, then ${durationS} s through the gateway`)
+        const base = await runCannon({ url: upstreamUrlFull, headers: upstreamHeaders, body: () => upstreamBody, connections, durationS })
+        const meas = await runCannon({ url: `${gw.url}/agent`, headers: auth, body: sessionBody(`s${connections}`), turns: SESSION_TURNS, connections, durationS })
+        raw[`sync_${connections}`] = { gateway: meas, upstream: base }
+        if (meas.non2xx || meas.errors) errors.push(`sync ${connections} conn: ${meas.non2xx} non-2xx, ${meas.errors} errors ${JSON.stringify(meas.statusCodes)}`)
+        log(`  upstream ${f0(base.rps)} req/s p50 ${f2(base.latency.p50)} ms | gateway ${f0(meas.rps)} runs/s p50 ${f2(meas.latency.p50)} ms p99 ${f2(meas.latency.p99)} ms`)
+        if (connections === 1) {
+          const over = meas.latency.p50 - base.latency.p50
+          rows.push({ scenario: 'POST /agent sync + session, 1 conn, p50', measured: `${f2(meas.latency.p50)} ms (+${f2(over)})`, baseline: `${f2(base.latency.p50)} ms`, ratio: ratio(meas.latency.p50, base.latency.p50), target: 'overhead ≤ 3 ms', met: yes(over <= 3) })
+          rows.push({ scenario: 'POST /agent sync + session, 1 conn, p99', measured: `${f2(meas.latency.p99)} ms (+${f2(meas.latency.p99 - base.latency.p99)})`, baseline: `${f2(base.latency.p99)} ms`, ratio: ratio(meas.latency.p99, base.latency.p99), target: 'report', met: '—' })
+        } else {
+          rows.push({ scenario: `POST /agent sync + session, ${connections} conns, runs/s`, measured: `${f0(meas.rps)}/s`, baseline: `${f0(base.rps)}/s`, ratio: ratio(meas.rps, base.rps), target: 'report', met: '—' })
+          rows.push({ scenario: `  (same, p50 / p99 latency)`, measured: `${f1(meas.latency.p50)} / ${f1(meas.latency.p99)} ms`, baseline: `${f1(base.latency.p50)} / ${f1(base.latency.p99)} ms`, ratio: ratio(meas.latency.p50, base.latency.p50), target: 'report', met: '—' })
+        }
+      }
+    }
+
+    if (want('stream')) {
+      log(`stream: ${PLAN.streams} sequential streams each (≤ ${PLAN.streamMaxMs / 1000} s), upstream direct then gateway`)
+      await timeStreams({ url: upstreamUrlFull, headers: upstreamHeaders, body: () => upstreamBody, count: 50, maxDurationMs: 2000, kind: 'upstream' })
+      let session = ''
+      const gwBody = (i: number) => {
+        if (i % SESSION_TURNS === 0) session = `st-${randomBytes(6).toString('hex')}`
+        return JSON.stringify({ message: MESSAGE, sessionKey: session })
+      }
+      await timeStreams({ url: `${gw.url}/agent/stream`, headers: auth, body: gwBody, count: 50, maxDurationMs: 2000, kind: 'gateway' })
+      const base = await timeStreams({ url: upstreamUrlFull, headers: upstreamHeaders, body: () => upstreamBody, count: PLAN.streams, maxDurationMs: PLAN.streamMaxMs, kind: 'upstream' })
+      const meas = await timeStreams({ url: `${gw.url}/agent/stream`, headers: auth, body: gwBody, count: PLAN.streams, maxDurationMs: PLAN.streamMaxMs, kind: 'gateway' })
+      raw.stream = { gateway: meas, upstream: base }
+      if (meas.failures) errors.push(`stream: ${meas.failures} failed gateway streams`)
+      const over = meas.firstEvent.p50 - base.firstEvent.p50
+      rows.push({ scenario: 'POST /agent/stream, time to first event, p50', measured: `${f2(meas.firstEvent.p50)} ms (+${f2(over)})`, baseline: `${f2(base.firstEvent.p50)} ms`, ratio: ratio(meas.firstEvent.p50, base.firstEvent.p50), target: 'overhead ≤ 1 ms', met: yes(over <= 1) })
+      rows.push({ scenario: '  (same, first text delta vs first content chunk, p50)', measured: `${f2(meas.firstText.p50)} ms (+${f2(meas.firstText.p50 - base.firstText.p50)})`, baseline: `${f2(base.firstText.p50)} ms`, ratio: ratio(meas.firstText.p50, base.firstText.p50), target: 'report', met: '—' })
+      log(`  upstream first chunk p50 ${f2(base.firstEvent.p50)} ms | gateway first event p50 ${f2(meas.firstEvent.p50)} ms, first delta ${f2(meas.firstText.p50)} ms (n=${meas.count})`)
+    }
+  } finally {
+    await stop(gw)
+  }
+}
+
+/** Raw BullMQ: N jobs, each one INSERT, worker in its own process with the gateway worker's concurrency and pool. */
+async function rawBullmqBaseline(): Promise<{ runsPerS: number; spanMs: number; jobs: number }> {
+  const prefix = `${redis.prefix}raw`
+  const queueName = 'raw'
+  await db!.sql`create table if not exists bench_raw_jobs (id text primary key, n int not null, enqueued_at bigint not null, done_at timestamptz not null default clock_timestamp())`
+  await db!.sql`truncate bench_raw_jobs`
+  const worker = await forkIpc(join(ROOT, 'bench/baseline/bullmq-worker.ts'), [
+    JSON.stringify({ redisUrl: REDIS_URL, prefix, queueName, databaseUrl: db!.url, concurrency: WORKER_CONCURRENCY, poolMax: DB_POOL_MAX }),
+  ])
+  const conn = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  await conn.connect()
+  const queue = new bullmq.Queue(queueName, { connection: conn, prefix })
+  try {
+    const produce = async (count: number, from: number) => {
+      let next = 0
+      await Promise.all(
+        Array.from({ length: ASYNC_SUBMIT_CONCURRENCY }, async () => {
+          while (next < count) {
+            const n = from + next++
+            await queue.add('raw.insert', { n, t: Date.now() }, { jobId: `j${n}`, removeOnComplete: true, removeOnFail: true, attempts: 1 })
+          }
+        }),
+      )
+    }
+    const waitFor = async (count: number) => {
+      const deadline = performance.now() + PLAN.maxWaitMs
+      for (;;) {
+        const [{ c }] = await db!.sql`select count(*)::int as c from bench_raw_jobs`
+        if (c >= count || performance.now() > deadline) return c as number
+        await sleep(50)
+      }
+    }
+    await produce(500, 0) // warm-up
+    await waitFor(500)
+    await db!.sql`truncate bench_raw_jobs`
+    const t0 = Date.now()
+    await produce(PLAN.rawJobs, 1000)
+    const submitMs = Date.now() - t0
+    const done = await waitFor(PLAN.rawJobs)
+    const [{ first, last }] = await db!.sql`select min(enqueued_at)::float8 as first, (extract(epoch from max(done_at)) * 1000)::float8 as last from bench_raw_jobs`
+    const spanMs = last - first
+    const result = { jobs: done, submitMs, spanMs, runsPerS: done / (spanMs / 1000) }
+    raw.async_raw_bullmq = result
+    if (done < PLAN.rawJobs) errors.push(`raw BullMQ baseline: only ${done}/${PLAN.rawJobs} jobs done`)
+    log(`raw BullMQ: ${done} jobs in ${f0(spanMs)} ms → ${f0(result.runsPerS)} jobs/s (submit ${f0(submitMs)} ms)`)
+    return result
+  } finally {
+    await queue.close().catch(() => {})
+    conn.disconnect()
+    await worker.stop()
+  }
+}
+
+async function asyncBatch(baseUrl: string, count: number, label: string): Promise<AsyncRunsResult> {
+  const r = await runAsyncBatch({ baseUrl, token, count, concurrency: ASYNC_SUBMIT_CONCURRENCY, maxSubmitMs: PLAN.maxSubmitMs, maxWaitMs: PLAN.maxWaitMs })
+  log(
+    `  ${label}: ${r.accepted}/${r.submitted} accepted (${f0(r.acceptRps)}/s), ${r.terminal} terminal (${r.notCompleted} not completed) in ${f0(r.spanMs)} ms → ${f0(r.runsPerS)} runs/s; run latency p50 ${f0(r.latency.p50)} ms p99 ${f0(r.latency.p99)} ms`,
+  )
+  if (r.rejected || r.notCompleted) errors.push(`${label}: ${r.rejected} rejected, ${r.notCompleted} not completed`)
+  return r
+}
+
+async function asyncScenarios(): Promise<void> {
+  let server1: AsyncRunsResult | undefined
+  if (want('async') || want('embedded')) {
+    await setUpstreamDelay(0)
+    const prefix = `${redis.prefix}${prefixSeq++}`
+    const api = await start('api', serverEnv(prefix), 'async-api')
+    const w1 = await start('worker', serverEnv(prefix), 'async-worker')
+    try {
+      log(`async (server, 1 worker): warm-up 200 runs, then ${PLAN.asyncRuns} runs`)
+      await asyncBatch(api.url!, 200, 'warm-up')
+      server1 = await asyncBatch(api.url!, PLAN.asyncRuns, 'server, 1 worker')
+      raw.async_server_1w = server1
+    } finally {
+      await stop(w1, api)
+    }
+  }
+  if (want('async')) {
+    log(`async baseline: raw BullMQ, ${PLAN.rawJobs} jobs`)
+    const base = await rawBullmqBaseline()
+    const r = server1!.runsPerS
+    rows.push({
+      scenario: 'async runs accept → completed, server, 1 worker',
+      measured: `${f0(r)} runs/s`,
+      baseline: `${f0(base.runsPerS)} jobs/s`,
+      ratio: ratio(r, base.runsPerS),
+      target: '≥ 1,000/s and ≥ 0.30×',
+      met: yes(r >= 1000 && r / base.runsPerS >= 0.3),
+    })
+  }
+  if (want('scale')) {
+    await setUpstreamDelay(50)
+    const prefix = `${redis.prefix}${prefixSeq++}`
+    const api = await start('api', serverEnv(prefix), 'scale-api')
+    try {
+      log(`async scale (upstream delay 50 ms): ${PLAN.scaleRuns} runs with 1 worker, then with 2`)
+      const w1 = await start('worker', serverEnv(prefix), 'scale-worker-a')
+      await asyncBatch(api.url!, 100, 'warm-up')
+      const one = await asyncBatch(api.url!, PLAN.scaleRuns, '1 worker, delay 50 ms')
+      const w2 = await start('worker', serverEnv(prefix), 'scale-worker-b')
+      await asyncBatch(api.url!, 100, 'warm-up')
+      const two = await asyncBatch(api.url!, PLAN.scaleRuns, '2 workers, delay 50 ms')
+      await stop(w1, w2)
+      raw.async_scale = { oneWorker: one, twoWorkers: two, ceilingPerWorker: WORKER_CONCURRENCY / 0.05 }
+      rows.push({
+        scenario: 'async runs, 2 workers vs 1 (upstream delay 50 ms)',
+        measured: `${f0(two.runsPerS)} runs/s`,
+        baseline: `${f0(one.runsPerS)} runs/s`,
+        ratio: ratio(two.runsPerS, one.runsPerS),
+        target: '≥ 1.80×',
+        met: yes(two.runsPerS / one.runsPerS >= 1.8),
+      })
+    } finally {
+      await stop(api)
+      await setUpstreamDelay(0)
+    }
+  }
+  if (want('embedded')) {
+    await setUpstreamDelay(0)
+    const gw = await start('all', embeddedEnv(), 'embedded-all')
+    try {
+      log(`async (embedded, one process): warm-up 200 runs, then ${PLAN.embeddedRuns} runs`)
+      await asyncBatch(gw.url!, 200, 'warm-up')
+      const emb = await asyncBatch(gw.url!, PLAN.embeddedRuns, 'embedded')
+      raw.async_embedded = emb
+      rows.push({
+        scenario: 'async runs accept → completed, embedded',
+        measured: `${f0(emb.runsPerS)} runs/s`,
+        baseline: `${f0(server1!.runsPerS)} runs/s (server)`,
+        ratio: ratio(emb.runsPerS, server1!.runsPerS),
+        target: 'report',
+        met: '—',
+      })
+    } finally {
+      await stop(gw)
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Main
+
+function gitInfo(): { commit?: string; dirty?: boolean } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages', 'apps'], { cwd: ROOT, encoding: 'utf8' }).trim().length > 0
+    return { commit, dirty }
+  } catch {
+    return {}
+  }
+}
+
+function printTable(): string {
+  const head: Row = { scenario: 'scenario', measured: 'measured', baseline: 'baseline', ratio: 'ratio', target: 'target', met: 'met?' }
+  const cols = Object.keys(head) as (keyof Row)[]
+  const width = (c: keyof Row) => Math.max(...[head, ...rows].map((r) => r[c].length))
+  const line = (r: Row) => `| ${cols.map((c) => r[c].padEnd(width(c))).join(' | ')} |`
+  return [line(head), `|${cols.map((c) => '-'.repeat(width(c) + 2)).join('|')}|`, ...rows.map(line)].join('\n')
+}
+
+async function main(): Promise<void> {
+  const began = new Date()
+  const t0 = performance.now()
+  mkdirSync(LOGS, { recursive: true })
+  if (flags.profile) mkdirSync(PROFILES, { recursive: true })
+  log(`${flags.quick ? 'quick' : 'full'} run; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}; groups: ${[...only].join(', ')}`)
+
+  if (!flags['no-build']) {
+    log('building (turbo run build)')
+    const b = spawnSync(join(ROOT, 'node_modules/.bin/turbo'), ['run', 'build', '--output-logs=errors-only'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
+    if (b.status !== 0) throw new Error('build failed (pnpm exec turbo run build)')
+  }
+  await assertServices()
+  const stale = await dropStaleBenchDatabases()
+  if (stale.length) log(`dropped ${stale.length} stale bench database(s)`)
+
+  upstream = await forkIpc(join(ROOT, 'bench/lib/upstream-child.ts'))
+  upstreamUrl = String(upstream.ready.url)
+  db = await createBenchDatabase('srv')
+  log(`bench database ${db.name}, redis prefix ${redis.prefix}, upstream ${upstreamUrl}`)
+
+  try {
+    if (want('cold')) await coldStart()
+    if (want('sync') || want('stream')) await syncAndStream()
+    if (want('async') || want('scale') || want('embedded')) await asyncScenarios()
+  } catch (err) {
+    errors.push(`aborted: ${(err as Error).stack ?? String(err)}`)
+    log(`ERROR ${(err as Error).stack ?? String(err)}`)
+  } finally {
+    await Promise.all([...live].map((p) => p.stop().catch(() => {})))
+    live.clear()
+    await upstream.stop().catch(() => {})
+    await db.drop().catch((err) => log(`could not drop ${db!.name}: ${(err as Error).message}`))
+    const deleted = await redis.cleanup().catch(() => -1)
+    log(`cleanup: dropped ${db.name}, deleted ${deleted} Redis key(s) under ${redis.prefix}*`)
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true })
+  }
+
+  const table = printTable()
+  const finished = new Date()
+  const result = {
+    startedAt: began.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationS: (performance.now() - t0) / 1000,
+    quick: flags.quick,
+    profile: flags.profile,
+    groups: [...only],
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemMb: Math.round(totalmem() / 2 ** 20), freeMemMb: Math.round(freemem() / 2 ** 20), node: process.version },
+    git: gitInfo(),
+    settings: { plan: PLAN, connectionsHigh: CONNECTIONS_HIGH, asyncSubmitConcurrency: ASYNC_SUBMIT_CONCURRENCY, workerConcurrency: WORKER_CONCURRENCY, dbPoolMax: DB_POOL_MAX, sessionTurns: SESSION_TURNS, model: MODEL, logLevel: flags['log-level'] },
+    rows,
+    raw,
+    errors,
+  }
+  mkdirSync(RESULTS, { recursive: true })
+  const file = join(RESULTS, `${began.toISOString().replace(/[:.]/g, '-')}.json`)
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
+  writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`)
+
+  process.stdout.write(`\nOpenVesper bench (${flags.quick ? 'quick' : 'full'}${flags.profile ? ', PROFILED: timings not comparable' : ''}, ${cpus().length} CPUs, ${f0(result.durationS)} s)\n\n${table}\n\n`)
+  if (errors.length) process.stdout.write(`problems:\n${errors.map((e) => `  - ${e}`).join('\n')}\n\n`)
+  process.stdout.write(`results: ${file.slice(ROOT.length)} (and bench/results/latest.json)\n`)
+
+  if (flags.profile && existsSync(PROFILES)) {
+    for (const name of readdirSync(PROFILES).filter((n) => n.endsWith('.cpuprofile')).sort()) {
+      process.stdout.write(`\n${formatProfile(summarizeProfile(join(PROFILES, name), 15), 15)}\n`)
+    }
+    process.stdout.write(`\nprofiles: ${PROFILES.slice(ROOT.length)}\n`)
+  }
+  if (errors.length || flags['keep-logs'] || flags.profile) process.stdout.write(`gateway logs: ${LOGS.slice(ROOT.length)}\n`)
+  else rmSync(LOGS, { recursive: true, force: true })
+  process.exitCode = errors.length ? 1 : 0
+}
+
+await main()
