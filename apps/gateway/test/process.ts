@@ -213,7 +213,6 @@ export function createProcessGroup() {
     async stopAll(): Promise<void> {
       for (const p of procs) p.kill('SIGKILL')
       await Promise.all(procs.map((p) => p.exited))
-      procs.length = 0
     },
   }
 }

@@ -250,6 +250,15 @@ async function startBullmqWorkerHost(deps: {
 /** The job's payload, plus `tickAt` (the tick's scheduled time, not the wall clock) for job-scheduler iterations. */
 function jobData(job: Job): Record<string, unknown> {
   const data: Record<string, unknown> = job.data && typeof job.data === 'object' && !Array.isArray(job.data) ? { ...job.data } : {}
-  if (job.repeatJobKey) data.tickAt = new Date(job.opts.prevMillis ?? job.timestamp).toISOString()
+  if (job.repeatJobKey) data.tickAt = new Date(tickMillis(job)).toISOString()
   return data
+}
+
+/**
+ * A scheduler iteration's id is `repeat:<schedulerId>:<scheduled millis>` (BullMQ does not keep `prevMillis` in the
+ * stored options); the creation timestamp plus the delay gives the same value.
+ */
+function tickMillis(job: Job): number {
+  const fromId = /^repeat:.*:(\d+)$/.exec(job.id ?? '')?.[1]
+  return fromId ? Number(fromId) : job.timestamp + (job.delay ?? 0)
 }

@@ -11,12 +11,22 @@ export const DEFAULT_GRACE_MS = 10_000
 export const ABORT_SETTLE_MS = 1_000
 
 /**
+ * A job's Redis key is `<prefix>:<queue>:<jobId>`, next to the queue's own keys (`<prefix>:<queue>:delayed`, ...): a
+ * job id equal to one of those names would overwrite that key and break the queue (BullMQ does not check this).
+ */
+const RESERVED_IDS = new Set([
+  'active', 'wait', 'waiting-children', 'paused', 'id', 'delayed', 'prioritized', 'stalled-check', 'completed', 'failed',
+  'stalled', 'repeat', 'limiter', 'meta', 'events', 'pc', 'marker', 'de',
+])
+
+/**
  * Job ids and scheduler ids follow BullMQ's rules in both modes (a behaviour that differs between modes is a bug):
  * BullMQ rejects custom ids that contain ':' (reserved for its own `repeat:<scheduler>:<millis>` ids) and ids that
  * are integers (they would collide with its auto-increment ids).
  */
 export function assertId(kind: 'jobId' | 'schedulerId', id: string): void {
   if (typeof id !== 'string' || id.length === 0) throw new Error(`${kind} must be a non-empty string`)
+  if (RESERVED_IDS.has(id)) throw new Error(`${kind} '${id}' is the name of one of BullMQ's queue keys; prefix it (e.g. 'run_${id}')`)
   if (id.includes(':')) throw new Error(`${kind} '${id}' contains ':', which BullMQ reserves; use '_' instead`)
   if (/^\d+$/.test(id)) throw new Error(`${kind} '${id}' is an integer, which BullMQ rejects; prefix it (e.g. 'run_${id}')`)
 }

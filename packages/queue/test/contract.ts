@@ -88,13 +88,13 @@ export function defineJobQueueContractTests(name: string, factory: JobQueueFacto
       const { queue } = await startQueue()
       const seen: Array<{ id: string; data: Record<string, unknown> }> = []
       await startWorkers(queue, { 'later.run': async (data, ctx) => void seen.push({ id: ctx.jobId, data }) }, { concurrency: 1 })
-      await queue.enqueue('later.run', { v: 1 }, { jobId: 'delayed', delayMs: 200 })
-      await queue.enqueue('later.run', { v: 2 }, { jobId: 'delayed', delayMs: 200 })
-      await queue.enqueue('later.run', {}, { jobId: 'delayed_sentinel', delayMs: 700 })
-      await waitFor(() => seen.some((s) => s.id === 'delayed_sentinel'), { what: 'delayed sentinel' })
+      await queue.enqueue('later.run', { v: 1 }, { jobId: 'late', delayMs: 200 })
+      await queue.enqueue('later.run', { v: 2 }, { jobId: 'late', delayMs: 200 })
+      await queue.enqueue('later.run', {}, { jobId: 'late_sentinel', delayMs: 700 })
+      await waitFor(() => seen.some((s) => s.id === 'late_sentinel'), { what: 'delayed sentinel' })
       expect(seen).toEqual([
-        { id: 'delayed', data: { v: 1 } },
-        { id: 'delayed_sentinel', data: {} },
+        { id: 'late', data: { v: 1 } },
+        { id: 'late_sentinel', data: {} },
       ])
     })
 
@@ -280,10 +280,12 @@ export function defineJobQueueContractTests(name: string, factory: JobQueueFacto
       await expect(queue.startWorkers({ handlers: { 'x.run': async () => {} }, concurrency: 0, workerId: 'w' })).rejects.toThrow(/concurrency/)
     })
 
-    it("rejects ids BullMQ would refuse (':' or an integer), in every mode", async () => {
+    it("rejects ids BullMQ would refuse or mishandle (':', an integer, a queue key name), in every mode", async () => {
       const { queue } = await startQueue()
       await expect(queue.enqueue('x.run', {}, { jobId: 'run:1' })).rejects.toThrow(/contains ':'/)
       await expect(queue.enqueue('x.run', {}, { jobId: '42' })).rejects.toThrow(/integer/)
+      await expect(queue.enqueue('x.run', {}, { jobId: 'delayed' })).rejects.toThrow(/queue keys/)
+      await expect(queue.enqueue('x.run', {}, { jobId: 'meta' })).rejects.toThrow(/queue keys/)
       await expect(queue.enqueue('x.run', {}, { jobId: '' })).rejects.toThrow(/non-empty/)
       await expect(queue.every('a:b', 'x.run', 1_000)).rejects.toThrow(/contains ':'/)
     })

@@ -106,9 +106,16 @@ export function createRunsService(deps: RunDeps) {
     return { run: existing, created: false, sessionKey: await sessionKeyOf(existing) }
   }
 
-  async function enqueue(runId: string): Promise<void> {
+  /**
+   * Sends the run to the queue. The first send uses the run id as job id (a duplicate send is a no-op); a re-send
+   * after an attempt ended (released at shutdown, lease expired) needs its own job id, because the job of that
+   * attempt may still be active — the releasing handler itself, or a dead worker's job until BullMQ's stalled
+   * check — and the queue silently drops an id that is waiting, delayed or active.
+   */
+  async function enqueue(runId: string, afterAttempt?: number): Promise<void> {
+    const jobId = afterAttempt === undefined ? runId : `${runId}_retry${afterAttempt}`
     try {
-      await queue.enqueue(RUN_EXECUTE_JOB, { runId }, { jobId: runId })
+      await queue.enqueue(RUN_EXECUTE_JOB, { runId }, { jobId })
     } catch (err) {
       // The row is committed: the reconciler re-sends stale queued runs, so the run is not lost.
       log.warn({ runId, err: (err as Error).message }, 'enqueue failed; the reconciler will retry')
@@ -149,7 +156,7 @@ export function createRunsService(deps: RunDeps) {
       const run = await repo.claim(runId, workerId, deps.options.leaseMs)
       if (!run) return 'skipped'
       const outcome = await execute(run, signal, 'shutdown')
-      if (outcome === 'released') await enqueue(runId)
+      if (outcome === 'released') await enqueue(runId, run.attempt)
       return outcome
     },
 
@@ -225,7 +232,7 @@ export function createRunsService(deps: RunDeps) {
         if (r.status === 'queued') {
           requeued++
           await events.append(r.id, 'run.retrying', { attempt: r.attempt, reason: 'worker_lost' })
-          await enqueue(r.id)
+          await enqueue(r.id, r.attempt)
         } else {
           failed++
           await events.append(r.id, 'run.failed', { reason: 'worker_lost', message: 'the worker executing this run was lost', output: null, partial: false })
