@@ -14,6 +14,7 @@ import { DOCS_PREFIX, registerSwagger } from './http/swagger.js'
 import { runsRoutes } from './routes/runs/index.js'
 import { systemRoutes } from './routes/system/index.js'
 import { tokenComponents } from './routes/tokens/schemas.js'
+import { runSchemas } from './schemas/run.js'
 import { tokensRoutes } from './routes/tokens/index.js'
 import { wsRoutes } from './routes/ws/index.js'
 import type { Services } from './services.js'
@@ -21,8 +22,9 @@ import type { Services } from './services.js'
 declare module 'fastify' {
   interface FastifyContextConfig {
     /**
-     * Socket idle timeout for this route's requests, for long polls that stay silent longer than
-     * SERVER_TIMEOUTS.connectionTimeoutMs (e.g. POST /agent/run/:runId/wait). Node resets it on the next request.
+     * Socket idle timeout while this route's handler runs, for handlers that may send nothing for longer than
+     * SERVER_TIMEOUTS.connectionTimeoutMs (synchronous runs, POST /agent/run/:runId/wait): without it Node
+     * destroys the silent socket after 30 s. Applied after auth and body parsing; Node resets it on the next request.
      */
     socketIdleTimeoutMs?: number
   }
@@ -150,12 +152,15 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  registerComponents(app, [ProblemSchema, ...tokenComponents])
+  registerComponents(app, [ProblemSchema, ...tokenComponents, ...runSchemas])
   // JSON only: a text/plain body is a 415, not a string that reaches validation (and no CORS-simple bodies).
   app.removeContentTypeParser('text/plain')
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  // Only once the request is authenticated, validated and fully received: clients cannot stretch their own upload.
+  app.addHook('preHandler', async (request) => {
     const idle = request.routeOptions.config.socketIdleTimeoutMs
     if (typeof idle === 'number' && idle > 0) request.raw.socket?.setTimeout(idle)
   })

@@ -299,6 +299,25 @@ describe('HTTP hardening', () => {
   })
 
   describe('A19 server timeouts', () => {
+    it('extends the socket idle timeout only for routes that declare socketIdleTimeoutMs, after authentication', async () => {
+      const app = await buildApp({ config: loadConfig({}), services: t.services, log: pino({ level: 'silent' }) })
+      const probe = { schema: { hide: true }, handler: async (request: { raw: { socket: { timeout?: number } } }) => ({ timeout: request.raw.socket.timeout }) }
+      app.get('/probe/long', { ...probe, config: { auth: { scopes: [] }, socketIdleTimeoutMs: 120_000 } })
+      app.get('/probe/default', { ...probe, config: { auth: { scopes: [] } } })
+      const base = await app.listen({ host: '127.0.0.1', port: 0 })
+      try {
+        const get = async (path: string, headers: Record<string, string> = admin()) => {
+          const res = await fetch(`${base}${path}`, { headers })
+          return { status: res.status, body: (await res.json()) as { timeout?: number } }
+        }
+        expect(await get('/probe/long')).toEqual({ status: 200, body: { timeout: 120_000 } })
+        expect(await get('/probe/default')).toEqual({ status: 200, body: { timeout: SERVER_TIMEOUTS.connectionTimeoutMs } })
+        expect((await get('/probe/long', {})).status).toBe(401)
+      } finally {
+        await app.close()
+      }
+    })
+
     it('sets non-zero timeouts of at most 30 s on the HTTP server', () => {
       const server = t.app.server
       expect(server.requestTimeout).toBe(SERVER_TIMEOUTS.requestTimeoutMs)

@@ -291,7 +291,7 @@ describe('gateway and workers as processes (server mode)', () => {
     up.setDefault((req) => {
       const message = lastUserText(req)
       if (requestsFor(up, message).length > 1) return { text: `second: ${message}` }
-      return message.startsWith('short') ? { text: `first: ${message}`, delayMs: 300 } : { hang: true }
+      return message.startsWith('long') ? { hang: true } : { text: `first: ${message}`, delayMs: 300 }
     })
     const api = await start('api', 'api', env)
     const w1 = await start('worker', 'worker-1', env)

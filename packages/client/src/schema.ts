@@ -278,6 +278,46 @@ export interface components {
         ApiTokenList: {
             items: components["schemas"]["ApiToken"][];
         };
+        Run: {
+            /** @description Run id (`run_…`). */
+            runId: string;
+            /** @description queued → running → completed | failed | cancelled; awaiting_approval while a tool call waits for a decision. */
+            status: "queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled";
+            agent: string;
+            sessionKey: string | null;
+            mode: "sync" | "async" | "stream";
+            /** @description The final reply; on a failed run, the partial output (if any). */
+            output: string | null;
+            /** @description Why a failed run failed: upstream_rate_limited, upstream_unavailable, upstream_timeout, upstream_auth, upstream_bad_request, upstream_bad_response, upstream_stream_interrupted, step_limit_exceeded, worker_lost, agent_not_found, internal. */
+            failureReason: string | null;
+            error: string | null;
+            model: string | null;
+            usage: {
+                inputTokens: number;
+                outputTokens: number;
+            } | null;
+            /** @description Executions so far (more than one after a worker was lost). */
+            attempt: number;
+            /** @description Sequence number of the latest event (resume cursor). */
+            lastEventSeq: number;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+        };
+        RunAccepted: {
+            runId: string;
+            /** Format: date-time */
+            acceptedAt: string;
+        };
+        CreateRunBody: {
+            /** @description The user message. */
+            message: string;
+            /** @description Agent id; default `main`. */
+            agent?: string;
+            /** @description Conversation key: runs with the same key share a transcript. */
+            sessionKey?: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -787,14 +827,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description The user message. */
-                    message: string;
-                    /** @description Agent id; default `main`. */
-                    agent?: string;
-                    /** @description Conversation key: runs with the same key share a transcript. */
-                    sessionKey?: string;
-                };
+                "application/json": components["schemas"]["CreateRunBody"];
             };
         };
         responses: {
@@ -804,33 +837,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description Run id (`run_…`). */
-                        runId: string;
-                        /** @description queued → running → completed | failed | cancelled; awaiting_approval while a tool call waits for a decision. */
-                        status: "queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled";
-                        agent: string;
-                        sessionKey: string | null;
-                        mode: "sync" | "async" | "stream";
-                        /** @description The final reply; on a failed run, the partial output (if any). */
-                        output: string | null;
-                        /** @description Why a failed run failed: upstream_rate_limited, upstream_unavailable, upstream_timeout, upstream_auth, upstream_bad_request, upstream_bad_response, upstream_stream_interrupted, step_limit_exceeded, worker_lost, agent_not_found, internal. */
-                        failureReason: string | null;
-                        error: string | null;
-                        model: string | null;
-                        usage: {
-                            inputTokens: number;
-                            outputTokens: number;
-                        } | null;
-                        /** @description Executions so far (more than one after a worker was lost). */
-                        attempt: number;
-                        /** @description Sequence number of the latest event (resume cursor). */
-                        lastEventSeq: number;
-                        /** Format: date-time */
-                        createdAt: string;
-                        startedAt: string | null;
-                        finishedAt: string | null;
-                    };
+                    "application/json": components["schemas"]["Run"];
                 };
             };
             /** @description Invalid request (validation failed, malformed body or parameters) */
@@ -946,14 +953,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description The user message. */
-                    message: string;
-                    /** @description Agent id; default `main`. */
-                    agent?: string;
-                    /** @description Conversation key: runs with the same key share a transcript. */
-                    sessionKey?: string;
-                };
+                "application/json": components["schemas"]["CreateRunBody"];
             };
         };
         responses: {
@@ -963,11 +963,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        runId: string;
-                        /** Format: date-time */
-                        acceptedAt: string;
-                    };
+                    "application/json": components["schemas"]["RunAccepted"];
                 };
             };
             /** @description Invalid request (validation failed, malformed body or parameters) */
@@ -1084,14 +1080,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description The user message. */
-                    message: string;
-                    /** @description Agent id; default `main`. */
-                    agent?: string;
-                    /** @description Conversation key: runs with the same key share a transcript. */
-                    sessionKey?: string;
-                };
+                "application/json": components["schemas"]["CreateRunBody"];
             };
         };
         responses: {
@@ -1223,33 +1212,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description Run id (`run_…`). */
-                        runId: string;
-                        /** @description queued → running → completed | failed | cancelled; awaiting_approval while a tool call waits for a decision. */
-                        status: "queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled";
-                        agent: string;
-                        sessionKey: string | null;
-                        mode: "sync" | "async" | "stream";
-                        /** @description The final reply; on a failed run, the partial output (if any). */
-                        output: string | null;
-                        /** @description Why a failed run failed: upstream_rate_limited, upstream_unavailable, upstream_timeout, upstream_auth, upstream_bad_request, upstream_bad_response, upstream_stream_interrupted, step_limit_exceeded, worker_lost, agent_not_found, internal. */
-                        failureReason: string | null;
-                        error: string | null;
-                        model: string | null;
-                        usage: {
-                            inputTokens: number;
-                            outputTokens: number;
-                        } | null;
-                        /** @description Executions so far (more than one after a worker was lost). */
-                        attempt: number;
-                        /** @description Sequence number of the latest event (resume cursor). */
-                        lastEventSeq: number;
-                        /** Format: date-time */
-                        createdAt: string;
-                        startedAt: string | null;
-                        finishedAt: string | null;
-                    };
+                    "application/json": components["schemas"]["Run"];
                 };
             };
             /** @description Invalid request (validation failed, malformed body or parameters) */
@@ -1509,33 +1472,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description Run id (`run_…`). */
-                        runId: string;
-                        /** @description queued → running → completed | failed | cancelled; awaiting_approval while a tool call waits for a decision. */
-                        status: "queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled";
-                        agent: string;
-                        sessionKey: string | null;
-                        mode: "sync" | "async" | "stream";
-                        /** @description The final reply; on a failed run, the partial output (if any). */
-                        output: string | null;
-                        /** @description Why a failed run failed: upstream_rate_limited, upstream_unavailable, upstream_timeout, upstream_auth, upstream_bad_request, upstream_bad_response, upstream_stream_interrupted, step_limit_exceeded, worker_lost, agent_not_found, internal. */
-                        failureReason: string | null;
-                        error: string | null;
-                        model: string | null;
-                        usage: {
-                            inputTokens: number;
-                            outputTokens: number;
-                        } | null;
-                        /** @description Executions so far (more than one after a worker was lost). */
-                        attempt: number;
-                        /** @description Sequence number of the latest event (resume cursor). */
-                        lastEventSeq: number;
-                        /** Format: date-time */
-                        createdAt: string;
-                        startedAt: string | null;
-                        finishedAt: string | null;
-                    };
+                    "application/json": components["schemas"]["Run"];
                 };
             };
             /** @description Invalid request (validation failed, malformed body or parameters) */
@@ -1657,33 +1594,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description Run id (`run_…`). */
-                        runId: string;
-                        /** @description queued → running → completed | failed | cancelled; awaiting_approval while a tool call waits for a decision. */
-                        status: "queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled";
-                        agent: string;
-                        sessionKey: string | null;
-                        mode: "sync" | "async" | "stream";
-                        /** @description The final reply; on a failed run, the partial output (if any). */
-                        output: string | null;
-                        /** @description Why a failed run failed: upstream_rate_limited, upstream_unavailable, upstream_timeout, upstream_auth, upstream_bad_request, upstream_bad_response, upstream_stream_interrupted, step_limit_exceeded, worker_lost, agent_not_found, internal. */
-                        failureReason: string | null;
-                        error: string | null;
-                        model: string | null;
-                        usage: {
-                            inputTokens: number;
-                            outputTokens: number;
-                        } | null;
-                        /** @description Executions so far (more than one after a worker was lost). */
-                        attempt: number;
-                        /** @description Sequence number of the latest event (resume cursor). */
-                        lastEventSeq: number;
-                        /** Format: date-time */
-                        createdAt: string;
-                        startedAt: string | null;
-                        finishedAt: string | null;
-                    };
+                    "application/json": components["schemas"]["Run"];
                 };
             };
             /** @description Invalid request (validation failed, malformed body or parameters) */

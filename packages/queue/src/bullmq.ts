@@ -13,12 +13,14 @@ import { Redis, type RedisOptions } from 'ioredis'
 import {
   ABORT_SETTLE_MS,
   DEFAULT_GRACE_MS,
+  assertDelayMs,
   assertEveryMs,
   assertId,
   assertJobName,
   assertWorkerOptions,
   createActiveJobs,
   describeRedisUrl,
+  errorMessage,
   handlerFor,
   normalizePrefix,
   reconnectDelay,
@@ -67,7 +69,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
   const { redisUrl } = options
   const prefix = normalizePrefix(options.prefix)
   const queueName = options.queueName ?? 'jobs'
-  if (queueName.length === 0 || queueName.includes(':')) throw new Error(`queue name '${queueName}' must be non-empty and without ':'`)
+  if (queueName.length === 0 || queueName.includes(':')) {
+    throw new Error(`queue name '${queueName}' must be non-empty and without ':'`)
+  }
   const log = (options.log ?? silentLogger).child({ queue: queueName })
   const where = describeRedisUrl(redisUrl)
 
@@ -83,9 +87,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
   }
 
   const unavailable = (operation: string, err: unknown) =>
-    new AppError('unavailable', `job queue unavailable (${operation}, Redis at ${where}): ${(err as Error)?.message ?? String(err)}`, {
-      cause: err,
-    })
+    new AppError('unavailable', `job queue unavailable (${operation}, Redis at ${where}): ${errorMessage(err)}`, { cause: err })
 
   return {
     kind: 'bullmq',
@@ -107,7 +109,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
         if (q) await settlesWithin(q.close(), 1_000)
         conn.disconnect()
         state = 'new'
-        throw new Error(`job queue: cannot reach Redis at ${where}: ${(err as Error).message}`, { cause: err })
+        throw new Error(`job queue: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
       }
       producer = conn
       queue = q
@@ -118,8 +120,8 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     async enqueue(name, data, enqueueOptions) {
       assertJobName(name)
       assertId('jobId', enqueueOptions.jobId)
+      assertDelayMs(enqueueOptions.delayMs)
       const delay = enqueueOptions.delayMs
-      if (delay !== undefined && (!Number.isFinite(delay) || delay < 0)) throw new Error(`enqueue: delayMs must be >= 0 (got ${delay})`)
       const q = started('enqueue')
       try {
         await q.add(name, data, { ...JOB_OPTIONS, jobId: enqueueOptions.jobId, ...(delay ? { delay } : {}) })
@@ -198,7 +200,8 @@ async function startBullmqWorkerHost(deps: {
   }
 
   // BullMQ duplicates this (never connected) client for its own main and blocking connections.
-  const template = new Redis(deps.redisUrl, { ...WORKER_REDIS_OPTIONS, connectionName: `${deps.prefix}:${deps.queueName}:w:${workerId}` })
+  const connectionName = `${deps.prefix}:${deps.queueName}:w:${workerId}`
+  const template = new Redis(deps.redisUrl, { ...WORKER_REDIS_OPTIONS, connectionName })
   const worker = new Worker(deps.queueName, processJob, {
     connection: template,
     prefix: deps.prefix,
@@ -213,7 +216,8 @@ async function startBullmqWorkerHost(deps: {
   } catch (err) {
     await settlesWithin(worker.close(true), 1_000)
     template.disconnect()
-    throw new Error(`job worker: cannot reach Redis at ${describeRedisUrl(deps.redisUrl)}: ${(err as Error).message}`, { cause: err })
+    const where = describeRedisUrl(deps.redisUrl)
+    throw new Error(`job worker: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
   }
   worker.run().catch((err: unknown) => log.error({ err }, 'job worker: main loop stopped with an error'))
   log.info({ concurrency, jobs: Object.keys(handlers) }, 'job worker started')
@@ -249,7 +253,8 @@ async function startBullmqWorkerHost(deps: {
 
 /** The job's payload, plus `tickAt` (the tick's scheduled time, not the wall clock) for job-scheduler iterations. */
 function jobData(job: Job): Record<string, unknown> {
-  const data: Record<string, unknown> = job.data && typeof job.data === 'object' && !Array.isArray(job.data) ? { ...job.data } : {}
+  const isRecord = job.data && typeof job.data === 'object' && !Array.isArray(job.data)
+  const data: Record<string, unknown> = isRecord ? { ...job.data } : {}
   if (job.repeatJobKey) data.tickAt = new Date(tickMillis(job)).toISOString()
   return data
 }

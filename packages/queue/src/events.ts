@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events'
 import { AppError, silentLogger, type Logger } from '@openvesper/shared'
 import { Redis, type RedisOptions } from 'ioredis'
-import { describeRedisUrl, normalizePrefix, reconnectDelay, settlesWithin, watchConnection } from './internal.js'
+import { describeRedisUrl, errorMessage, normalizePrefix, reconnectDelay, settlesWithin, watchConnection } from './internal.js'
 import type { EventBus } from './types.js'
 
 /** Both buses expose how many channels have local subscribers, for leak tests and metrics. */
@@ -72,9 +72,7 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
   }
 
   const unavailable = (operation: string, err: unknown) =>
-    new AppError('unavailable', `event bus unavailable (${operation}, Redis at ${where}): ${(err as Error)?.message ?? String(err)}`, {
-      cause: err,
-    })
+    new AppError('unavailable', `event bus unavailable (${operation}, Redis at ${where}): ${errorMessage(err)}`, { cause: err })
 
   function onMessage(redisChannel: string, message: string): void {
     const channel = channels.get(redisChannel)
@@ -110,7 +108,7 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
         p.disconnect()
         s.disconnect()
         state = 'new'
-        throw new Error(`event bus: cannot reach Redis at ${where}: ${(err as Error).message}`, { cause: err })
+        throw new Error(`event bus: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
       }
       pub = p
       sub = s
@@ -163,7 +161,7 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
         } catch (err) {
           // Not rethrown: callers unsubscribe in cleanup paths. A stray server-side subscription is dropped when its
           // next message arrives (see onMessage).
-          log.warn({ err: (err as Error).message, channel }, 'event bus: UNSUBSCRIBE failed')
+          log.warn({ err: errorMessage(err), channel }, 'event bus: UNSUBSCRIBE failed')
         }
       }
     },

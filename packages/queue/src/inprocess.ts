@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '@openvesper/shared'
 import {
   ABORT_SETTLE_MS,
   DEFAULT_GRACE_MS,
+  assertDelayMs,
   assertEveryMs,
   assertId,
   assertJobName,
@@ -99,7 +100,8 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
         await Promise.resolve()
         const handler = handlerFor(host.handlers, job.name)
         if (!handler) {
-          log.error({ jobId: job.id, name: job.name, workerId: host.workerId, known: Object.keys(host.handlers) }, `no handler for job '${job.name}'; failing the job`)
+          const known = Object.keys(host.handlers)
+          log.error({ jobId: job.id, name: job.name, workerId: host.workerId, known }, `no handler for job '${job.name}'; failing the job`)
           return
         }
         try {
@@ -146,13 +148,13 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
     async enqueue(name, data, enqueueOptions) {
       assertJobName(name)
       assertId('jobId', enqueueOptions.jobId)
+      assertDelayMs(enqueueOptions.delayMs)
       const delay = enqueueOptions.delayMs
-      if (delay !== undefined && (!Number.isFinite(delay) || delay < 0)) throw new Error(`enqueue: delayMs must be >= 0 (got ${delay})`)
       assertStarted('enqueue')
       const { jobId } = enqueueOptions
       if (present.has(jobId)) return
       present.add(jobId)
-      const job: QueuedJob = { id: jobId, name, data: { ...data } }
+      const job: QueuedJob = { id: jobId, name, data: asJson(data) }
       if (!delay) return push(job)
       const timer = setTimeout(() => {
         delayTimers.delete(timer)
@@ -170,7 +172,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       if (existing && existing.everyMs === everyMs) {
         // Same interval: keep the pending iteration's time, take the new template (as BullMQ's upsert does).
         existing.name = name
-        existing.data = { ...data }
+        existing.data = asJson(data)
         if (existing.queued) Object.assign(existing.queued, { name, data: existing.data })
         return
       }
@@ -182,7 +184,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
           present.delete(existing.queued.id)
         }
       }
-      const scheduler: Scheduler = { name, everyMs, data: { ...data }, millis: 0 }
+      const scheduler: Scheduler = { name, everyMs, data: asJson(data), millis: 0 }
       schedulers.set(schedulerId, scheduler)
       planIteration(schedulerId, scheduler, Date.now())
     },
@@ -198,7 +200,8 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
         closing: false,
       }
       hosts.add(host)
-      log.info({ workerId: host.workerId, concurrency: host.concurrency, jobs: Object.keys(host.handlers) }, 'job worker started')
+      const hostLog = log.child({ workerId: host.workerId })
+      hostLog.info({ concurrency: host.concurrency, jobs: Object.keys(host.handlers) }, 'job worker started')
       let closing: Promise<void> | undefined
       const workerHost: WorkerHost = {
         workerId: host.workerId,
@@ -207,15 +210,15 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
           closing ??= (async () => {
             host.closing = true
             if (!(await settlesWithin(host.jobs.idle(), graceMs))) {
-              log.warn({ workerId: host.workerId, active: host.jobs.count(), graceMs }, 'job worker: grace period over; aborting active jobs')
+              hostLog.warn({ active: host.jobs.count(), graceMs }, 'job worker: grace period over; aborting active jobs')
               host.jobs.abortAll(new Error(`worker host '${host.workerId}' is shutting down`))
               if (!(await settlesWithin(host.jobs.idle(), ABORT_SETTLE_MS))) {
-                log.warn({ workerId: host.workerId, active: host.jobs.count() }, 'job worker: handlers ignored the abort; leaving them behind')
+                hostLog.warn({ active: host.jobs.count() }, 'job worker: handlers ignored the abort; leaving them behind')
               }
             }
             hosts.delete(host)
             openHosts.delete(workerHost)
-            log.info({ workerId: host.workerId }, 'job worker closed')
+            hostLog.info('job worker closed')
           })()
           return closing
         },
@@ -233,11 +236,18 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       delayTimers.clear()
       for (const scheduler of schedulers.values()) clearTimeout(scheduler.timer)
       schedulers.clear()
-      if (waiting.length > 0) log.warn({ dropped: waiting.length }, 'job queue: closed with jobs still waiting (the reconciler re-enqueues them)')
+      if (waiting.length > 0) {
+        log.warn({ dropped: waiting.length }, 'job queue: closed with jobs still waiting (the reconciler re-enqueues them)')
+      }
       waiting.length = 0
       present.clear()
     },
   }
+}
+
+/** Payloads go through JSON like BullMQ's (Dates become strings, undefined fields vanish), so handlers see the same. */
+function asJson(data: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(data)) as Record<string, unknown>
 }
 
 /**

@@ -26,7 +26,9 @@ const RESERVED_IDS = new Set([
  */
 export function assertId(kind: 'jobId' | 'schedulerId', id: string): void {
   if (typeof id !== 'string' || id.length === 0) throw new Error(`${kind} must be a non-empty string`)
-  if (RESERVED_IDS.has(id)) throw new Error(`${kind} '${id}' is the name of one of BullMQ's queue keys; prefix it (e.g. 'run_${id}')`)
+  if (RESERVED_IDS.has(id)) {
+    throw new Error(`${kind} '${id}' is the name of one of BullMQ's queue keys; prefix it (e.g. 'run_${id}')`)
+  }
   if (id.includes(':')) throw new Error(`${kind} '${id}' contains ':', which BullMQ reserves; use '_' instead`)
   if (/^\d+$/.test(id)) throw new Error(`${kind} '${id}' is an integer, which BullMQ rejects; prefix it (e.g. 'run_${id}')`)
 }
@@ -48,6 +50,12 @@ export function assertWorkerOptions(options: WorkerHostOptions): void {
   }
   if (typeof options.workerId !== 'string' || options.workerId.length === 0) {
     throw new Error('startWorkers: workerId must be a non-empty string')
+  }
+}
+
+export function assertDelayMs(delayMs: number | undefined): void {
+  if (delayMs !== undefined && (!Number.isFinite(delayMs) || delayMs < 0)) {
+    throw new Error(`enqueue: delayMs must be a number >= 0 (got ${String(delayMs)})`)
   }
 }
 
@@ -125,6 +133,8 @@ export const normalizePrefix = (prefix: string): string => {
   if (trimmed.length === 0) throw new Error('a non-empty Redis key prefix is required')
   return trimmed
 }
+
+export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err))
 
 /** Where a Redis URL points, without credentials, for log and error messages. */
 export function describeRedisUrl(url: string): string {

@@ -27,8 +27,8 @@ describe('bullmq queue', () => {
   })
 
   /** One "process": its own queue (connections) on the shared prefix and queue name. */
-  async function processOn(queueName: string, redisUrl = redis.url): Promise<BullmqJobQueue> {
-    const queue = createBullmqQueue({ redisUrl, prefix: redis.prefix, queueName, log: captureLog().log })
+  async function processOn(queueName: string, redisUrl = redis.url, log = captureLog().log): Promise<BullmqJobQueue> {
+    const queue = createBullmqQueue({ redisUrl, prefix: redis.prefix, queueName, log })
     cleanups.push(() => queue.close())
     await queue.start()
     return queue
@@ -83,7 +83,7 @@ describe('bullmq queue', () => {
   })
 
   it('keeps every key under the prefix', async () => {
-    const queueName = nextQueueName()
+    const queueName = `keys_${redis.prefix}` // unique across concurrent runs, which use other prefixes
     const queue = await processOn(queueName)
     await queue.enqueue('kept.run', { x: 1 }, { jobId: 'kept_1' })
     await queue.every('kept_sched', 'kept.run', 60_000)
@@ -133,7 +133,8 @@ describe('bullmq queue', () => {
 
     it('resumes consuming after Redis comes back', async () => {
       const queueName = nextQueueName()
-      const consumer = await processOn(queueName, proxy.url)
+      const { log, entries } = captureLog()
+      const consumer = await processOn(queueName, proxy.url, log)
       const producer = await processOn(queueName)
       const seen: string[] = []
       await workersOn(consumer, { handlers: { 'resume.run': async (_d, ctx) => void seen.push(ctx.jobId) }, concurrency: 1, workerId: 'proxied' })
@@ -142,6 +143,10 @@ describe('bullmq queue', () => {
 
       await proxy.stop()
       await producer.enqueue('resume.run', {}, { jobId: 'resume_2' })
+      await waitFor(() => entries.some((e) => e.level === 'warn' && e.msg.startsWith('job worker: Redis error')), {
+        what: 'the worker to notice the outage',
+      })
+      expect(seen).toEqual(['resume_1'])
       await proxy.resume()
       await waitFor(() => seen.includes('resume_2'), { what: 'job enqueued during the outage', timeoutMs: 20_000 })
       expect(seen).toEqual(['resume_1', 'resume_2'])

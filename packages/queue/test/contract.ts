@@ -60,6 +60,16 @@ export function defineJobQueueContractTests(name: string, factory: JobQueueFacto
       }
     })
 
+    it('hands the handler a JSON copy of the payload', async () => {
+      const { queue } = await startQueue()
+      let got: Record<string, unknown> | undefined
+      await startWorkers(queue, { 'json.run': async (data) => void (got = data) })
+      const payload = { at: new Date('2030-01-02T03:04:05.000Z'), gone: undefined, nested: { ids: ['a', 'b'] } }
+      await queue.enqueue('json.run', payload, { jobId: 'json_1' })
+      payload.nested.ids.push('mutated after enqueue')
+      expect(await waitFor(() => got, { what: 'delivery' })).toStrictEqual({ at: '2030-01-02T03:04:05.000Z', nested: { ids: ['a', 'b'] } })
+    })
+
     it('passes the job id, the worker id and a live abort signal to the handler', async () => {
       const { queue } = await startQueue()
       let ctx: JobContext | undefined

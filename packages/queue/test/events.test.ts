@@ -21,8 +21,8 @@ describe('redis event bus', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   })
 
-  async function startBus(redisUrl = redis.url, prefix = redis.prefix): Promise<RedisEventBus> {
-    const bus = createRedisEventBus({ redisUrl, prefix, log: captureLog().log })
+  async function startBus(redisUrl = redis.url, prefix = redis.prefix, log = captureLog().log): Promise<RedisEventBus> {
+    const bus = createRedisEventBus({ redisUrl, prefix, log })
     cleanups.push(() => bus.close())
     await bus.start()
     return bus
@@ -73,7 +73,8 @@ describe('redis event bus', () => {
   it('re-subscribes after the connection comes back', async () => {
     const proxy = await startTcpProxy(redis.url)
     cleanups.push(() => proxy.close())
-    const subscriber = await startBus(proxy.url)
+    const { log, entries } = captureLog()
+    const subscriber = await startBus(proxy.url, redis.prefix, log)
     const publisher = await startBus()
     const got: string[] = []
     await subscriber.subscribe('survives', (m) => got.push(m))
@@ -81,6 +82,9 @@ describe('redis event bus', () => {
     await waitFor(() => got.includes('before'), { what: 'message before the outage' })
 
     await proxy.stop()
+    await waitFor(() => entries.some((e) => e.level === 'warn' && e.msg.startsWith('event bus subscriber: Redis error')), {
+      what: 'the subscriber to notice the outage',
+    })
     await proxy.resume()
     // Pub/sub is fire-and-forget: messages published while the subscriber reconnects are lost, so keep publishing.
     await waitFor(

@@ -156,7 +156,7 @@ export function createRunsService(deps: RunDeps) {
       const run = await repo.claim(runId, workerId, deps.options.leaseMs)
       if (!run) return 'skipped'
       const outcome = await execute(run, signal, 'shutdown')
-      if (outcome === 'released') await enqueue(runId, run.attempt)
+      if (outcome === 'released') await enqueue(runId)
       return outcome
     },
 

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { Type } from 'typebox'
 import { CreateRunBodySchema, RunAcceptedSchema, RunSchema, toRun } from '../../schemas/run.js'
+import { ref } from '../../http/components.js'
 import type { Services } from '../../services.js'
 import { openSse, resumeCursor } from './sse.js'
 
@@ -34,6 +35,9 @@ const SSE_DESCRIPTION =
   'Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event.'
 const sseResponse = { 200: { description: SSE_DESCRIPTION, content: { 'text/event-stream': { schema: Type.String() } } } }
 
+/** Sync runs and waits may stay silent for long: the socket idle timeout during their handler (1 h + margin). */
+const LONG_HANDLER_IDLE_MS = 3_660_000
+
 /** Aborted when the client goes away before the response was sent. */
 function onDisconnect(reply: FastifyReply): AbortSignal {
   const ctrl = new AbortController()
@@ -57,10 +61,10 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
           'Executes the run in this gateway and answers with the finished run (status completed, failed or cancelled). Disconnecting cancels the run. With an Idempotency-Key, a retry returns the same run (waiting for it if still running).',
         tags: ['Runs'],
         headers: IdempotencyHeaders,
-        body: CreateRunBodySchema,
-        response: { 200: RunSchema },
+        body: ref(CreateRunBodySchema),
+        response: { 200: ref(RunSchema) },
       },
-      config: { auth: { scopes: ['runs:write'] } },
+      config: { auth: { scopes: ['runs:write'] }, socketIdleTimeoutMs: LONG_HANDLER_IDLE_MS },
     },
     async (request, reply) => {
       const disconnected = onDisconnect(reply)
@@ -84,8 +88,8 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         description: 'Queues the run for a worker and answers at once. Poll GET /agent/run/{runId}, wait with POST /agent/run/{runId}/wait or stream GET /agent/run/{runId}/events.',
         tags: ['Runs'],
         headers: IdempotencyHeaders,
-        body: CreateRunBodySchema,
-        response: { 202: RunAcceptedSchema },
+        body: ref(CreateRunBodySchema),
+        response: { 202: ref(RunAcceptedSchema) },
       },
       config: { auth: { scopes: ['runs:write'] } },
     },
@@ -108,7 +112,7 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         description: `${SSE_DESCRIPTION} The run id is in the X-Run-Id header and every event. Disconnecting does not stop the run: resume with GET /agent/run/{runId}/events and Last-Event-ID, or repeat this request with the same Idempotency-Key and Last-Event-ID.`,
         tags: ['Runs'],
         headers: StreamHeaders,
-        body: CreateRunBodySchema,
+        body: ref(CreateRunBodySchema),
         response: sseResponse,
       },
       config: { auth: { scopes: ['runs:write'], streaming: true } },
@@ -131,7 +135,7 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.get(
     '/agent/run/:runId',
     {
-      schema: { operationId: 'getAgentRun', summary: 'Get a run', tags: ['Runs'], params: RunParams, response: { 200: RunSchema } },
+      schema: { operationId: 'getAgentRun', summary: 'Get a run', tags: ['Runs'], params: RunParams, response: { 200: ref(RunSchema) } },
       config: { auth: { scopes: ['runs:read'] } },
     },
     async (request) => respond(await runs.getOwned(request.principal, request.params.runId)),
@@ -170,9 +174,9 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         tags: ['Runs'],
         params: RunParams,
         body: WaitBody,
-        response: { 200: RunSchema },
+        response: { 200: ref(RunSchema) },
       },
-      config: { auth: { scopes: ['runs:read'] } },
+      config: { auth: { scopes: ['runs:read'] }, socketIdleTimeoutMs: LONG_HANDLER_IDLE_MS },
       preValidation: async (request) => {
         if (request.body === undefined || request.body === null) request.body = {}
       },
@@ -193,7 +197,7 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         description: 'Cancels a queued, running or awaiting-approval run from any gateway instance; the upstream request is stopped. 409 when the run already ended.',
         tags: ['Runs'],
         params: RunParams,
-        response: { 200: RunSchema },
+        response: { 200: ref(RunSchema) },
       },
       config: { auth: { scopes: ['runs:write'] } },
     },
