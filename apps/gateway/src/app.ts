@@ -162,7 +162,9 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
   // Only once the request is authenticated, validated and fully received: clients cannot stretch their own upload.
   app.addHook('preHandler', async (request) => {
     const idle = request.routeOptions.config.socketIdleTimeoutMs
-    if (typeof idle === 'number' && idle > 0) request.raw.socket?.setTimeout(idle)
+    const socket = request.raw.socket as { setTimeout?: (ms: number) => void } | undefined
+    // Injected requests (tests) have no real socket.
+    if (typeof idle === 'number' && idle > 0 && typeof socket?.setTimeout === 'function') socket.setTimeout(idle)
   })
   // Before auth: its onRequest hook marks upgrade requests so a refused upgrade's socket is destroyed.
   await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD } })

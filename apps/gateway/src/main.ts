@@ -44,8 +44,16 @@ async function main(): Promise<void> {
   closeWithGrace({ delay: config.server.shutdownGraceMs + 5000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')
     else log.info({ signal }, 'shutting down')
-    await app?.close()
-    await runtime.stop()
+    // One grace period for the whole shutdown. In-flight requests may finish within it; long-lived ones (SSE
+    // streams, waits) never end on their own and would hold close() until the hard timeout (exit 1): cut them
+    // once it is over — clients resume from Last-Event-ID on another instance.
+    const deadline = Date.now() + config.server.shutdownGraceMs
+    if (app) {
+      const cut = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownGraceMs)
+      await app.close()
+      clearTimeout(cut)
+    }
+    await runtime.stop(Math.max(0, deadline - Date.now()))
   })
 }
 

@@ -113,6 +113,20 @@ describe.each(MODES)('runs (%s mode)', (mode) => {
     expect(res.events.at(-1)!.event).toBe('run.completed')
   })
 
+  it('ends an open SSE stream soon after its token is revoked (A06)', async () => {
+    up.enqueue({ hang: true })
+    const { token, record } = await t.services.tokens.create({ name: 'sse', scopes: ['runs:read', 'runs:write'] })
+    const { runId } = (await post('/agent/async', { message: 'forever' }, bearer(token))).json()
+    const stream = readSse(`${base}/agent/run/${runId}/events`, { headers: bearer(token) })
+    await waitFor(() => up.requests.length === 1, { what: 'run started' })
+    await t.services.tokens.revoke(record.id)
+    const started = Date.now()
+    const { events } = await stream.catch(() => ({ events: [] as unknown[] }))
+    expect(Date.now() - started).toBeLessThan(5000)
+    expect(events.length).toBeLessThan(10)
+    await post(`/agent/run/${runId}/abort`)
+  })
+
   it('aborts a run mid-stream and stops the upstream request', async () => {
     up.enqueue({ text: Array.from({ length: 200 }, (_, i) => `w${i}`).join(' '), chunkDelayMs: 25 })
     let runId = ''

@@ -333,16 +333,34 @@ describe('gateway and workers as processes (server mode)', () => {
     expect(w2.exit).toBeUndefined()
   })
 
-  it('SIGTERM on the api gateway: new requests are refused while an in-flight request completes, then it exits 0', { timeout: 120_000 }, async () => {
+  it('SIGTERM on the api gateway: new requests are refused, in-flight ones complete, streams are cut at the grace period, exit 0', { timeout: 120_000 }, async () => {
     await serverResources()
-    const env = serverEnv({ OPENVESPER_SHUTDOWN_GRACE_MS: '1500' })
-    up.setDefault({ text: 'finished in flight', delayMs: 2500 })
+    const env = serverEnv({ OPENVESPER_SHUTDOWN_GRACE_MS: '4000' })
+    up.setDefault({ text: 'finished in flight', delayMs: 1500 })
     const api = await start('api', 'api', env)
+    const auth = { authorization: `Bearer ${TOKEN}` }
+
+    // Long-lived responses that never end on their own: an SSE stream and a wait on a run no worker will take.
+    const queuedId = await submitAsync(api, { message: 'nobody takes me' })
+    const stream = await fetch(`${api.url}/agent/run/${queuedId}/events`, { headers: auth })
+    expect(stream.status).toBe(200)
+    const streamEnded = stream.text().then(
+      () => 'ended',
+      () => 'cut',
+    )
+    const waiting = fetch(`${api.url}/agent/run/${queuedId}/wait`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ timeoutMs: 120_000 }),
+    }).then(
+      (r) => r.status,
+      () => 'cut',
+    )
 
     let settled = false
     const inFlight = fetch(`${api.url}/agent`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      headers: { ...auth, 'content-type': 'application/json' },
       body: JSON.stringify({ message: 'sync while closing' }),
     }).finally(() => {
       settled = true
@@ -364,7 +382,11 @@ describe('gateway and workers as processes (server mode)', () => {
     const res = await inFlight
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ status: 'completed', output: 'finished in flight' })
+    // Exit 0 is the graceful path: close-with-grace's hard timeout exits 1.
     expect(await api.exited).toEqual({ code: 0, signal: null })
+    expect(['ended', 'cut']).toContain(await streamEnded)
+    expect(await waiting).toBe('cut')
+    expect(api.output()).not.toMatch(/killed by timeout/)
   })
 
   it('three processes started at once on an empty database migrate it once and register one reconcile scheduler', { timeout: 120_000 }, async () => {
@@ -411,7 +433,7 @@ describe('gateway and workers as processes (server mode)', () => {
     const r = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
     await r.connect()
     try {
-      const schedulers = await r.zrange(`${redis.prefix}:jobs:repeat`, 0, -1)
+      const schedulers = await r.zrange(`${redis.prefix}:jobs:repeat`, '0', '-1')
       expect(schedulers).toEqual(['runs-reconcile'])
       const keys: string[] = []
       let cursor = '0'

@@ -154,6 +154,18 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
     c.close()
   })
 
+  it('closes an open socket with 1008 soon after its token is revoked (A06)', async () => {
+    const { token, record } = await t.services.tokens.create({ name: 'short-lived', scopes: ['runs:read', 'runs:write'] })
+    const c = await connect(wsUrl, bearer(token))
+    const closed = new Promise<number>((resolve) => c.socket.once('close', (code) => resolve(code)))
+    const res = await t.app.inject({ method: 'DELETE', url: `/auth/tokens/${record.id}`, headers: bearer(t.adminToken) })
+    expect(res.statusCode).toBe(204)
+    const started = Date.now()
+    expect(await closed).toBe(1008)
+    expect(Date.now() - started).toBeLessThan(5000)
+    expect(await upgradeStatus(wsUrl, bearer(token))).toBe(401)
+  })
+
   it('closes the socket with 1009 for a message over the size limit, and others keep working', async () => {
     const big = await connect(wsUrl, bearer(t.adminToken))
     const other = await connect(wsUrl, bearer(t.adminToken))

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { apiTokens, type ApiTokenRow, type Db } from '@openvesper/db'
 import { type Clock, newId } from '@openvesper/shared'
+import { and, eq, isNull } from 'drizzle-orm'
 
 /** The authenticated caller of a request: who it is and what its token may do (bound server-side). */
 export interface Principal {
@@ -28,6 +29,8 @@ export interface TokensService {
   list(): Promise<TokenRecord[]>
   /** False when no token has this id. Revoking a revoked token keeps its first revocation time. */
   revoke(id: string): Promise<boolean>
+  /** False once the token is revoked (or gone): open streams re-check it and close. */
+  isActive(tokenId: string): Promise<boolean>
   /**
    * Bootstrap admin: `token` given → upsert its hash with scopes ['admin'] and principal 'prn_admin', and revoke
    * the tokens earlier values of OPENVESPER_TOKEN created (rotation); not given and `generateIfMissing` and no
@@ -104,11 +107,10 @@ export function createTokensService({ db, clock }: TokensDeps): TokensService {
   }
 
   async function markRevoked(row: ApiTokenRow): Promise<void> {
-    const now = clock.now()
     await db
-      .insert(apiTokens)
-      .values({ ...row, revokedAt: now })
-      .onConflictDoUpdate({ target: apiTokens.id, set: { revokedAt: now } })
+      .update(apiTokens)
+      .set({ revokedAt: clock.now() })
+      .where(and(eq(apiTokens.id, row.id), isNull(apiTokens.revokedAt)))
   }
 
   const generateToken = (): string => `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`
@@ -129,6 +131,15 @@ export function createTokensService({ db, clock }: TokensDeps): TokensService {
       const token = generateToken()
       const row = await insert({ name, scopes, principalId: principalId ?? newId('principal') }, token)
       return { token, record: toRecord(row) }
+    },
+
+    async isActive(tokenId) {
+      const rows = await db
+        .select({ id: apiTokens.id })
+        .from(apiTokens)
+        .where(and(eq(apiTokens.id, tokenId), isNull(apiTokens.revokedAt)))
+        .limit(1)
+      return rows.length === 1
     },
 
     async list() {

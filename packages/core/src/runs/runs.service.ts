@@ -156,7 +156,7 @@ export function createRunsService(deps: RunDeps) {
       const run = await repo.claim(runId, workerId, deps.options.leaseMs)
       if (!run) return 'skipped'
       const outcome = await execute(run, signal, 'shutdown')
-      if (outcome === 'released') await enqueue(runId)
+      if (outcome === 'released') await enqueue(runId, run.attempt)
       return outcome
     },
 
@@ -225,18 +225,35 @@ export function createRunsService(deps: RunDeps) {
      * attempts are spent); queued runs nobody took are sent again.
      */
     async reconcile(): Promise<{ requeued: number; failed: number; resent: number }> {
-      const recovered = await repo.recoverExpired(deps.options.maxAttempts)
+      // The new status and its event commit together: a run failed with worker_lost always has its run.failed
+      // event (followers end on it), even when this process dies right after the update.
+      const stored: RunEvent[] = []
+      const recovered = await db.transaction(async (tx) => {
+        const txDb = tx as unknown as Db
+        const rows = await createRunsRepo(txDb).recoverExpired(deps.options.maxAttempts)
+        for (const r of rows) {
+          const event =
+            r.status === 'queued'
+              ? await events.store(r.id, 'run.retrying', { attempt: r.attempt, reason: 'worker_lost' }, undefined, txDb)
+              : await events.store(
+                  r.id,
+                  'run.failed',
+                  { reason: 'worker_lost', message: 'the worker executing this run was lost', output: null, partial: false },
+                  undefined,
+                  txDb,
+                )
+          if (event) stored.push(event)
+        }
+        return rows
+      })
+      for (const event of stored) await events.publish(event)
       let requeued = 0
       let failed = 0
       for (const r of recovered) {
         if (r.status === 'queued') {
           requeued++
-          await events.append(r.id, 'run.retrying', { attempt: r.attempt, reason: 'worker_lost' })
           await enqueue(r.id, r.attempt)
-        } else {
-          failed++
-          await events.append(r.id, 'run.failed', { reason: 'worker_lost', message: 'the worker executing this run was lost', output: null, partial: false })
-        }
+        } else failed++
       }
       const stale = await repo.touchStaleQueued(deps.options.staleQueuedMs)
       for (const id of stale) await enqueue(id)

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
+import type { RunRow } from '@openvesper/db'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { watchCredential } from '../../http/credential-watch.js'
 import { Type } from 'typebox'
 import { CreateRunBodySchema, RunAcceptedSchema, RunSchema, toRun } from '../../schemas/run.js'
 import { ref } from '../../http/components.js'
@@ -49,6 +51,18 @@ function onDisconnect(reply: FastifyReply): AbortSignal {
 
 export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { runs } = services
+  /** SSE of a run's events from the resume cursor; ends on the terminal event, disconnect or token revocation. */
+  const streamRun = async (run: RunRow, request: FastifyRequest, reply: FastifyReply, after: number | undefined) => {
+    const sink = openSse(request, reply, { 'x-run-id': run.id })
+    const unwatch = watchCredential(services.tokens, request.principal.tokenId, () => sink.close())
+    try {
+      const lastEventId = request.headers['last-event-id']
+      await runs.follow(run, resumeCursor(typeof lastEventId === 'string' ? lastEventId : undefined, after), (e) => sink.send(e), sink.signal)
+    } finally {
+      unwatch()
+      sink.end()
+    }
+  }
   const respond = async (row: Parameters<typeof toRun>[0]) => toRun(row, await runs.sessionKeyOf(row))
 
   app.post(
@@ -126,9 +140,7 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       if (created) {
         void runs.executeInline(run).catch((err) => request.log.error({ err, runId: run.id }, 'inline run crashed'))
       }
-      const sink = openSse(request, reply, { 'x-run-id': run.id })
-      await runs.follow(run, resumeCursor(request.headers['last-event-id'], undefined), (e) => sink.send(e), sink.signal)
-      sink.end()
+      await streamRun(run, request, reply, undefined)
     },
   )
 
@@ -158,9 +170,7 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
     },
     async (request, reply) => {
       const run = await runs.getOwned(request.principal, request.params.runId)
-      const sink = openSse(request, reply, { 'x-run-id': run.id })
-      await runs.follow(run, resumeCursor(request.headers['last-event-id'], request.query.after), (e) => sink.send(e), sink.signal)
-      sink.end()
+      await streamRun(run, request, reply, request.query.after)
     },
   )
 

@@ -12,6 +12,8 @@ export interface SseSink {
   /** Aborted when the client goes away (or is dropped for being too slow). */
   signal: AbortSignal
   end(): void
+  /** Ends the stream from the server side (the client's signal aborts too). */
+  close(): void
 }
 
 /** Takes over the response and opens a text/event-stream with keep-alive comments. */
@@ -55,6 +57,9 @@ export function openSse(request: FastifyRequest, reply: FastifyReply, headers: R
         res.on('drain', done)
         res.on('close', done)
       })
+    },
+    close() {
+      res.destroy()
     },
     end() {
       clearInterval(keepalive)

@@ -5,6 +5,7 @@ import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { WebSocket } from 'ws'
 import { CreateRunBodySchema, toRun } from '../../schemas/run.js'
+import { watchCredential } from '../../http/credential-watch.js'
 import type { Services } from '../../services.js'
 
 /** Largest inbound WebSocket message; larger ones close the socket with 1009. */
@@ -66,6 +67,8 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     (socket: WebSocket, request) => {
       const principal = request.principal as Principal
       const subscriptions = new Map<string, AbortController>()
+      // Revoking the token closes the socket with 1008 (policy violation) within CREDENTIAL_RECHECK_MS.
+      const unwatch = watchCredential(services.tokens, request.principal.tokenId, () => socket.close(1008, 'credential revoked'))
       let alive = true
       const ping = setInterval(() => {
         if (!alive) return socket.terminate()
@@ -154,6 +157,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       })
 
       socket.on('close', () => {
+        unwatch()
         clearInterval(ping)
         for (const ctrl of subscriptions.values()) ctrl.abort()
       })
