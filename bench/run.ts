@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util'
 import { bullmq, Redis } from './lib/deps.js'
 import { assertServices, benchRedisPrefix, createBenchDatabase, dropStaleBenchDatabases, REDIS_URL, type BenchDatabase } from './lib/infra.js'
 import { runAsyncBatch, runCannon, timeStreams, type AsyncRunsResult } from './lib/load.js'
-import { forkIpc, type GatewayProcess, type IpcChild, ROOT, rssMb, sleep, spawnGateway } from './lib/procs.js'
+import { cpuMs, forkIpc, type GatewayProcess, type IpcChild, ROOT, rssMb, sleep, spawnGateway } from './lib/procs.js'
 import { median } from './lib/stats.js'
 import { formatProfile, summarizeProfile } from './tools/profile-top.js'
 
@@ -153,6 +153,47 @@ async function setUpstreamDelay(delayMs: number): Promise<void> {
   await upstream!.call({ type: 'setDefault', reply: delayMs > 0 ? { text: 'ok', delayMs } : { text: 'ok' } })
 }
 
+/**
+ * CPU time used by the named processes (and by the Postgres backends serving the gateway or the raw baseline)
+ * between start() and stop(), in ms. Robust to other load on the machine, unlike wall-clock figures.
+ */
+function cpuMeter(procs: Record<string, number | undefined>) {
+  const pgPids = async (): Promise<number[]> =>
+    (await db!.sql`select pid from pg_stat_activity where datname = current_database() and application_name in ('openvesper', 'ov-bench-raw')`).map((r: { pid: number }) => r.pid)
+  let before: Record<string, number> = {}
+  let pgBefore = new Map<number, number>()
+  const selfBefore = process.cpuUsage()
+  return {
+    async start() {
+      before = Object.fromEntries(Object.entries(procs).map(([k, pid]) => [k, pid ? cpuMs(pid) : NaN]))
+      pgBefore = new Map((await pgPids()).map((pid) => [pid, cpuMs(pid)]))
+      return this
+    },
+    async stop(): Promise<Record<string, number>> {
+      const out: Record<string, number> = {}
+      for (const [k, pid] of Object.entries(procs)) out[k] = pid ? cpuMs(pid) - before[k]! : NaN
+      let pg = 0
+      for (const pid of await pgPids()) {
+        const now = cpuMs(pid)
+        if (Number.isFinite(now)) pg += now - (pgBefore.get(pid) ?? 0)
+      }
+      out.postgres = pg
+      const self = process.cpuUsage(selfBefore)
+      out.bench = (self.user + self.system) / 1000
+      return out
+    },
+  }
+}
+
+const perRun = (cpu: Record<string, number>, n: number) =>
+  Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round((100 * v) / n) / 100]))
+const fmtCpu = (cpu: Record<string, number>) =>
+  Object.entries(cpu)
+    .filter(([k, v]) => k !== 'bench' && Number.isFinite(v))
+    .map(([k, v]) => `${k} ${f2(v)}`)
+    .join(' + ')
+const sumCpu = (cpu: Record<string, number>, keys: string[]) => keys.reduce((a, k) => a + (Number.isFinite(cpu[k]!) ? cpu[k]! : 0), 0)
+
 /** A body per request; one session per connection for SESSION_TURNS requests (a short conversation), then a new one. */
 const sessionBody = (prefix: string) => (ctx: Record<string, any>) => {
   ctx.session ??= `${prefix}-${randomBytes(6).toString('hex')}`
@@ -225,14 +266,27 @@ async function syncAndStream(): Promise<void> {
       for (const connections of [1, CONNECTIONS_HIGH]) {
         const durationS = connections === 1 ? PLAN.syncS : PLAN.sync32S
         log(`sync: ${connections} connection(s), ${durationS} s upstream direct, then ${durationS} s through the gateway`)
+        const mb = await cpuMeter({ upstream: upstream!.child.pid }).start()
         const base = await runCannon({ url: upstreamUrlFull, headers: upstreamHeaders, body: () => upstreamBody, connections, durationS })
+        const cpuBase = perRun(await mb.stop(), base.ok)
+        const mg = await cpuMeter({ gateway: gw.pid, upstream: upstream!.child.pid }).start()
         const meas = await runCannon({ url: `${gw.url}/agent`, headers: auth, body: sessionBody(`s${connections}`), turns: SESSION_TURNS, connections, durationS })
-        raw[`sync_${connections}`] = { gateway: meas, upstream: base }
+        const cpuGw = perRun(await mg.stop(), meas.ok)
+        raw[`sync_${connections}`] = { gateway: meas, upstream: base, cpuMsPerRequest: { gateway: cpuGw, upstream: cpuBase } }
+        log(`  CPU ms per request: through the gateway ${fmtCpu(cpuGw)} | direct ${fmtCpu(cpuBase)}`)
         if (meas.non2xx || meas.errors) errors.push(`sync ${connections} conn: ${meas.non2xx} non-2xx, ${meas.errors} errors ${JSON.stringify(meas.statusCodes)}`)
         log(`  upstream ${f0(base.rps)} req/s p50 ${f2(base.latency.p50)} ms | gateway ${f0(meas.rps)} runs/s p50 ${f2(meas.latency.p50)} ms p99 ${f2(meas.latency.p99)} ms`)
         if (connections === 1) {
           const over = meas.latency.p50 - base.latency.p50
           rows.push({ scenario: 'POST /agent sync + session, 1 conn, p50', measured: `${f2(meas.latency.p50)} ms (+${f2(over)})`, baseline: `${f2(base.latency.p50)} ms`, ratio: ratio(meas.latency.p50, base.latency.p50), target: 'overhead ≤ 3 ms', met: yes(over <= 3) })
+          rows.push({
+            scenario: '  (CPU ms per run: gateway + postgres + upstream)',
+            measured: `${f2(sumCpu(cpuGw, ['gateway', 'postgres', 'upstream']))} ms`,
+            baseline: `${f2(sumCpu(cpuBase, ['upstream']))} ms`,
+            ratio: ratio(sumCpu(cpuGw, ['gateway', 'postgres', 'upstream']), sumCpu(cpuBase, ['upstream'])),
+            target: 'report',
+            met: '—',
+          })
           rows.push({ scenario: 'POST /agent sync + session, 1 conn, p99', measured: `${f2(meas.latency.p99)} ms (+${f2(meas.latency.p99 - base.latency.p99)})`, baseline: `${f2(base.latency.p99)} ms`, ratio: ratio(meas.latency.p99, base.latency.p99), target: 'report', met: '—' })
         } else {
           rows.push({ scenario: `POST /agent sync + session, ${connections} conns, runs/s`, measured: `${f0(meas.rps)}/s`, baseline: `${f0(base.rps)}/s`, ratio: ratio(meas.rps, base.rps), target: 'report', met: '—' })
@@ -250,9 +304,14 @@ async function syncAndStream(): Promise<void> {
         return JSON.stringify({ message: MESSAGE, sessionKey: session })
       }
       await timeStreams({ url: `${gw.url}/agent/stream`, headers: auth, body: gwBody, count: 50, maxDurationMs: 2000, kind: 'gateway' })
+      const mb = await cpuMeter({ upstream: upstream!.child.pid }).start()
       const base = await timeStreams({ url: upstreamUrlFull, headers: upstreamHeaders, body: () => upstreamBody, count: PLAN.streams, maxDurationMs: PLAN.streamMaxMs, kind: 'upstream' })
+      const cpuBase = perRun(await mb.stop(), base.count)
+      const mg = await cpuMeter({ gateway: gw.pid, upstream: upstream!.child.pid }).start()
       const meas = await timeStreams({ url: `${gw.url}/agent/stream`, headers: auth, body: gwBody, count: PLAN.streams, maxDurationMs: PLAN.streamMaxMs, kind: 'gateway' })
-      raw.stream = { gateway: meas, upstream: base }
+      const cpuGw = perRun(await mg.stop(), meas.count)
+      raw.stream = { gateway: meas, upstream: base, cpuMsPerRequest: { gateway: cpuGw, upstream: cpuBase } }
+      log(`  CPU ms per stream: through the gateway ${fmtCpu(cpuGw)} | direct ${fmtCpu(cpuBase)}`)
       if (meas.failures) errors.push(`stream: ${meas.failures} failed gateway streams`)
       const over = meas.firstEvent.p50 - base.firstEvent.p50
       rows.push({ scenario: 'POST /agent/stream, time to first event, p50', measured: `${f2(meas.firstEvent.p50)} ms (+${f2(over)})`, baseline: `${f2(base.firstEvent.p50)} ms`, ratio: ratio(meas.firstEvent.p50, base.firstEvent.p50), target: 'overhead ≤ 1 ms', met: yes(over <= 1) })
@@ -265,7 +324,7 @@ async function syncAndStream(): Promise<void> {
 }
 
 /** Raw BullMQ: N jobs, each one INSERT, worker in its own process with the gateway worker's concurrency and pool. */
-async function rawBullmqBaseline(): Promise<{ runsPerS: number; spanMs: number; jobs: number }> {
+async function rawBullmqBaseline(): Promise<{ runsPerS: number; spanMs: number; jobs: number; cpuMsPerJob: Record<string, number> }> {
   const prefix = `${redis.prefix}raw`
   const queueName = 'raw'
   await db!.sql`create table if not exists bench_raw_jobs (id text primary key, n int not null, enqueued_at bigint not null, done_at timestamptz not null default clock_timestamp())`
@@ -299,13 +358,16 @@ async function rawBullmqBaseline(): Promise<{ runsPerS: number; spanMs: number; 
     await produce(500, 0) // warm-up
     await waitFor(500)
     await db!.sql`truncate bench_raw_jobs`
+    const meter = await cpuMeter({ worker: worker.child.pid }).start()
     const t0 = Date.now()
     await produce(PLAN.rawJobs, 1000)
     const submitMs = Date.now() - t0
     const done = await waitFor(PLAN.rawJobs)
     const [{ first, last }] = await db!.sql`select min(enqueued_at)::float8 as first, (extract(epoch from max(done_at)) * 1000)::float8 as last from bench_raw_jobs`
     const spanMs = last - first
-    const result = { jobs: done, submitMs, spanMs, runsPerS: done / (spanMs / 1000) }
+    const cpuMsPerJob = perRun(await meter.stop(), Math.max(1, done))
+    const result = { jobs: done, submitMs, spanMs, runsPerS: done / (spanMs / 1000), cpuMsPerJob }
+    log(`    CPU ms per job: ${fmtCpu(cpuMsPerJob)} (producer in the bench process: ${f2(cpuMsPerJob.bench!)})`)
     raw.async_raw_bullmq = result
     if (done < PLAN.rawJobs) errors.push(`raw BullMQ baseline: only ${done}/${PLAN.rawJobs} jobs done`)
     log(`raw BullMQ: ${done} jobs in ${f0(spanMs)} ms → ${f0(result.runsPerS)} jobs/s (submit ${f0(submitMs)} ms)`)
@@ -317,17 +379,25 @@ async function rawBullmqBaseline(): Promise<{ runsPerS: number; spanMs: number; 
   }
 }
 
-async function asyncBatch(baseUrl: string, count: number, label: string): Promise<AsyncRunsResult> {
-  const r = await runAsyncBatch({ baseUrl, token, count, concurrency: ASYNC_SUBMIT_CONCURRENCY, maxSubmitMs: PLAN.maxSubmitMs, maxWaitMs: PLAN.maxWaitMs })
+async function asyncBatch(
+  baseUrl: string,
+  count: number,
+  label: string,
+  procs: Record<string, number | undefined> = {},
+): Promise<AsyncRunsResult & { cpuMsPerRun: Record<string, number> }> {
+  const meter = await cpuMeter({ ...procs, upstream: upstream!.child.pid }).start()
+  const result = await runAsyncBatch({ baseUrl, token, count, concurrency: ASYNC_SUBMIT_CONCURRENCY, maxSubmitMs: PLAN.maxSubmitMs, maxWaitMs: PLAN.maxWaitMs })
+  const r = { ...result, cpuMsPerRun: perRun(await meter.stop(), Math.max(1, result.terminal)) }
   log(
     `  ${label}: ${r.accepted}/${r.submitted} accepted (${f0(r.acceptRps)}/s), ${r.terminal} terminal (${r.notCompleted} not completed) in ${f0(r.spanMs)} ms → ${f0(r.runsPerS)} runs/s; run latency p50 ${f0(r.latency.p50)} ms p99 ${f0(r.latency.p99)} ms`,
   )
+  log(`    CPU ms per run: ${fmtCpu(r.cpuMsPerRun)}`)
   if (r.rejected || r.notCompleted) errors.push(`${label}: ${r.rejected} rejected, ${r.notCompleted} not completed`)
   return r
 }
 
 async function asyncScenarios(): Promise<void> {
-  let server1: AsyncRunsResult | undefined
+  let server1: (AsyncRunsResult & { cpuMsPerRun: Record<string, number> }) | undefined
   if (want('async') || want('embedded')) {
     await setUpstreamDelay(0)
     const prefix = `${redis.prefix}${prefixSeq++}`
@@ -336,7 +406,7 @@ async function asyncScenarios(): Promise<void> {
     try {
       log(`async (server, 1 worker): warm-up 200 runs, then ${PLAN.asyncRuns} runs`)
       await asyncBatch(api.url!, 200, 'warm-up')
-      server1 = await asyncBatch(api.url!, PLAN.asyncRuns, 'server, 1 worker')
+      server1 = await asyncBatch(api.url!, PLAN.asyncRuns, 'server, 1 worker', { api: api.pid, worker: w1.pid })
       raw.async_server_1w = server1
     } finally {
       await stop(w1, api)
@@ -354,6 +424,9 @@ async function asyncScenarios(): Promise<void> {
       target: '≥ 1,000/s and ≥ 0.30×',
       met: yes(r >= 1000 && r / base.runsPerS >= 0.3),
     })
+    const gwCpu = sumCpu(server1!.cpuMsPerRun, ['api', 'worker', 'postgres', 'upstream'])
+    const rawCpu = sumCpu(base.cpuMsPerJob, ['worker', 'postgres', 'bench'])
+    rows.push({ scenario: '  (CPU ms per run: api + worker + postgres + upstream)', measured: `${f2(gwCpu)} ms`, baseline: `${f2(rawCpu)} ms (worker+pg+producer)`, ratio: ratio(gwCpu, rawCpu), target: 'report', met: '—' })
   }
   if (want('scale')) {
     await setUpstreamDelay(50)
@@ -363,10 +436,10 @@ async function asyncScenarios(): Promise<void> {
       log(`async scale (upstream delay 50 ms): ${PLAN.scaleRuns} runs with 1 worker, then with 2`)
       const w1 = await start('worker', serverEnv(prefix), 'scale-worker-a')
       await asyncBatch(api.url!, 100, 'warm-up')
-      const one = await asyncBatch(api.url!, PLAN.scaleRuns, '1 worker, delay 50 ms')
+      const one = await asyncBatch(api.url!, PLAN.scaleRuns, '1 worker, delay 50 ms', { api: api.pid, worker: w1.pid })
       const w2 = await start('worker', serverEnv(prefix), 'scale-worker-b')
       await asyncBatch(api.url!, 100, 'warm-up')
-      const two = await asyncBatch(api.url!, PLAN.scaleRuns, '2 workers, delay 50 ms')
+      const two = await asyncBatch(api.url!, PLAN.scaleRuns, '2 workers, delay 50 ms', { api: api.pid, worker: w1.pid, worker2: w2.pid })
       await stop(w1, w2)
       raw.async_scale = { oneWorker: one, twoWorkers: two, ceilingPerWorker: WORKER_CONCURRENCY / 0.05 }
       rows.push({
@@ -388,7 +461,7 @@ async function asyncScenarios(): Promise<void> {
     try {
       log(`async (embedded, one process): warm-up 200 runs, then ${PLAN.embeddedRuns} runs`)
       await asyncBatch(gw.url!, 200, 'warm-up')
-      const emb = await asyncBatch(gw.url!, PLAN.embeddedRuns, 'embedded')
+      const emb = await asyncBatch(gw.url!, PLAN.embeddedRuns, 'embedded', { gateway: gw.pid })
       raw.async_embedded = emb
       rows.push({
         scenario: 'async runs accept → completed, embedded',

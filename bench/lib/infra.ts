@@ -41,7 +41,7 @@ export async function createBenchDatabase(suffix: string): Promise<BenchDatabase
   } finally {
     await handle.close()
   }
-  const sql = postgres(url, { max: 2, onnotice: () => {} })
+  const sql = postgres(url, { max: 2, onnotice: () => {}, connection: { application_name: 'ov-bench' } })
   return {
     name,
     url,

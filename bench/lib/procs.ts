@@ -192,3 +192,16 @@ export async function forkIpc(modulePath: string, args: string[] = [], env: Reco
     },
   }
 }
+
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; 10 ms resolution at 100 Hz). */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at indexes 11 and 12.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
+  } catch {
+    return NaN
+  }
+}
+const CLK_TCK = 100

@@ -149,11 +149,16 @@ export function createRunEvents(deps: RunEventsDeps) {
         })
       }
 
+      let lastMessageAt = Date.now()
       const unsubscribe = await bus.subscribe(runChannel(runId), (message) => {
+        lastMessageAt = Date.now()
         const e = JSON.parse(message) as RunEvent
         enqueue(() => deliverLive(e))
       })
-      const timer = setInterval(() => enqueue(() => deliverUpTo()), pollMs)
+      // Safety net for lost publications: read the log only when the bus has been quiet for a while.
+      const timer = setInterval(() => {
+        if (Date.now() - lastMessageAt >= pollMs) enqueue(() => deliverUpTo())
+      }, pollMs)
       const onAbort = () => {
         done = true
         finish()

@@ -1,0 +1,85 @@
+import { createDb, type DbHandle } from '@openvesper/db'
+import { createInProcessEventBus, createRedisEventBus, type EventBus } from '@openvesper/queue'
+import { silentLogger } from '@openvesper/shared'
+import { createEmbeddedDb, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@openvesper/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createRunEvents, type RunEvent, type RunEvents } from '../src/runs/events.js'
+import { createRunsRepo } from '../src/runs/runs.repo.js'
+
+const transports = {
+  embedded: async () => ({ handle: await createEmbeddedDb(), bus: createInProcessEventBus() as EventBus, cleanup: async () => {} }),
+  server: async () => {
+    const database: TestDatabase = await createTestDatabase()
+    const redis: TestRedis = await createTestRedis()
+    const handle = createDb({ kind: 'postgres', url: database.url, max: 4 })
+    const bus = createRedisEventBus({ redisUrl: redis.url, prefix: redis.prefix })
+    return { handle, bus, cleanup: async () => { await redis.cleanup(); await database.drop() } }
+  },
+}
+
+describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event log and follow() (%s)', (name) => {
+  let handle: DbHandle
+  let bus: EventBus
+  let events: RunEvents
+  let cleanup: () => Promise<void>
+  let n = 0
+
+  beforeAll(async () => {
+    ;({ handle, bus, cleanup } = await transports[name]())
+    await bus.start()
+    events = createRunEvents({ db: handle.db, bus, log: silentLogger })
+  })
+  afterAll(async () => {
+    await bus.close()
+    await handle.close()
+    await cleanup()
+  })
+
+  async function newRun(): Promise<string> {
+    const id = `run_test${(n++).toString().padStart(8, '0')}`
+    await createRunsRepo(handle.db).insert({ id, principalId: 'p', agentId: 'main', sessionId: null, mode: 'async', message: 'm', idempotencyKey: null, requestId: null, claimBy: { workerId: 'w', leaseMs: 60_000 } })
+    return id
+  }
+
+  it('numbers events 1, 2, 3… per run and refuses writes once the fence no longer holds', async () => {
+    const runId = await newRun()
+    const a = await events.append(runId, 'run.started', {}, { attempt: 1 })
+    const b = await events.append(runId, 'agent.text_delta', { text: 'x' }, { attempt: 1 })
+    expect([a?.seq, b?.seq]).toEqual([1, 2])
+    expect(await events.append(runId, 'agent.text_delta', { text: 'stale' }, { attempt: 2 })).toBeUndefined()
+    expect((await events.list(runId, 0)).map((e) => e.seq)).toEqual([1, 2])
+  })
+
+  it('delivers every event exactly once and in order even when publications are lost', async () => {
+    const runId = await newRun()
+    await events.append(runId, 'run.started', {}, { attempt: 1 })
+    const got: RunEvent[] = []
+    const ctrl = new AbortController()
+    const following = events.follow(runId, 0, (e) => void got.push(e), ctrl.signal, 200)
+    // Stored but never published (a lost publication), then a published one: the gap is filled from the log.
+    await events.store(runId, 'agent.text_delta', { text: 'lost-1' }, { attempt: 1 })
+    await events.append(runId, 'agent.text_delta', { text: 'published' }, { attempt: 1 })
+    // A lost terminal event: only the quiet-bus poll can deliver it.
+    await events.store(runId, 'run.completed', { output: 'done' })
+    await following
+    expect(got.map((e) => [e.seq, e.type])).toEqual([
+      [1, 'run.started'],
+      [2, 'agent.text_delta'],
+      [3, 'agent.text_delta'],
+      [4, 'run.completed'],
+    ])
+  })
+
+  it('resumes after a cursor and ends when the caller aborts', async () => {
+    const runId = await newRun()
+    for (const t of ['a', 'b', 'c']) await events.append(runId, 'agent.text_delta', { text: t }, { attempt: 1 })
+    const got: RunEvent[] = []
+    const ctrl = new AbortController()
+    const following = events.follow(runId, 2, (e) => {
+      got.push(e)
+      ctrl.abort()
+    }, ctrl.signal)
+    await following
+    expect(got.map((e) => e.data.text)).toEqual(['c'])
+  })
+})
