@@ -167,7 +167,14 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
     if (typeof idle === 'number' && idle > 0 && typeof socket?.setTimeout === 'function') socket.setTimeout(idle)
   })
   // Before auth: its onRequest hook marks upgrade requests so a refused upgrade's socket is destroyed.
-  await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD } })
+  await app.register(websocket, {
+    options: { maxPayload: WS_MAX_PAYLOAD },
+    // On shutdown, clients are told the server is going away (1001) rather than seeing an abrupt close.
+    preClose(this: FastifyInstance, done: () => void) {
+      for (const client of this.websocketServer.clients) client.close(1001, 'server shutting down')
+      this.websocketServer.close(() => done())
+    },
+  })
   registerErrorHandling(app)
   registerAuth(app, { tokens: services.tokens, docsPrefix: DOCS_PREFIX, docsPublic: config.server.docsPublic })
   // After the hooks that complete routes (policy, security, Problem responses), before any route exists.

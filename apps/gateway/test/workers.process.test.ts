@@ -518,6 +518,7 @@ describe('embedded mode as a process', () => {
 
     second.kill('SIGTERM')
     expect(await second.exited).toEqual({ code: 0, signal: null })
+    console.log('DEBUGDUMP', Date.now(), procs.dump())
 
     // The data folder, read once the process is gone: events and transcript of the recovered run.
     const handle = createDb({ kind: 'pglite', dataDir })

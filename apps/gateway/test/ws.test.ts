@@ -178,3 +178,28 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
     other.close()
   })
 })
+
+describe('shutdown with open streams', () => {
+  it('closes WebSocket clients with 1001 and ends open SSE streams so close() does not hang', async () => {
+    const up = await startFakeUpstream()
+    const t = await buildTestApp({ env: { OPENAI_BASE_URL: `${up.url}/v1`, OPENVESPER_MODEL: 'openai/test-model' } })
+    try {
+      const base = await t.app.listen({ host: '127.0.0.1', port: 0 })
+      up.setDefault({ hang: true })
+      const { runId } = (await t.app.inject({ method: 'POST', url: '/agent/async', headers: bearer(t.adminToken), payload: { message: 'hang' } })).json()
+      const sse = fetch(`${base}/agent/run/${runId}/events`, { headers: bearer(t.adminToken) }).then(async (res) => {
+        await res.text().catch(() => '')
+        return res.status
+      })
+      const c = await connect(`${base.replace('http', 'ws')}/ws`, bearer(t.adminToken))
+      await waitFor(() => up.requests.length === 1, { what: 'run started' })
+      const closed = new Promise<number>((resolve) => c.socket.once('close', (code) => resolve(code)))
+      await t.app.close()
+      expect(await closed).toBe(1001)
+      expect(await sse).toBe(200)
+    } finally {
+      await t.close()
+      await up.close()
+    }
+  })
+})

@@ -6,7 +6,7 @@ import { Type } from 'typebox'
 import { CreateRunBodySchema, RunAcceptedSchema, RunSchema, toRun } from '../../schemas/run.js'
 import { ref } from '../../http/components.js'
 import type { Services } from '../../services.js'
-import { openSse, resumeCursor } from './sse.js'
+import { openSse, resumeCursor, type SseSink } from './sse.js'
 
 const RunParams = Type.Object({ runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$', description: 'Run id.' }) }, { additionalProperties: false })
 const IdempotencyHeaders = Type.Object({
@@ -52,14 +52,21 @@ function onDisconnect(reply: FastifyReply): AbortSignal {
 export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { runs } = services
   /** SSE of a run's events from the resume cursor; ends on the terminal event, disconnect or token revocation. */
+  // Open SSE streams end when the server closes (clients resume with Last-Event-ID elsewhere).
+  const openStreams = new Set<SseSink>()
+  app.addHook('preClose', async () => {
+    for (const sink of openStreams) sink.close()
+  })
   const streamRun = async (run: RunRow, request: FastifyRequest, reply: FastifyReply, after: number | undefined) => {
     const sink = openSse(request, reply, { 'x-run-id': run.id })
+    openStreams.add(sink)
     const unwatch = watchCredential(services.tokens, request.principal.tokenId, () => sink.close())
     try {
       const lastEventId = request.headers['last-event-id']
       await runs.follow(run, resumeCursor(typeof lastEventId === 'string' ? lastEventId : undefined, after), (e) => sink.send(e), sink.signal)
     } finally {
       unwatch()
+      openStreams.delete(sink)
       sink.end()
     }
   }
