@@ -183,7 +183,7 @@ describe('gateway and workers as processes (server mode)', () => {
           (rows) => rows[0]?.lease_owner ?? null,
         ),
       )
-      return { text: `done: ${message}`, delayMs: 250 }
+      return { text: `done: ${message}`, delayMs: 400 }
     })
 
     const messages = Array.from({ length: 200 }, (_, i) => `task ${i} ${randomBytes(4).toString('hex')}`)
@@ -518,7 +518,6 @@ describe('embedded mode as a process', () => {
 
     second.kill('SIGTERM')
     expect(await second.exited).toEqual({ code: 0, signal: null })
-    console.log('DEBUGDUMP', Date.now(), procs.dump())
 
     // The data folder, read once the process is gone: events and transcript of the recovered run.
     const handle = createDb({ kind: 'pglite', dataDir })

@@ -64,7 +64,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     const messages = await buildMessages(db, run, agent.systemPrompt)
     const maxSteps = Math.min(agent.maxSteps ?? deps.options.maxSteps, deps.options.maxSteps)
 
-    await emit('run.started', { attempt: run.attempt, agent: agent.id, model: modelName })
+    await emit('run.started', { attempt: run.attempt, agent: agent.id, model: modelName, worker: deps.workerId })
     for (let step = 0; step < maxSteps; step++) {
       let text = ''
       const calls: ToolCall[] = []
@@ -138,17 +138,32 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
 }
 
 async function handleStop(deps: RunDeps, run: RunRow, cause: StopCause): Promise<ExecuteOutcome> {
-  const repo = createRunsRepo(deps.db)
   switch (cause.kind) {
     case 'cancelled':
     case 'lease_lost':
       return cause.kind === 'cancelled' ? 'cancelled' : 'lost'
     case 'client_gone':
-      if (await repo.cancel(run.id)) await deps.events.append(run.id, 'run.cancelled', { reason: 'client_disconnected' })
+      await cancelRun(deps, run.id, 'client_disconnected')
       return 'cancelled'
     case 'shutdown':
-      return (await repo.release(run.id, run.attempt)) ? 'released' : 'lost'
+      return (await createRunsRepo(deps.db).release(run.id, run.attempt)) ? 'released' : 'lost'
   }
+}
+
+/**
+ * Any active status → cancelled, with its terminal event in the same transaction (followers always end);
+ * published after commit. False when the run had already ended.
+ */
+export async function cancelRun(deps: Pick<RunDeps, 'db' | 'events'>, runId: string, reason: string): Promise<boolean> {
+  let terminal: RunEvent | undefined
+  await deps.db.transaction(async (tx) => {
+    const txDb = tx as unknown as Db
+    if (!(await createRunsRepo(txDb).cancel(runId))) return
+    terminal = await deps.events.store(runId, 'run.cancelled', { reason }, undefined, txDb)
+  })
+  if (!terminal) return false
+  await deps.events.publish(terminal)
+  return true
 }
 
 /** Fenced finalisation: status, terminal event and the assistant's transcript entry in one transaction. */

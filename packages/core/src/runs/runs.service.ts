@@ -4,7 +4,7 @@ import { createSessionsRepo } from '@openvesper/sessions'
 import { DEFAULT_AGENT_ID } from '../agents.js'
 import { RUN_EXECUTE_JOB, type RunDeps } from './deps.js'
 import { isTerminalEvent, RUN_CONTROL_CHANNEL, runChannel, type RunEvent } from './events.js'
-import { executeRun, type ExecuteOutcome, RunStopped } from './execute-run.js'
+import { cancelRun, executeRun, type ExecuteOutcome, RunStopped } from './execute-run.js'
 import { createRunsRepo } from './runs.repo.js'
 
 export interface RunPrincipal {
@@ -148,7 +148,10 @@ export function createRunsService(deps: RunDeps) {
     /** Executes an inline (sync or stream) run in this process; `signal` is the caller's connection. */
     async executeInline(run: RunRow, signal?: AbortSignal): Promise<ExecuteOutcome> {
       if (run.status !== 'running' || run.leaseOwner !== deps.workerId) return 'lost'
-      return execute(run, signal, 'client_gone')
+      const outcome = await execute(run, signal, 'client_gone')
+      // Handed back at shutdown: a worker (or this process after a restart) finishes it.
+      if (outcome === 'released') await enqueue(run.id, run.attempt)
+      return outcome
     },
 
     /** The `run.execute` job: claim (fenced) and execute; a run that is not queued is discarded. */
@@ -163,11 +166,11 @@ export function createRunsService(deps: RunDeps) {
     /** Cancels an active run from any instance: the row first, then a signal to whichever process runs it. */
     async abort(principal: RunPrincipal, runId: string): Promise<RunRow> {
       const run = await getOwned(principal, runId)
-      if (!(await repo.cancel(run.id))) {
-        if (run.status === 'cancelled') return run
-        throw new AppError('run_not_cancellable', `run ${run.id} already ended with status ${run.status}`)
+      if (!(await cancelRun(deps, run.id, 'aborted'))) {
+        const now = (await repo.findById(run.id))!
+        if (now.status === 'cancelled') return now
+        throw new AppError('run_not_cancellable', `run ${run.id} already ended with status ${now.status}`)
       }
-      await events.append(run.id, 'run.cancelled', { reason: 'aborted' })
       active.get(run.id)?.abort(new RunStopped({ kind: 'cancelled' }))
       await bus.publish(RUN_CONTROL_CHANNEL, JSON.stringify({ action: 'cancel', runId: run.id })).catch((err) => {
         log.warn({ runId, err: (err as Error).message }, 'cancel signal publish failed; the executor stops at its next write')
@@ -276,7 +279,14 @@ export function createRunsService(deps: RunDeps) {
       })
     },
 
-    async stop(): Promise<void> {
+    /**
+     * Hands runs still executing here (inline ones; the worker host already drained its jobs) back to the
+     * queue instead of leaving them to the lease timeout, then stops listening for cancellations.
+     */
+    async stop(graceMs = 5000): Promise<void> {
+      for (const controller of active.values()) controller.abort(new RunStopped({ kind: 'shutdown' }))
+      const deadline = Date.now() + graceMs
+      while (active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
       await unsubscribeControl?.()
     },
 
