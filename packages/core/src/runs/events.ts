@@ -40,6 +40,12 @@ export interface Fence {
 export const runChannel = (runId: string) => `run:${runId}`
 export const RUN_CONTROL_CHANNEL = 'runs:control'
 
+/** A bus message on a run channel: a JSON array of events (one batch). */
+export function parseEventMessage(message: string): RunEvent[] {
+  const parsed = JSON.parse(message) as RunEvent | RunEvent[]
+  return Array.isArray(parsed) ? parsed : [parsed]
+}
+
 export interface RunEventsDeps {
   db: Db
   bus: EventBus
@@ -49,34 +55,50 @@ export interface RunEventsDeps {
 export function createRunEvents(deps: RunEventsDeps) {
   const { db, bus, log } = deps
 
-  async function publish(event: RunEvent): Promise<void> {
+  /** Publishes stored events as one bus message (a JSON array), after they were stored (and committed). */
+  async function publishMany(events: RunEvent[]): Promise<void> {
+    if (events.length === 0) return
     try {
-      await bus.publish(runChannel(event.runId), JSON.stringify(event))
+      await bus.publish(runChannel(events[0]!.runId), JSON.stringify(events))
     } catch (err) {
       // Subscribers also poll the stored log, so a lost publication delays delivery but loses nothing.
-      log.warn({ runId: event.runId, seq: event.seq, err: (err as Error).message }, 'run event publish failed')
+      log.warn({ runId: events[0]!.runId, seq: events[0]!.seq, err: (err as Error).message }, 'run event publish failed')
     }
   }
+  const publish = (event: RunEvent) => publishMany([event])
 
   /**
-   * Stores the next event of a run (sequence from the run row, one statement) and returns it, or
-   * `undefined` when the fence no longer holds (the run was cancelled, finished or re-claimed).
-   * Pass `tx` to append inside a transaction; publish after commit with `publish()`.
+   * Stores the next events of a run in one statement (sequence numbers reserved on the run row) and returns
+   * them, or `undefined` when the fence no longer holds (the run was cancelled, finished or re-claimed).
+   * Pass `tx` to store inside a transaction; publish after commit.
    */
-  async function store(runId: string, type: RunEventType, data: Record<string, unknown>, fence?: Fence, tx: Db = db): Promise<RunEvent | undefined> {
+  async function storeMany(
+    runId: string,
+    items: readonly { type: RunEventType; data: Record<string, unknown> }[],
+    fence?: Fence,
+    tx: Db = db,
+  ): Promise<RunEvent[] | undefined> {
+    const k = items.length
+    if (k === 0) return []
     const fenceSql = fence ? sql` and attempt = ${fence.attempt} and status = 'running'` : sql``
     const rows = rowsOf<{ seq: number; created_at: string | Date }>(
       await tx.execute(sql`
         with s as (
-          update runs set last_event_seq = last_event_seq + 1 where id = ${runId}${fenceSql} returning last_event_seq
+          update runs set last_event_seq = last_event_seq + ${k} where id = ${runId}${fenceSql} returning last_event_seq
         )
         insert into run_events (run_id, seq, type, data)
-        select ${runId}, last_event_seq, ${type}, ${JSON.stringify(data)}::jsonb from s
+        select ${runId}, s.last_event_seq - ${k} + e.ord::int, e.value->>'type', e.value->'data'
+        from s, jsonb_array_elements(${JSON.stringify(items)}::jsonb) with ordinality as e(value, ord)
         returning seq, created_at`),
     )
-    const row = rows[0]
-    if (!row) return undefined
-    return { runId, seq: Number(row.seq), type, data, createdAt: new Date(row.created_at).toISOString() }
+    if (rows.length === 0) return undefined
+    const first = Math.min(...rows.map((r) => Number(r.seq)))
+    const createdAt = new Date(rows[0]!.created_at).toISOString()
+    return items.map((item, i) => ({ runId, seq: first + i, type: item.type, data: item.data, createdAt }))
+  }
+
+  async function store(runId: string, type: RunEventType, data: Record<string, unknown>, fence?: Fence, tx: Db = db): Promise<RunEvent | undefined> {
+    return (await storeMany(runId, [{ type, data }], fence, tx))?.[0]
   }
 
   async function list(runId: string, afterSeq: number, limit = 1000): Promise<RunEvent[]> {
@@ -91,7 +113,9 @@ export function createRunEvents(deps: RunEventsDeps) {
 
   return {
     store,
+    storeMany,
     publish,
+    publishMany,
     list,
     /** store + publish. */
     async append(runId: string, type: RunEventType, data: Record<string, unknown>, fence?: Fence): Promise<RunEvent | undefined> {
@@ -152,8 +176,7 @@ export function createRunEvents(deps: RunEventsDeps) {
       let lastMessageAt = Date.now()
       const unsubscribe = await bus.subscribe(runChannel(runId), (message) => {
         lastMessageAt = Date.now()
-        const e = JSON.parse(message) as RunEvent
-        enqueue(() => deliverLive(e))
+        for (const e of parseEventMessage(message)) enqueue(() => deliverLive(e))
       })
       // Safety net for lost publications: read the log only when the bus has been quiet for a while.
       const timer = setInterval(() => {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
-import { type Db, type RunRow, type RunUsage, toolCalls } from '@openvesper/db'
+import { type Db, rowsOf, type RunRow, type RunUsage, toolCalls } from '@openvesper/db'
+import { newId } from '@openvesper/shared'
 import { createSessionsRepo } from '@openvesper/sessions'
-import { and, eq } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import { parseModelRef } from '../providers/index.js'
 import { type ChatMessage, ProviderError, type StopReason, type ToolCall } from '../providers/types.js'
 import type { RunDeps } from './deps.js'
@@ -46,10 +47,10 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
       .catch((err) => rlog.warn({ err: (err as Error).message }, 'lease renewal failed'))
   }, Math.max(250, Math.floor(deps.options.leaseMs / 3)))
 
+  const writer = createEventWriter(deps, run.id, fence)
   const emit = async (type: RunEvent['type'], data: Record<string, unknown>) => {
     if (signal.aborted) throw signal.reason
-    const e = await events.append(run.id, type, data, fence)
-    if (!e) throw new RunStopped({ kind: 'lease_lost' })
+    await writer.emit(type, data)
   }
 
   let output = ''
@@ -85,7 +86,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
       if (text) await emit('agent.text', { text })
       if (calls.length === 0) {
         await emit('agent.turn_complete', { stop_reason: stopReason, model: modelName, usage })
-        const done = await finish(deps, run, fence, { status: 'completed', output: text, usage, model: modelName })
+        const done = await finish(deps, run, fence, writer, { status: 'completed', output: text, usage, model: modelName })
         return done ? 'completed' : 'lost'
       }
       messages.push({ role: 'assistant', content: text, toolCalls: calls })
@@ -97,7 +98,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
       }
       output = ''
     }
-    const ok = await finish(deps, run, fence, {
+    const ok = await finish(deps, run, fence, writer, {
       status: 'failed',
       reason: 'step_limit_exceeded',
       message: `the agent did not finish within ${maxSteps} model calls`,
@@ -111,7 +112,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     if (stop) return handleStop(deps, run, stop.stop)
     if (err instanceof ProviderError) {
       rlog.warn({ reason: err.reason, status: err.options.status }, 'provider call failed')
-      const ok = await finish(deps, run, fence, {
+      const ok = await finish(deps, run, fence, writer, {
         status: 'failed',
         reason: err.reason,
         message: err.message,
@@ -123,7 +124,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     }
     const reason = (err as { code?: string }).code === 'not_found' ? 'agent_not_found' : 'internal'
     if (reason === 'internal') rlog.error({ err }, 'run failed unexpectedly')
-    const ok = await finish(deps, run, fence, {
+    const ok = await finish(deps, run, fence, writer, {
       status: 'failed',
       reason,
       message: reason === 'internal' ? 'internal error while executing the run' : (err as Error).message,
@@ -166,27 +167,104 @@ export async function cancelRun(deps: Pick<RunDeps, 'db' | 'events'>, runId: str
   return true
 }
 
-/** Fenced finalisation: status, terminal event and the assistant's transcript entry in one transaction. */
-async function finish(
-  deps: RunDeps,
-  run: RunRow,
-  fence: Fence,
-  result: Parameters<ReturnType<typeof createRunsRepo>['finish']>[2],
-): Promise<boolean> {
-  let terminal: RunEvent | undefined
-  await deps.db.transaction(async (tx) => {
-    const txDb = tx as unknown as Db
-    if (!(await createRunsRepo(txDb).finish(run.id, fence.attempt, result))) return
-    if (result.status === 'completed') {
-      terminal = await deps.events.store(run.id, 'run.completed', { output: result.output, usage: result.usage, model: result.model }, undefined, txDb)
-      if (run.sessionId)
-        await createSessionsRepo(txDb).appendMessage({ sessionId: run.sessionId, runId: run.id, role: 'assistant', content: { text: result.output } })
-    } else {
-      terminal = await deps.events.store(run.id, 'run.failed', { reason: result.reason, message: result.message, output: result.output, partial: result.output !== null }, undefined, txDb)
+/** Events the turn loop emits, written in batches: one statement (and one bus message) per flush. */
+export interface EventWriter {
+  /** Queues an event; waits only when too many are pending (backpressure). Throws once the fence is lost. */
+  emit(type: RunEvent['type'], data: Record<string, unknown>): Promise<void>
+  /** Resolves when every queued event is stored and published. */
+  flush(): Promise<void>
+}
+
+const MAX_PENDING_EVENTS = 256
+
+export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, fence: Fence): EventWriter {
+  let pending: { type: RunEvent['type']; data: Record<string, unknown> }[] = []
+  let flushing: Promise<void> | undefined
+  let failure: unknown
+
+  const drain = async () => {
+    while (pending.length > 0) {
+      const batch = pending
+      pending = []
+      const stored = await deps.events.storeMany(runId, batch, fence)
+      if (!stored) throw new RunStopped({ kind: 'lease_lost' })
+      await deps.events.publishMany(stored)
     }
-  })
-  if (!terminal) return false
-  await deps.events.publish(terminal)
+  }
+  const kick = () => {
+    if (flushing || failure) return
+    flushing = drain()
+      .catch((err) => {
+        failure = err
+      })
+      .finally(() => {
+        flushing = undefined
+        if (pending.length > 0) kick()
+      })
+  }
+  return {
+    async emit(type, data) {
+      if (failure) throw failure
+      pending.push({ type, data })
+      kick()
+      if (pending.length >= MAX_PENDING_EVENTS) await flushing
+    },
+    async flush() {
+      while (!failure && (flushing || pending.length > 0)) {
+        kick()
+        await flushing
+      }
+      if (failure) throw failure
+    },
+  }
+}
+
+type FinishResult =
+  | { status: 'completed'; output: string; usage: RunUsage; model: string }
+  | { status: 'failed'; reason: string; message: string; output: string | null; usage: RunUsage | null; model: string | null }
+
+/**
+ * Fenced finalisation in one statement: the status, the terminal event and (completed, in a session) the
+ * assistant's transcript entry commit together; published after. False when this executor lost the run.
+ */
+async function finish(deps: RunDeps, run: RunRow, fence: Fence, writer: EventWriter | undefined, result: FinishResult): Promise<boolean> {
+  // Everything the loop emitted is stored before the terminal event takes the next sequence number.
+  if (writer) await writer.flush().catch(() => {})
+  const completed = result.status === 'completed'
+  const type: RunEvent['type'] = completed ? 'run.completed' : 'run.failed'
+  const data: Record<string, unknown> = completed
+    ? { output: result.output, usage: result.usage, model: result.model }
+    : { reason: result.reason, message: result.message, output: result.output, partial: result.output !== null }
+  const rows = rowsOf<{ seq: number; created_at: string | Date }>(
+    await deps.db.execute(sql`
+      with u as (
+        update runs set
+          status = ${result.status},
+          output = ${result.output},
+          usage = ${result.usage === null ? null : JSON.stringify(result.usage)}::jsonb,
+          model = ${result.model},
+          failure_reason = ${completed ? null : result.reason},
+          error_message = ${completed ? null : result.message},
+          lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now(),
+          last_event_seq = last_event_seq + 1
+        where id = ${run.id} and attempt = ${fence.attempt} and status = 'running'
+        returning last_event_seq, session_id
+      ), e as (
+        insert into run_events (run_id, seq, type, data)
+        select ${run.id}, u.last_event_seq, ${type}, ${JSON.stringify(data)}::jsonb from u
+        returning seq, created_at
+      ), m as (
+        insert into session_messages (id, session_id, run_id, role, content)
+        select ${newId('message')}, u.session_id, ${run.id}, 'assistant', ${JSON.stringify({ text: result.output })}::jsonb
+        from u where u.session_id is not null and ${completed}
+      ), s as (
+        update sessions set updated_at = now() where ${completed} and id = (select session_id from u)
+      )
+      select seq, created_at from e`),
+  )
+  const row = rows[0]
+  if (!row) return false
+  await deps.events.publish({ runId: run.id, seq: Number(row.seq), type, data, createdAt: new Date(row.created_at).toISOString() })
   return true
 }
 

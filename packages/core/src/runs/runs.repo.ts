@@ -17,6 +17,37 @@ export interface NewRun {
 /** Run queries; bind to a transaction by passing it as `db`. Every write after the claim is fenced on `attempt`. */
 export function createRunsRepo(db: Db) {
   return {
+    /**
+     * Inserts a run in a session, in one statement: the session is created on first use (or touched), the run
+     * inserted, and the user's message appended to the transcript — all or nothing. `undefined` when the
+     * principal already used this idempotency key. A second active run in the session violates
+     * `runs_session_id_active_uq`.
+     */
+    async insertInSession(r: Omit<NewRun, 'sessionId'>, session: { key: string; sessionId: string; messageId: string }): Promise<RunRow | undefined> {
+      const claimed = r.claimBy
+      const rows = rowsOf<Record<string, unknown>>(
+        await db.execute(sql`
+          with sess as (
+            insert into sessions (id, principal_id, key, agent_id) values (${session.sessionId}, ${r.principalId}, ${session.key}, ${r.agentId})
+            on conflict (principal_id, key) do update set updated_at = now()
+            returning id
+          ), r as (
+            insert into runs (id, principal_id, agent_id, session_id, mode, status, input, idempotency_key, request_id, attempt, lease_owner, lease_expires_at, started_at)
+            select ${r.id}, ${r.principalId}, ${r.agentId}, sess.id, ${r.mode}, ${claimed ? 'running' : 'queued'}, ${JSON.stringify({ message: r.message })}::jsonb,
+              ${r.idempotencyKey}, ${r.requestId}, ${claimed ? 1 : 0}, ${claimed?.workerId ?? null},
+              ${claimed ? sql`now() + ${`${claimed.leaseMs} milliseconds`}::interval` : sql`null`}, ${claimed ? sql`now()` : sql`null`}
+            from sess
+            on conflict (principal_id, idempotency_key) where idempotency_key is not null do nothing
+            returning *
+          ), m as (
+            insert into session_messages (id, session_id, run_id, role, content)
+            select ${session.messageId}, r.session_id, r.id, 'user', ${JSON.stringify({ text: r.message })}::jsonb from r
+          )
+          select * from r`),
+      )
+      return rows[0] ? toRunRow(rows[0]) : undefined
+    },
+
     /** Inserts a run; `undefined` when the principal already used this idempotency key. */
     async insert(r: NewRun): Promise<RunRow | undefined> {
       const claimed = r.claimBy
@@ -177,3 +208,34 @@ export function createRunsRepo(db: Db) {
   }
 }
 export type RunsRepo = ReturnType<typeof createRunsRepo>
+
+const asDate = (v: unknown): Date | null => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v)))
+const asJson = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T))
+
+/** A `runs` row as returned by raw SQL (snake_case, driver-typed) → the drizzle row type. */
+export function toRunRow(raw: Record<string, unknown>): RunRow {
+  return {
+    id: String(raw.id),
+    principalId: String(raw.principal_id),
+    agentId: String(raw.agent_id),
+    sessionId: (raw.session_id as string | null) ?? null,
+    mode: raw.mode as RunRow['mode'],
+    status: raw.status as RunRow['status'],
+    failureReason: (raw.failure_reason as string | null) ?? null,
+    errorMessage: (raw.error_message as string | null) ?? null,
+    input: asJson<RunRow['input']>(raw.input),
+    output: (raw.output as string | null) ?? null,
+    model: (raw.model as string | null) ?? null,
+    usage: raw.usage === null || raw.usage === undefined ? null : asJson<RunUsage>(raw.usage),
+    idempotencyKey: (raw.idempotency_key as string | null) ?? null,
+    requestId: (raw.request_id as string | null) ?? null,
+    attempt: Number(raw.attempt),
+    leaseOwner: (raw.lease_owner as string | null) ?? null,
+    leaseExpiresAt: asDate(raw.lease_expires_at),
+    lastEventSeq: Number(raw.last_event_seq),
+    createdAt: asDate(raw.created_at)!,
+    startedAt: asDate(raw.started_at),
+    finishedAt: asDate(raw.finished_at),
+    updatedAt: asDate(raw.updated_at)!,
+  }
+}

@@ -3,7 +3,7 @@ import { AppError, conflict, newId, notFound } from '@openvesper/shared'
 import { createSessionsRepo } from '@openvesper/sessions'
 import { DEFAULT_AGENT_ID } from '../agents.js'
 import { RUN_EXECUTE_JOB, type RunDeps } from './deps.js'
-import { isTerminalEvent, RUN_CONTROL_CHANNEL, runChannel, type RunEvent } from './events.js'
+import { isTerminalEvent, parseEventMessage, RUN_CONTROL_CHANNEL, runChannel, type RunEvent } from './events.js'
 import { cancelRun, executeRun, type ExecuteOutcome, RunStopped } from './execute-run.js'
 import { createRunsRepo } from './runs.repo.js'
 
@@ -66,25 +66,20 @@ export function createRunsService(deps: RunDeps) {
     }
     const inline = options.mode !== 'async'
     let inserted: RunRow | undefined
+    const base = {
+      id: newId('run'),
+      principalId: principal.id,
+      agentId,
+      mode: options.mode,
+      message: input.message,
+      idempotencyKey,
+      requestId: options.requestId ?? null,
+      claimBy: inline ? { workerId: deps.workerId, leaseMs: deps.options.leaseMs } : undefined,
+    }
     try {
-      inserted = await db.transaction(async (tx) => {
-        const txDb = tx as unknown as Db
-        const sessions = createSessionsRepo(txDb)
-        const session = input.sessionKey ? await sessions.getOrCreate({ principalId: principal.id, key: input.sessionKey, agentId }) : undefined
-        const run = await createRunsRepo(txDb).insert({
-          id: newId('run'),
-          principalId: principal.id,
-          agentId,
-          sessionId: session?.id ?? null,
-          mode: options.mode,
-          message: input.message,
-          idempotencyKey,
-          requestId: options.requestId ?? null,
-          claimBy: inline ? { workerId: deps.workerId, leaseMs: deps.options.leaseMs } : undefined,
-        })
-        if (run && session) await sessions.appendMessage({ sessionId: session.id, runId: run.id, role: 'user', content: { text: input.message } })
-        return run
-      })
+      inserted = input.sessionKey
+        ? await repo.insertInSession(base, { key: input.sessionKey, sessionId: newId('session'), messageId: newId('message') })
+        : await repo.insert({ ...base, sessionId: null })
     } catch (err) {
       if (isUniqueViolation(err, 'runs_session_id_active_uq'))
         throw conflict(`session '${input.sessionKey}' already has an active run; wait for it or abort it`, 'session_busy')
@@ -192,7 +187,7 @@ export function createRunsService(deps: RunDeps) {
           ctrl.signal.addEventListener('abort', () => resolve(), { once: true })
           void bus
             .subscribe(runChannel(runId), (message) => {
-              if (isTerminalEvent((JSON.parse(message) as RunEvent).type)) resolve()
+              if (parseEventMessage(message).some((e) => isTerminalEvent(e.type))) resolve()
             })
             .then(async (u) => {
               unsubscribe = u
