@@ -48,14 +48,16 @@ const want = (g: Group) => only.has(g)
 
 /** Every duration and count of the run: each scenario is bounded by one of these. */
 const PLAN = flags.quick
-  ? { warmupS: 1, syncS: 3, sync32S: 3, streams: 150, streamMaxMs: 3000, asyncRuns: 800, rawJobs: 3000, scaleRuns: 400, embeddedRuns: 800, coldReps: 1, idleMs: 1000, maxSubmitMs: 10_000, maxWaitMs: 30_000 }
-  : { warmupS: 2, syncS: 10, sync32S: 10, streams: 500, streamMaxMs: 8000, asyncRuns: 3000, rawJobs: 10_000, scaleRuns: 1500, embeddedRuns: 3000, coldReps: 3, idleMs: 2000, maxSubmitMs: 20_000, maxWaitMs: 60_000 }
+  ? { warmupS: 1, syncS: 2, sync32S: 2, streams: 100, streamMaxMs: 2000, asyncWarmup: 100, asyncRuns: 400, rawJobs: 2000, scaleRuns: 200, embeddedRuns: 300, coldReps: 1, idleMs: 1000, maxSubmitMs: 4000, maxWaitMs: 30_000 }
+  : { warmupS: 2, syncS: 10, sync32S: 10, streams: 500, streamMaxMs: 8000, asyncWarmup: 200, asyncRuns: 3000, rawJobs: 10_000, scaleRuns: 1500, embeddedRuns: 3000, coldReps: 3, idleMs: 2000, maxSubmitMs: 10_000, maxWaitMs: 60_000 }
 const CONNECTIONS_HIGH = 32
 const ASYNC_SUBMIT_CONCURRENCY = 32
 /** The product defaults, stated here so the raw baseline uses the same. */
 const WORKER_CONCURRENCY = 16
 const DB_POOL_MAX = 10
 const SESSION_TURNS = 8
+/** Chunks of the long reply (sync scenario): each becomes one agent.text_delta event. */
+const LONG_REPLY_WORDS = 100
 const MODEL = 'openai/bench-model'
 const MESSAGE = 'Summarise the plot of Hamlet in one sentence.'
 
@@ -105,6 +107,8 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
     OPENAI_BASE_URL: `${upstreamUrl}/v1`,
     OPENAI_API_KEY: 'sk-bench',
     OPENVESPER_UPSTREAM_MAX_RETRIES: '0',
+    // Every request comes from 127.0.0.1: lift the per-client limit so it counts (its cost is measured) but never rejects.
+    OPENVESPER_RATE_LIMIT: '10000000',
     ...extra,
   }
 }
@@ -136,8 +140,11 @@ async function start(role: GatewayProcess['role'], env: Record<string, string>, 
     ...(flags.profile ? { cpuProfDir: PROFILES, profName: name } : {}),
   })
   live.add(p)
+  startedProcs.set(name, p.readyMs)
   return p
 }
+/** Name → ms the process took to become ready (profiles skip that much: module loading, schema compilation). */
+const startedProcs = new Map<string, number>()
 
 async function stop(...ps: (GatewayProcess | undefined)[]): Promise<void> {
   await Promise.all(
@@ -295,6 +302,34 @@ async function syncAndStream(): Promise<void> {
       }
     }
 
+    if (want('sync')) {
+      // Per-event cost: the same sync request, but the model streams LONG_REPLY_WORDS chunks (one agent.text_delta each).
+      const text = Array.from({ length: LONG_REPLY_WORDS }, (_, i) => `w${i}`).join(' ')
+      await upstream!.call({ type: 'setDefault', reply: { text } })
+      const durationS = Math.max(2, Math.round(PLAN.syncS / 2))
+      log(`sync: 1 connection, ${LONG_REPLY_WORDS}-chunk reply, ${durationS} s upstream direct, then ${durationS} s through the gateway`)
+      try {
+        const base = await runCannon({ url: upstreamUrlFull, headers: upstreamHeaders, body: () => upstreamBody, connections: 1, durationS })
+        const mg = await cpuMeter({ gateway: gw.pid }).start()
+        const meas = await runCannon({ url: `${gw.url}/agent`, headers: auth, body: sessionBody('long'), turns: SESSION_TURNS, connections: 1, durationS })
+        const cpuGw = perRun(await mg.stop(), meas.ok)
+        raw.sync_long_reply = { words: LONG_REPLY_WORDS, gateway: meas, upstream: base, cpuMsPerRequest: cpuGw }
+        if (meas.non2xx || meas.errors) errors.push(`sync long reply: ${meas.non2xx} non-2xx, ${meas.errors} errors`)
+        const over = meas.latency.p50 - base.latency.p50
+        log(`  upstream p50 ${f2(base.latency.p50)} ms | gateway p50 ${f2(meas.latency.p50)} ms (${f2(over / LONG_REPLY_WORDS)} ms per chunk); CPU ms per run ${fmtCpu(cpuGw)}`)
+        rows.push({
+          scenario: `POST /agent sync + session, 1 conn, ${LONG_REPLY_WORDS}-chunk reply, p50`,
+          measured: `${f2(meas.latency.p50)} ms (+${f2(over)})`,
+          baseline: `${f2(base.latency.p50)} ms`,
+          ratio: ratio(meas.latency.p50, base.latency.p50),
+          target: 'report',
+          met: '—',
+        })
+      } finally {
+        await setUpstreamDelay(0)
+      }
+    }
+
     if (want('stream')) {
       log(`stream: ${PLAN.streams} sequential streams each (≤ ${PLAN.streamMaxMs / 1000} s), upstream direct then gateway`)
       await timeStreams({ url: upstreamUrlFull, headers: upstreamHeaders, body: () => upstreamBody, count: 50, maxDurationMs: 2000, kind: 'upstream' })
@@ -336,16 +371,18 @@ async function rawBullmqBaseline(): Promise<{ runsPerS: number; spanMs: number; 
   await conn.connect()
   const queue = new bullmq.Queue(queueName, { connection: conn, prefix })
   try {
-    const produce = async (count: number, from: number) => {
+    const produce = async (count: number, from: number): Promise<number> => {
       let next = 0
+      const deadline = performance.now() + PLAN.maxSubmitMs
       await Promise.all(
         Array.from({ length: ASYNC_SUBMIT_CONCURRENCY }, async () => {
-          while (next < count) {
+          while (next < count && performance.now() < deadline) {
             const n = from + next++
             await queue.add('raw.insert', { n, t: Date.now() }, { jobId: `j${n}`, removeOnComplete: true, removeOnFail: true, attempts: 1 })
           }
         }),
       )
+      return next
     }
     const waitFor = async (count: number) => {
       const deadline = performance.now() + PLAN.maxWaitMs
@@ -360,16 +397,16 @@ async function rawBullmqBaseline(): Promise<{ runsPerS: number; spanMs: number; 
     await db!.sql`truncate bench_raw_jobs`
     const meter = await cpuMeter({ worker: worker.child.pid }).start()
     const t0 = Date.now()
-    await produce(PLAN.rawJobs, 1000)
+    const submitted = await produce(PLAN.rawJobs, 1000)
     const submitMs = Date.now() - t0
-    const done = await waitFor(PLAN.rawJobs)
+    const done = await waitFor(submitted)
     const [{ first, last }] = await db!.sql`select min(enqueued_at)::float8 as first, (extract(epoch from max(done_at)) * 1000)::float8 as last from bench_raw_jobs`
     const spanMs = last - first
     const cpuMsPerJob = perRun(await meter.stop(), Math.max(1, done))
     const result = { jobs: done, submitMs, spanMs, runsPerS: done / (spanMs / 1000), cpuMsPerJob }
     log(`    CPU ms per job: ${fmtCpu(cpuMsPerJob)} (producer in the bench process: ${f2(cpuMsPerJob.bench!)})`)
     raw.async_raw_bullmq = result
-    if (done < PLAN.rawJobs) errors.push(`raw BullMQ baseline: only ${done}/${PLAN.rawJobs} jobs done`)
+    if (done < submitted) errors.push(`raw BullMQ baseline: only ${done}/${submitted} jobs done`)
     log(`raw BullMQ: ${done} jobs in ${f0(spanMs)} ms → ${f0(result.runsPerS)} jobs/s (submit ${f0(submitMs)} ms)`)
     return result
   } finally {
@@ -385,9 +422,21 @@ async function asyncBatch(
   label: string,
   procs: Record<string, number | undefined> = {},
 ): Promise<AsyncRunsResult & { cpuMsPerRun: Record<string, number> }> {
+  // CPU is metered from the first submission until the last-submitted run is terminal (the read-back sweep is not counted).
   const meter = await cpuMeter({ ...procs, upstream: upstream!.child.pid }).start()
-  const result = await runAsyncBatch({ baseUrl, token, count, concurrency: ASYNC_SUBMIT_CONCURRENCY, maxSubmitMs: PLAN.maxSubmitMs, maxWaitMs: PLAN.maxWaitMs })
-  const r = { ...result, cpuMsPerRun: perRun(await meter.stop(), Math.max(1, result.terminal)) }
+  let cpu: Record<string, number> = {}
+  const result = await runAsyncBatch({
+    baseUrl,
+    token,
+    count,
+    concurrency: ASYNC_SUBMIT_CONCURRENCY,
+    maxSubmitMs: PLAN.maxSubmitMs,
+    maxWaitMs: PLAN.maxWaitMs,
+    onLastDone: async () => {
+      cpu = await meter.stop()
+    },
+  })
+  const r = { ...result, cpuMsPerRun: perRun(cpu, Math.max(1, result.terminal)) }
   log(
     `  ${label}: ${r.accepted}/${r.submitted} accepted (${f0(r.acceptRps)}/s), ${r.terminal} terminal (${r.notCompleted} not completed) in ${f0(r.spanMs)} ms → ${f0(r.runsPerS)} runs/s; run latency p50 ${f0(r.latency.p50)} ms p99 ${f0(r.latency.p99)} ms`,
   )
@@ -404,8 +453,8 @@ async function asyncScenarios(): Promise<void> {
     const api = await start('api', serverEnv(prefix), 'async-api')
     const w1 = await start('worker', serverEnv(prefix), 'async-worker')
     try {
-      log(`async (server, 1 worker): warm-up 200 runs, then ${PLAN.asyncRuns} runs`)
-      await asyncBatch(api.url!, 200, 'warm-up')
+      log(`async (server, 1 worker): warm-up ${PLAN.asyncWarmup} runs, then up to ${PLAN.asyncRuns} runs (submitted for at most ${PLAN.maxSubmitMs / 1000} s)`)
+      await asyncBatch(api.url!, PLAN.asyncWarmup, 'warm-up')
       server1 = await asyncBatch(api.url!, PLAN.asyncRuns, 'server, 1 worker', { api: api.pid, worker: w1.pid })
       raw.async_server_1w = server1
     } finally {
@@ -413,7 +462,7 @@ async function asyncScenarios(): Promise<void> {
     }
   }
   if (want('async')) {
-    log(`async baseline: raw BullMQ, ${PLAN.rawJobs} jobs`)
+    log(`async baseline: raw BullMQ, up to ${PLAN.rawJobs} jobs (submitted for at most ${PLAN.maxSubmitMs / 1000} s)`)
     const base = await rawBullmqBaseline()
     const r = server1!.runsPerS
     rows.push({
@@ -433,12 +482,12 @@ async function asyncScenarios(): Promise<void> {
     const prefix = `${redis.prefix}${prefixSeq++}`
     const api = await start('api', serverEnv(prefix), 'scale-api')
     try {
-      log(`async scale (upstream delay 50 ms): ${PLAN.scaleRuns} runs with 1 worker, then with 2`)
+      log(`async scale (upstream delay 50 ms): up to ${PLAN.scaleRuns} runs with 1 worker, then with 2`)
       const w1 = await start('worker', serverEnv(prefix), 'scale-worker-a')
-      await asyncBatch(api.url!, 100, 'warm-up')
+      await asyncBatch(api.url!, PLAN.asyncWarmup / 2, 'warm-up')
       const one = await asyncBatch(api.url!, PLAN.scaleRuns, '1 worker, delay 50 ms', { api: api.pid, worker: w1.pid })
       const w2 = await start('worker', serverEnv(prefix), 'scale-worker-b')
-      await asyncBatch(api.url!, 100, 'warm-up')
+      await asyncBatch(api.url!, PLAN.asyncWarmup / 2, 'warm-up')
       const two = await asyncBatch(api.url!, PLAN.scaleRuns, '2 workers, delay 50 ms', { api: api.pid, worker: w1.pid, worker2: w2.pid })
       await stop(w1, w2)
       raw.async_scale = { oneWorker: one, twoWorkers: two, ceilingPerWorker: WORKER_CONCURRENCY / 0.05 }
@@ -459,8 +508,8 @@ async function asyncScenarios(): Promise<void> {
     await setUpstreamDelay(0)
     const gw = await start('all', embeddedEnv(), 'embedded-all', 120_000)
     try {
-      log(`async (embedded, one process): warm-up 200 runs, then ${PLAN.embeddedRuns} runs`)
-      await asyncBatch(gw.url!, 200, 'warm-up')
+      log(`async (embedded, one process): warm-up ${PLAN.asyncWarmup} runs, then up to ${PLAN.embeddedRuns} runs (submitted for at most ${PLAN.maxSubmitMs / 1000} s)`)
+      await asyncBatch(gw.url!, PLAN.asyncWarmup, 'warm-up')
       const emb = await asyncBatch(gw.url!, PLAN.embeddedRuns, 'embedded', { gateway: gw.pid })
       raw.async_embedded = emb
       rows.push({
@@ -584,7 +633,10 @@ async function main(): Promise<void> {
 
   if (flags.profile && existsSync(PROFILES)) {
     for (const name of readdirSync(PROFILES).filter((n) => n.endsWith('.cpuprofile')).sort()) {
-      process.stdout.write(`\n${formatProfile(summarizeProfile(join(PROFILES, name), 15), 15)}\n`)
+      const proc = name.replace(/-\d+\.cpuprofile$/, '')
+      if (proc.startsWith('cold-')) continue
+      const skip = (startedProcs.get(proc) ?? 0) + 500
+      process.stdout.write(`\n${formatProfile(summarizeProfile(join(PROFILES, name), 15, skip), 15)}\n`)
     }
     process.stdout.write(`\nprofiles: ${PROFILES.slice(ROOT.length)}\n`)
   }

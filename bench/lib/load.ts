@@ -192,6 +192,8 @@ export async function runAsyncBatch(o: {
   maxSubmitMs: number
   maxWaitMs: number
   message?: string
+  /** Called when the last-submitted run is terminal, before the sweep that reads every run back (e.g. to stop a CPU meter). */
+  onLastDone?: () => Promise<void>
 }): Promise<AsyncRunsResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency })
   const auth = { authorization: `Bearer ${o.token}` }
@@ -225,6 +227,7 @@ export async function runAsyncBatch(o: {
         await sleep(100)
       }
     }
+    await o.onLastDone?.()
     // Then every run, once (retrying the few that are still running).
     const rows = new Map<string, RunView>()
     let pending = [...accepted]

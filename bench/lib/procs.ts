@@ -168,21 +168,22 @@ export async function forkIpc(modulePath: string, args: string[] = [], env: Reco
     for (const p of pending.values()) p.reject(new Error(`${modulePath} exited`))
     pending.clear()
   })
+  const call = <T = unknown>(message: Record<string, unknown>): Promise<T> => {
+    const id = nextId++
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve, reject })
+      child.send({ ...message, id })
+    })
+  }
   return {
     child,
     ready,
-    call(message) {
-      const id = nextId++
-      return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject })
-        child.send({ ...message, id })
-      })
-    },
+    call,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
       const exited = new Promise<void>((r) => child.once('exit', () => r()))
       try {
-        await Promise.race([this.call({ type: 'close' }), sleep(3000)])
+        await Promise.race([call({ type: 'close' }), sleep(3000)])
       } catch {
         /* already gone */
       }

@@ -6,10 +6,13 @@ import type { Config } from '@openvesper/config'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify'
 import { pino } from 'pino'
 import { registerAuth } from './http/auth.js'
+import { AJV_CUSTOM_OPTIONS, registerInputCoercion } from './http/coercion.js'
 import { WS_MAX_PAYLOAD } from './routes/ws/index.js'
 import { registerComponents } from './http/components.js'
 import { frameworkErrorHandler, ProblemSchema, registerErrorHandling } from './http/errors.js'
 import { REDACT_PATHS } from './http/logger.js'
+import { registerOriginCheck } from './http/origin.js'
+import { createClientLimiter, registerRateLimit } from './http/rate-limit.js'
 import { DOCS_PREFIX, registerSwagger } from './http/swagger.js'
 import { runsRoutes } from './routes/runs/index.js'
 import { systemRoutes } from './routes/system/index.js'
@@ -138,10 +141,11 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
   const app = Fastify({
     loggerInstance: createAppLogger(config, log),
     bodyLimit: config.server.bodyLimit,
-    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    ajv: { customOptions: AJV_CUSTOM_OPTIONS },
     genReqId: requestId,
     requestIdHeader: false,
-    trustProxy: false,
+    // Forwarded headers count only from the configured proxies (request.ip, protocol and host); from anyone else they are ignored.
+    trustProxy: config.server.trustProxy.length > 0 ? [...config.server.trustProxy] : false,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     connectionTimeout: SERVER_TIMEOUTS.connectionTimeoutMs,
@@ -176,7 +180,12 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
     },
   })
   registerErrorHandling(app)
-  registerAuth(app, { tokens: services.tokens, docsPrefix: DOCS_PREFIX, docsPublic: config.server.docsPublic })
+  registerInputCoercion(app)
+  // Rate limit, then origin, then auth: floods and cross-site streams are refused before any credential is looked up.
+  const limiter = createClientLimiter(services.limits, app.log)
+  registerRateLimit(app, limiter)
+  registerOriginCheck(app, { allowedOrigins: config.server.allowedOrigins })
+  registerAuth(app, { tokens: services.tokens, docsPrefix: DOCS_PREFIX, docsPublic: config.server.docsPublic, throttle: limiter })
   // After the hooks that complete routes (policy, security, Problem responses), before any route exists.
   if (onRoute) app.addHook('onRoute', (route) => onRoute(route))
   await registerSwagger(app)

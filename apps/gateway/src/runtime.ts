@@ -13,9 +13,12 @@ import {
 import { createDb, describeUrl, migrate } from '@openvesper/db'
 import {
   createBullmqQueue,
+  createInProcessCounterStore,
   createInProcessEventBus,
   createInProcessQueue,
+  createRedisCounterStore,
   createRedisEventBus,
+  type CounterStore,
   type EventBus,
   type JobQueue,
   type WorkerHost,
@@ -52,6 +55,10 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
     ? createBullmqQueue({ redisUrl: config.redis.url, prefix: config.redis.prefix, log })
     : createInProcessQueue({ log })
   const bus: EventBus = config.redis.url ? createRedisEventBus({ redisUrl: config.redis.url, prefix: config.redis.prefix, log }) : createInProcessEventBus()
+  // Rate-limit counters: in Redis every gateway on the prefix shares them; in-process they are this process's own.
+  const counters: CounterStore = config.redis.url
+    ? createRedisCounterStore({ redisUrl: config.redis.url, prefix: config.redis.prefix, log })
+    : createInProcessCounterStore()
 
   const tools = createToolRegistry(builtinTools)
   const agents = loadAgents(config.agents.configPath, tools.names())
@@ -85,7 +92,8 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
   }
   const runs = createRunsService(runDeps)
   const tokens = createTokensService({ db, clock })
-  const services: Services = { tokens, runs, agents }
+  const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures }
+  const services: Services = { tokens, runs, agents, limits }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false
@@ -102,6 +110,7 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
           database: config.database.url ? describeUrl(config.database.url) : `pglite:${config.database.dataDir}`,
           queue: queue.kind,
           events: bus.kind,
+          limits: counters.kind,
         },
         server ? 'server mode: Postgres + BullMQ on Redis' : 'embedded mode: PGlite + in-process queue and events',
       )
@@ -111,6 +120,7 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
       if (config.database.migrateOnStart) await migrate(dbHandle, log)
       await queue.start()
       await bus.start()
+      if (role !== 'worker') await counters.start() // only HTTP roles count requests
       if (role !== 'worker') {
         const { generated } = await tokens.ensureBootstrap(config.auth.bootstrapToken, { generateIfMissing: !server })
         if (generated) options.onGeneratedToken?.(generated)
@@ -141,6 +151,7 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
       await runs.stop()
       await queue.close()
       await bus.close()
+      await counters.close()
       await providers.close()
       await dbHandle.close()
     },

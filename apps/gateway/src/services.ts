@@ -1,5 +1,6 @@
 import type { AgentRegistry, RunsService } from '@openvesper/core'
 import type { TokensService } from './auth/tokens.js'
+import type { LimitsService } from './http/rate-limit.js'
 
 /**
  * Everything route plugins may call. Built by the composition root (runtime.ts); route plugins receive
@@ -9,4 +10,6 @@ export interface Services {
   tokens: TokensService
   runs: RunsService
   agents: AgentRegistry
+  /** Per-client request and failed-authentication limits, counted in `limits.counters`. */
+  limits: LimitsService
 }

@@ -37,6 +37,9 @@ export async function buildTestApp(options: { mode?: TestMode; env?: Record<stri
     OPENVESPER_LOG_LEVEL: process.env.OPENVESPER_TEST_LOG_LEVEL ?? 'silent',
     OPENVESPER_CONFIG: '/nonexistent/openvesper.config.json',
     OPENVESPER_RECONCILE_INTERVAL_MS: '500',
+    // Suites send hundreds of requests and deliberate 401s from one address; limits.test.ts sets small limits.
+    OPENVESPER_RATE_LIMIT: '10000000',
+    OPENVESPER_AUTH_FAIL_LIMIT: '1000000',
     ...options.env,
   }
   if (mode === 'server') {

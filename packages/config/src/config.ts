@@ -2,12 +2,32 @@
  * Configuration: one table maps every environment variable to a typed, bounded, documented setting.
  * `loadConfig(env)` is pure; it reports every problem at once and never echoes a secret's value.
  */
+import { isIP } from 'node:net'
+
 export type Role = 'all' | 'api' | 'worker'
 export const ROLES: readonly Role[] = ['all', 'api', 'worker']
 
+/** A fixed-window limit: at most `limit` events per client in `windowMs`. */
+export interface WindowLimit {
+  limit: number
+  windowMs: number
+}
+
 export interface Config {
   role: Role
-  server: { host: string; port: number; bodyLimit: number; docsPublic: boolean; logLevel: string; shutdownGraceMs: number }
+  server: {
+    host: string
+    port: number
+    bodyLimit: number
+    docsPublic: boolean
+    logLevel: string
+    shutdownGraceMs: number
+    /** Proxy addresses/CIDRs whose X-Forwarded-* headers are believed; empty: none. */
+    trustProxy: string[]
+    /** Normalised origins (`https://app.example`) that may open WebSocket and SSE streams from a browser. */
+    allowedOrigins: string[]
+  }
+  limits: { requests: WindowLimit; authFailures: WindowLimit }
   database: { url: string | undefined; dataDir: string; poolMax: number; migrateOnStart: boolean }
   redis: { url: string | undefined; prefix: string }
   auth: { bootstrapToken: string | undefined }
@@ -33,7 +53,7 @@ export interface Config {
   agents: { configPath: string }
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'url' | 'enum'
+type Kind = 'string' | 'int' | 'bool' | 'url' | 'enum' | 'list'
 interface Entry {
   path: string
   kind: Kind
@@ -43,6 +63,8 @@ interface Entry {
   min?: number
   max?: number
   values?: readonly string[]
+  /** `list` entries: comma-separated items, each checked (and normalised) by this function; default: an empty list. */
+  item?: (raw: string) => { value?: string; problem?: string }
 }
 
 export const ENV: Record<string, Entry> = {
@@ -52,6 +74,12 @@ export const ENV: Record<string, Entry> = {
   OPENVESPER_BODY_LIMIT: { path: 'server.bodyLimit', kind: 'int', default: 1_048_576, min: 1024, max: 16_777_216, description: 'Largest accepted request body in bytes (413 above it).' },
   OPENVESPER_DOCS_PUBLIC: { path: 'server.docsPublic', kind: 'bool', default: false, description: 'Serve Swagger UI at /docs without a token (off: /docs needs a bearer token like every route).' },
   OPENVESPER_LOG_LEVEL: { path: 'server.logLevel', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', description: 'pino log level.' },
+  OPENVESPER_TRUST_PROXY: { path: 'server.trustProxy', kind: 'list', item: proxyAddress, description: 'Comma-separated reverse-proxy addresses or CIDRs (or loopback, linklocal, uniquelocal) whose X-Forwarded-For/-Proto/-Host are believed; unset: forwarded headers are ignored and the socket address is the client. Behind a proxy, set it or every client shares the proxy\'s rate limit.' },
+  OPENVESPER_ALLOWED_ORIGINS: { path: 'server.allowedOrigins', kind: 'list', item: webOrigin, description: 'Comma-separated exact origins (https://app.example:8443) besides the gateway\'s own that browsers may open WebSocket and SSE streams from; other Origin headers get 403.' },
+  OPENVESPER_RATE_LIMIT: { path: 'limits.requests.limit', kind: 'int', default: 600, min: 1, max: 10_000_000, description: 'Requests one client (IP address) may send per OPENVESPER_RATE_LIMIT_WINDOW_MS (GET /health excepted); then 429 with Retry-After. Shared by all gateways on one Redis.' },
+  OPENVESPER_RATE_LIMIT_WINDOW_MS: { path: 'limits.requests.windowMs', kind: 'int', default: 60_000, min: 1000, max: 86_400_000, description: 'Window of OPENVESPER_RATE_LIMIT.' },
+  OPENVESPER_AUTH_FAIL_LIMIT: { path: 'limits.authFailures.limit', kind: 'int', default: 20, min: 1, max: 1_000_000, description: 'Failed authentications (401) one client may cause per OPENVESPER_AUTH_FAIL_WINDOW_MS; then every request needing a token is 429 with Retry-After until the window ends.' },
+  OPENVESPER_AUTH_FAIL_WINDOW_MS: { path: 'limits.authFailures.windowMs', kind: 'int', default: 60_000, min: 1000, max: 86_400_000, description: 'Window of OPENVESPER_AUTH_FAIL_LIMIT.' },
   OPENVESPER_SHUTDOWN_GRACE_MS: { path: 'server.shutdownGraceMs', kind: 'int', default: 10_000, min: 0, max: 600_000, description: 'How long SIGTERM waits for in-flight requests and runs before exiting.' },
   DATABASE_URL: { path: 'database.url', kind: 'url', secret: true, description: 'PostgreSQL URL. Unset: embedded PGlite in OPENVESPER_DATA_DIR.' },
   OPENVESPER_DATA_DIR: { path: 'database.dataDir', kind: 'string', default: './.openvesper', description: 'Embedded mode data folder (PGlite); `memory://` keeps it in memory.' },
@@ -76,6 +104,38 @@ export const ENV: Record<string, Entry> = {
   OPENVESPER_UPSTREAM_RETRY_MAX_DELAY_MS: { path: 'upstream.retryMaxDelayMs', kind: 'int', default: 30_000, min: 0, max: 600_000, description: 'Cap on one retry delay, Retry-After included.' },
   OPENVESPER_UPSTREAM_TIMEOUT_MS: { path: 'upstream.timeoutMs', kind: 'int', default: 120_000, min: 100, max: 3_600_000, description: 'Timeout of one provider call (headers and between stream chunks).' },
   OPENVESPER_CONFIG: { path: 'agents.configPath', kind: 'string', default: './openvesper.config.json', description: 'Agents file; a missing file means the single default agent `main`.' },
+}
+
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** An IPv4/IPv6 address, a CIDR range, or one of proxy-addr's names for reserved ranges. */
+function proxyAddress(raw: string): { value?: string; problem?: string } {
+  if (PROXY_KEYWORDS.has(raw)) return { value: raw }
+  const [address = '', bits, ...rest] = raw.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return { problem: `'${raw}' is not an IP address or CIDR range` }
+  if (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))
+    return { problem: `'${raw}' has an invalid prefix length` }
+  return { value: raw }
+}
+
+/** `scheme://host[:port]` with scheme http or https, normalised (lowercase, default port dropped). */
+export function normalizeOrigin(raw: string): string | undefined {
+  if (!/^https?:\/\/[^/?#@\\\s]+$/i.test(raw)) return undefined
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    return undefined
+  }
+  if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) return undefined
+  return url.origin
+}
+
+function webOrigin(raw: string): { value?: string; problem?: string } {
+  const origin = normalizeOrigin(raw)
+  const shown = raw.includes('@') ? 'an entry with userinfo' : `'${raw}'` // never echo a credential
+  return origin ? { value: origin } : { problem: `${shown} is not an origin like https://app.example or http://localhost:3000` }
 }
 
 export class ConfigError extends Error {
@@ -109,6 +169,17 @@ function parse(name: string, entry: Entry, raw: string): { value?: unknown; prob
       }
     case 'enum':
       return entry.values?.includes(raw) ? { value: raw } : { problem: `${name}: must be one of ${entry.values?.join(', ')}` }
+    case 'list': {
+      const values: string[] = []
+      for (const part of raw.split(',')) {
+        const item = part.trim()
+        if (item.length === 0) return { problem: `${name}: empty entry in the comma-separated list` }
+        const checked = entry.item ? entry.item(item) : { value: item }
+        if (checked.problem !== undefined) return { problem: `${name}: ${checked.problem}` }
+        if (checked.value !== undefined && !values.includes(checked.value)) values.push(checked.value)
+      }
+      return { value: values }
+    }
   }
 }
 
@@ -134,7 +205,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   for (const [name, entry] of Object.entries(ENV)) {
     const raw = env[name]
     if (raw === undefined || raw === '') {
-      setPath(out, entry.path, entry.default)
+      setPath(out, entry.path, entry.kind === 'list' ? [] : entry.default)
       continue
     }
     const { value, problem } = parse(name, entry, raw)

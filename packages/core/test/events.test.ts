@@ -70,6 +70,18 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
     ])
   })
 
+  it('ends at once when resuming at or past the terminal event of a finished run', async () => {
+    const runId = await newRun()
+    await events.append(runId, 'run.started', {}, { attempt: 1 })
+    await createRunsRepo(handle.db).cancel(runId)
+    await events.append(runId, 'run.cancelled', { reason: 'aborted' })
+    for (const after of [2, 5]) {
+      const got: RunEvent[] = []
+      await events.follow(runId, after, (e) => void got.push(e), new AbortController().signal, 100)
+      expect(got).toEqual([])
+    }
+  })
+
   it('resumes after a cursor and ends when the caller aborts', async () => {
     const runId = await newRun()
     for (const t of ['a', 'b', 'c']) await events.append(runId, 'agent.text_delta', { text: t }, { attempt: 1 })

@@ -1,7 +1,8 @@
-import { forbidden, unauthorized, unavailable } from '@openvesper/shared'
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
+import { AppError, forbidden, isAppError, unauthorized, unavailable } from '@openvesper/shared'
+import type { FastifyInstance, FastifyRequest, HTTPMethods, RouteOptions } from 'fastify'
 import { Type } from 'typebox'
 import { MAX_TOKEN_LENGTH, type Principal, type TokensService } from '../auth/tokens.js'
+import type { AuthThrottle } from './rate-limit.js'
 import { hasScopes, isScope, type Scope } from './scopes.js'
 
 /**
@@ -35,6 +36,8 @@ export interface AuthOptions {
   docsPrefix: string
   /** Swagger UI without a token (OPENVESPER_DOCS_PUBLIC); otherwise any valid token may read it. */
   docsPublic: boolean
+  /** Failed-authentication throttle (A08): checked before any credential is read; every 401 counts against the client. */
+  throttle: AuthThrottle
 }
 
 function describeRoute(route: RouteOptions): string {
@@ -89,13 +92,19 @@ function readCredential(request: FastifyRequest, streaming: boolean): string {
  *   policy is checked and written to `schema.security`, so enforcement and documentation share one declaration.
  *   Fastify's automatic HEAD routes copy the GET route's config and pass through the same hook.
  * - `onRequest`: authenticates before parsing or validation; unknown paths need a valid token to learn
- *   they are unknown (401 otherwise, 404 with a token).
+ *   they are unknown (401 otherwise, 404 with a token). A path the API serves, requested with a method it does
+ *   not serve, is a 404 before any credential is read: it reveals nothing the API reference does not and never
+ *   consumes the client's failed-authentication budget. A client over that budget gets 429 before its
+ *   credential is looked at, whether or not it is valid.
  *
  * Must be registered before any route and before any plugin that registers routes (hooks added to the root
  * later do not reach plugins already registered).
  */
-export function registerAuth(app: FastifyInstance, { tokens, docsPrefix, docsPublic }: AuthOptions): void {
+export function registerAuth(app: FastifyInstance, { tokens, docsPrefix, docsPublic, throttle }: AuthOptions): void {
   app.decorateRequest('principal', null as unknown as Principal)
+  const methods = new Set<string>()
+  const servesOtherMethod = (request: FastifyRequest): boolean =>
+    [...methods].some((method) => method !== request.method && app.findRoute({ method: method as HTTPMethods, url: request.url }) !== null)
 
   const docsPolicy: AuthPolicy = docsPublic ? { public: true } : { scopes: [] }
   const isDocsRoute = (route: RouteOptions): boolean =>
@@ -110,17 +119,12 @@ export function registerAuth(app: FastifyInstance, { tokens, docsPrefix, docsPub
     if (policy === undefined)
       throw new Error(`route ${describeRoute(route)} declares no config.auth: add { auth: { scopes: [...] } } or { auth: { public: true } }`)
     const checked = checkPolicy(route, policy)
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) methods.add(method)
     route.schema = { ...(route.schema ?? {}), security: 'public' in checked ? [] : BEARER_SECURITY }
   })
 
-  app.addHook('onRequest', async (request, reply) => {
-    // Unknown paths (404 handler) have no policy: they require a valid token like any protected route.
-    const declared = request.is404 ? ({ scopes: [] } satisfies AuthPolicy) : request.routeOptions.config.auth
-    if (declared === undefined) throw unauthorized() // fail closed; onRoute makes this unreachable
-    if ('public' in declared) return
-    const streaming = declared.streaming === true
-    if (streaming) reply.header('referrer-policy', 'no-referrer')
-
+  /** The caller's principal, or an `unauthorized` error for a missing, malformed, unknown or revoked token. */
+  async function authenticate(request: FastifyRequest, streaming: boolean): Promise<Principal> {
     const token = readCredential(request, streaming)
     let principal: Principal | undefined
     try {
@@ -130,6 +134,26 @@ export function registerAuth(app: FastifyInstance, { tokens, docsPrefix, docsPub
       throw unavailable('authentication is temporarily unavailable; retry shortly')
     }
     if (!principal) throw unauthorized('invalid or revoked token')
+    return principal
+  }
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404 && servesOtherMethod(request)) throw new AppError('not_found', 'no route matches this method and path')
+    // Unknown paths (404 handler) have no policy: they require a valid token like any protected route.
+    const declared = request.is404 ? ({ scopes: [] } satisfies AuthPolicy) : request.routeOptions.config.auth
+    if (declared === undefined) throw unauthorized() // fail closed; onRoute makes this unreachable
+    if ('public' in declared) return
+    const streaming = declared.streaming === true
+    if (streaming) reply.header('referrer-policy', 'no-referrer')
+
+    await throttle.check(request)
+    let principal: Principal
+    try {
+      principal = await authenticate(request, streaming)
+    } catch (err) {
+      if (isAppError(err) && err.code === 'unauthorized') await throttle.failed(request)
+      throw err
+    }
     if (!hasScopes(principal.scopes, declared.scopes))
       throw forbidden(`this operation needs the scope${declared.scopes.length > 1 ? 's' : ''} ${declared.scopes.join(', ')}`)
     request.principal = principal

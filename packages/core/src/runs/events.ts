@@ -1,4 +1,4 @@
-import { type Db, rowsOf, runEvents } from '@openvesper/db'
+import { type Db, rowsOf, runEvents, runs, TERMINAL_RUN_STATUSES } from '@openvesper/db'
 import type { EventBus } from '@openvesper/queue'
 import type { Logger } from '@openvesper/shared'
 import { and, asc, eq, gt, sql } from 'drizzle-orm'
@@ -111,6 +111,12 @@ export function createRunEvents(deps: RunEventsDeps) {
     return rows.map((r) => ({ runId: r.runId, seq: r.seq, type: r.type as RunEventType, data: r.data, createdAt: r.createdAt.toISOString() }))
   }
 
+  /** True when the run is terminal and has no event after `seq`. */
+  async function endedBefore(runId: string, seq: number): Promise<boolean> {
+    const [row] = await db.select({ status: runs.status, lastEventSeq: runs.lastEventSeq }).from(runs).where(eq(runs.id, runId)).limit(1)
+    return !row || ((TERMINAL_RUN_STATUSES as readonly string[]).includes(row.status) && row.lastEventSeq <= seq)
+  }
+
   return {
     store,
     storeMany,
@@ -150,6 +156,11 @@ export function createRunEvents(deps: RunEventsDeps) {
               finish()
               return
             }
+          }
+          if (batch.length === 0 && (await endedBefore(runId, last))) {
+            // The run ended and the cursor is already at (or past) its terminal event: nothing more will come.
+            done = true
+            finish()
           }
           if (batch.length < 500) return
         }
