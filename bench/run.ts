@@ -1,5 +1,5 @@
 /**
- * OpenVesper benchmark suite: `pnpm bench` (full, ~3-5 min) or `pnpm bench --quick` (~1 min smoke run).
+ * OpenVesper benchmark suite: `pnpm bench` (full, ~3-5 min) or `pnpm bench --quick` (~1-2 min smoke run; the embedded first start alone is ~15 s today).
  *
  * Everything runs on 127.0.0.1: the BUILT gateway as real processes (`node apps/gateway/dist/main.js --role=…`),
  * the scripted upstream from @openvesper/testing in its own process, the machine's Postgres and Redis (a bench
@@ -624,12 +624,13 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true })
   const file = join(RESULTS, `${began.toISOString().replace(/[:.]/g, '-')}.json`)
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
-  writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`)
+  // A profiled run's timings are not comparable: it never replaces latest.json.
+  if (!flags.profile) writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`)
 
   const busyNote = busyBefore > 0.1 ? `, machine ${f0(busyBefore * 100)}% busy before the run: figures are skewed` : ''
   process.stdout.write(`\nOpenVesper bench (${flags.quick ? 'quick' : 'full'}${flags.profile ? ', PROFILED: timings not comparable' : ''}, ${cpus().length} CPUs, ${f0(result.durationS)} s${busyNote})\n\n${table}\n\n`)
   if (errors.length) process.stdout.write(`problems:\n${errors.map((e) => `  - ${e}`).join('\n')}\n\n`)
-  process.stdout.write(`results: ${file.slice(ROOT.length)} (and bench/results/latest.json)\n`)
+  process.stdout.write(`results: ${file.slice(ROOT.length)}${flags.profile ? '' : ' (and bench/results/latest.json)'}\n`)
 
   if (flags.profile && existsSync(PROFILES)) {
     for (const name of readdirSync(PROFILES).filter((n) => n.endsWith('.cpuprofile')).sort()) {

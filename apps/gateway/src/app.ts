@@ -140,6 +140,8 @@ function requestId(req: IncomingMessage): string {
 export async function buildApp({ config, services, log, onRoute }: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: createAppLogger(config, log),
+    // One line per request (onResponse below) instead of Fastify's two.
+    disableRequestLogging: true,
     bodyLimit: config.server.bodyLimit,
     ajv: { customOptions: AJV_CUSTOM_OPTIONS },
     genReqId: requestId,
@@ -162,6 +164,12 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: redactUrl(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ip: request.ip },
+      'request completed',
+    )
   })
   // Only once the request is authenticated, validated and fully received: clients cannot stretch their own upload.
   app.addHook('preHandler', async (request) => {

@@ -176,6 +176,9 @@ describe.each(MODES)('runs (%s mode)', (mode) => {
     const different = await post('/agent/async', { message: 'other' }, { 'idempotency-key': key })
     expect(different.statusCode).toBe(409)
     expect(different.json().code).toBe('idempotency_conflict')
+    const otherSession = await post('/agent/async', { message: 'same', sessionKey: 'elsewhere' }, { 'idempotency-key': key })
+    expect(otherSession.statusCode).toBe(409)
+    expect(otherSession.json().code).toBe('idempotency_conflict')
   })
 
   it('runs a tool call through the scripted upstream and feeds the result back', async () => {

@@ -59,7 +59,11 @@ export function createDb(options: DbOptions): DbHandle {
       close: () => client.end({ timeout: 5 }),
     }
   }
-  const pglite = new PGlite(options.dataDir === 'memory://' ? undefined : options.dataDir)
+  // One connection, small buffers: the embedded database serves one process (the defaults cost ~130 MB RSS).
+  const pglite = new PGlite({
+    ...(options.dataDir === 'memory://' ? {} : { dataDir: options.dataDir }),
+    startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', '-c', 'max_connections=5'],
+  })
   const db = drizzlePglite(pglite, { schema }) as unknown as Db
   return {
     kind: 'pglite',

@@ -96,9 +96,15 @@ export function createRunsService(deps: RunDeps) {
   }
 
   async function replay(existing: RunRow, input: CreateRunInput, mode: RunMode): Promise<CreatedRun> {
-    if (existing.input.message !== input.message || existing.agentId !== (input.agent ?? DEFAULT_AGENT_ID) || existing.mode !== mode)
+    const sessionKey = await sessionKeyOf(existing)
+    if (
+      existing.input.message !== input.message ||
+      existing.agentId !== (input.agent ?? DEFAULT_AGENT_ID) ||
+      existing.mode !== mode ||
+      sessionKey !== (input.sessionKey ?? null)
+    )
       throw conflict('this Idempotency-Key was already used with a different request', 'idempotency_conflict')
-    return { run: existing, created: false, sessionKey: await sessionKeyOf(existing) }
+    return { run: existing, created: false, sessionKey }
   }
 
   /**

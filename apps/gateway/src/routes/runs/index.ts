@@ -96,7 +96,8 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       })
       if (created) await runs.executeInline(run, disconnected)
       else await runs.wait(request.principal, run.id, 3_600_000, disconnected)
-      return respond(await runs.getOwned(request.principal, run.id))
+      // Same principal, same session key (replays are checked for it): no second lookup of the session.
+      return toRun(await runs.getOwned(request.principal, run.id), request.body.sessionKey ?? null)
     },
   )
 
