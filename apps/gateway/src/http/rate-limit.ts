@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import type { WindowLimit } from '@openvesper/config'
-import type { CounterStore } from '@openvesper/queue'
+import type { CounterStore, CounterWindow } from '@openvesper/queue'
 import { AppError, isAppError } from '@openvesper/shared'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 
@@ -93,15 +93,22 @@ export function createClientLimiter(limits: LimitsService, log: Pick<FastifyBase
     }
   }
 
+  /** The auth-failure window, read together with the request count (one round trip for both). */
+  const authFailWindows = new WeakMap<FastifyRequest, Promise<CounterWindow | undefined>>()
+  const peekAuthFailures = (request: FastifyRequest) => counted(() => limits.counters.peek(`authfail:${clientAddress(request)}`))
+
   return {
     async request(request) {
       const { counters, requests } = limits
+      const failures = peekAuthFailures(request)
+      failures.catch(() => {})
+      authFailWindows.set(request, failures)
       const window = await counted(() => counters.hit(`req:${clientAddress(request)}`, requests.windowMs))
       if (window && window.count > requests.limit) throw rateLimited('too many requests from this client', window.resetAtMs)
     },
     async check(request) {
-      const { counters, authFailures } = limits
-      const window = await counted(() => counters.peek(`authfail:${clientAddress(request)}`))
+      const { authFailures } = limits
+      const window = await (authFailWindows.get(request) ?? peekAuthFailures(request))
       if (window && window.count >= authFailures.limit) throw rateLimited('too many failed authentications from this client', window.resetAtMs)
     },
     async failed(request) {

@@ -181,6 +181,8 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
   let pending: { type: RunEvent['type']; data: Record<string, unknown> }[] = []
   let flushing: Promise<void> | undefined
   let failure: unknown
+  // Publications are not awaited between batches (the bus keeps their order); flush() waits for the last one.
+  let published: Promise<void> = Promise.resolve()
 
   const drain = async () => {
     while (pending.length > 0) {
@@ -188,7 +190,7 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
       pending = []
       const stored = await deps.events.storeMany(runId, batch, fence)
       if (!stored) throw new RunStopped({ kind: 'lease_lost' })
-      await deps.events.publishMany(stored)
+      published = deps.events.publishMany(stored)
     }
   }
   const kick = () => {
@@ -214,6 +216,7 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
         kick()
         await flushing
       }
+      await published
       if (failure) throw failure
     },
   }
