@@ -102,6 +102,7 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
     services,
     info,
     db: dbHandle,
+    queue,
     async start(role: Role): Promise<void> {
       log.info(
         {
