@@ -1,7 +1,7 @@
 import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { WS_MAX_PAYLOAD } from '../src/routes/ws/index.js'
+import { WS_MAX_CONNECTIONS_PER_TOKEN, WS_MAX_PAYLOAD, WS_MESSAGE_BURST, WS_MESSAGES_PER_SECOND } from '../src/routes/ws/index.js'
 import { bearer, buildTestApp, MODES, type TestApp } from './helpers.js'
 
 interface Rpc {
@@ -164,6 +164,39 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
     expect(await closed).toBe(1008)
     expect(Date.now() - started).toBeLessThan(5000)
     expect(await upgradeStatus(wsUrl, bearer(token))).toBe(401)
+  })
+
+  it('limits messages per token, not per socket: excess is refused and not processed (A12)', async () => {
+    const token = await t.tokenWith(['runs:read'])
+    const a = await connect(wsUrl, bearer(token))
+    const b = await connect(wsUrl, bearer(token))
+    const started = Date.now()
+    const total = 3 * WS_MESSAGE_BURST
+    for (let i = 0; i < total; i++) (i % 2 ? a : b).socket.send(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'run.get', params: { runId: 'run_0000000000000000' } }))
+    const replies = () => [...a.messages, ...b.messages]
+    await waitFor(() => replies().length === total, { what: 'a reply to every message' })
+    const elapsedS = (Date.now() - started) / 1000
+    const processed = replies().filter((m) => m.error?.data?.code === 'not_found').length
+    const refused = replies().filter((m) => m.error?.data?.code === 'rate_limited').length
+    expect(processed + refused).toBe(total)
+    // Two sockets share one budget: the burst plus what refilled while sending.
+    expect(processed).toBeLessThanOrEqual(WS_MESSAGE_BURST + Math.ceil(elapsedS * WS_MESSAGES_PER_SECOND) + 1)
+    expect(refused).toBeGreaterThan(0)
+    a.close()
+    b.close()
+  })
+
+  it('refuses a WebSocket upgrade beyond the per-token connection cap with 429 (A12)', async () => {
+    const token = await t.tokenWith(['runs:read'])
+    const open = []
+    for (let i = 0; i < WS_MAX_CONNECTIONS_PER_TOKEN; i++) open.push(await connect(wsUrl, bearer(token)))
+    expect(await upgradeStatus(wsUrl, bearer(token))).toBe(429)
+    expect(await upgradeStatus(wsUrl, bearer(t.adminToken))).toBe(101)
+    const closed = new Promise((resolve) => open[0]!.socket.once('close', resolve))
+    open[0]!.close()
+    await closed
+    await waitFor(async () => (await upgradeStatus(wsUrl, bearer(token))) === 101, { what: 'a slot to free up' })
+    for (const c of open) c.close()
   })
 
   it('closes the socket with 1009 for a message over the size limit, and others keep working', async () => {

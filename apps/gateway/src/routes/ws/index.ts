@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RunEvent } from '@openvesper/core'
-import { type AppError, isAppError } from '@openvesper/shared'
+import { AppError, isAppError } from '@openvesper/shared'
 import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { WebSocket } from 'ws'
@@ -13,6 +13,42 @@ export const WS_MAX_PAYLOAD = 1024 * 1024
 /** Unsent bytes a slow WebSocket client may accumulate before it is closed with 1013. */
 export const WS_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
 export const WS_PING_INTERVAL_MS = 30_000
+/** Messages one token may send per second over all its sockets in this process (token bucket)… */
+export const WS_MESSAGES_PER_SECOND = 20
+/** …with this burst. Excess messages get a rate_limited error and are not processed. */
+export const WS_MESSAGE_BURST = 40
+/** A socket that keeps sending this many refused messages is closed with 1008. */
+export const WS_MAX_REFUSED_MESSAGES = 100
+/** Open sockets per token in this process; the next upgrade is refused with 429. */
+export const WS_MAX_CONNECTIONS_PER_TOKEN = 16
+
+/** A token bucket per token id: the budget is per token, so more sockets do not multiply it. */
+function createMessageBudget(ratePerSecond: number, burst: number) {
+  const buckets = new Map<string, { tokens: number; at: number; sockets: number }>()
+  return {
+    open(tokenId: string): number {
+      const b = buckets.get(tokenId) ?? { tokens: burst, at: Date.now(), sockets: 0 }
+      b.sockets++
+      buckets.set(tokenId, b)
+      return b.sockets
+    },
+    close(tokenId: string): void {
+      const b = buckets.get(tokenId)
+      if (b && --b.sockets <= 0) buckets.delete(tokenId)
+    },
+    sockets: (tokenId: string) => buckets.get(tokenId)?.sockets ?? 0,
+    take(tokenId: string): boolean {
+      const b = buckets.get(tokenId)
+      if (!b) return false
+      const now = Date.now()
+      b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * ratePerSecond)
+      b.at = now
+      if (b.tokens < 1) return false
+      b.tokens -= 1
+      return true
+    },
+  }
+}
 
 interface Principal {
   id: string
@@ -43,11 +79,12 @@ type Method = keyof typeof METHODS
 export const WS_METHOD_SCOPES: Record<string, string> = Object.fromEntries(Object.entries(METHODS).map(([m, d]) => [m, d.scope]))
 
 /** JSON-RPC 2.0 error codes; application errors carry their problem code in `data.code`. */
-const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, app: -32000 } as const
+const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, app: -32000, rateLimited: -32029 } as const
 const APP_RPC_CODES: Partial<Record<AppError['code'], number>> = { unauthorized: -32001, forbidden: -32003, not_found: -32004, conflict: -32009 }
 
 export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { runs } = services
+  const budget = createMessageBudget(WS_MESSAGES_PER_SECOND, WS_MESSAGE_BURST)
 
   app.get(
     '/ws',
@@ -63,9 +100,17 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
         response: { 101: { description: 'Switching Protocols' } },
       },
       config: { auth: { scopes: ['runs:read'], streaming: true } },
+      // Before the 101: a token already holding its maximum of sockets is refused.
+      preHandler: async (request) => {
+        if (budget.sockets(request.principal.tokenId) >= WS_MAX_CONNECTIONS_PER_TOKEN)
+          throw new AppError('rate_limited', `at most ${WS_MAX_CONNECTIONS_PER_TOKEN} WebSocket connections per token`)
+      },
     },
     (socket: WebSocket, request) => {
       const principal = request.principal as Principal
+      const tokenId = request.principal.tokenId
+      budget.open(tokenId)
+      let refused = 0
       const subscriptions = new Map<string, AbortController>()
       // Revoking the token closes the socket with 1008 (policy violation) within CREDENTIAL_RECHECK_MS.
       const unwatch = watchCredential(services.tokens, request.principal.tokenId, () => socket.close(1008, 'credential revoked'))
@@ -129,6 +174,10 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       }
 
       socket.on('message', (data, isBinary) => {
+        if (!budget.take(tokenId)) {
+          if (++refused >= WS_MAX_REFUSED_MESSAGES) return socket.close(1008, 'message rate limit exceeded')
+          return fail(null, RPC.rateLimited, 'rate limited: too many messages', { code: 'rate_limited' })
+        }
         if (isBinary) return fail(null, RPC.invalidRequest, 'binary messages are not accepted')
         let msg: { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown }
         try {
@@ -157,6 +206,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       })
 
       socket.on('close', () => {
+        budget.close(tokenId)
         unwatch()
         clearInterval(ping)
         for (const ctrl of subscriptions.values()) ctrl.abort()
