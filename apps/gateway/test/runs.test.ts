@@ -228,6 +228,14 @@ describe.each(MODES)('runs (%s mode)', (mode) => {
     expect(res.body).not.toContain('sk-test-canary-key')
   })
 
+  it('stores model output with NUL and unpaired surrogates as U+FFFD instead of failing (A40)', async () => {
+    up.enqueue({ text: 'odd \u0000 bytes \ud800 here' })
+    const run = (await post('/agent', { message: 'odd output please', sessionKey: `odd-${mode}` })).json()
+    expect(run).toMatchObject({ status: 'completed', output: 'odd \ufffd bytes \ufffd here' })
+    const stored = (await t.app.inject({ method: 'GET', url: `/agent/run/${run.runId}`, headers: auth })).json()
+    expect(stored.output).toBe('odd \ufffd bytes \ufffd here')
+  })
+
   it('keeps partial output of a stream cut mid-message and marks the failure', async () => {
     up.enqueue({ text: 'partial words that never finish', cutAfterChunks: 2 })
     const run = (await post('/agent', { message: 'cut' })).json()

@@ -188,7 +188,7 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
 
   it('refuses a WebSocket upgrade beyond the per-token connection cap with 429 (A12)', async () => {
     const token = await t.tokenWith(['runs:read'])
-    const open = []
+    const open: Awaited<ReturnType<typeof connect>>[] = []
     for (let i = 0; i < WS_MAX_CONNECTIONS_PER_TOKEN; i++) open.push(await connect(wsUrl, bearer(token)))
     expect(await upgradeStatus(wsUrl, bearer(token))).toBe(429)
     expect(await upgradeStatus(wsUrl, bearer(t.adminToken))).toBe(101)

@@ -311,7 +311,7 @@ export interface components {
             acceptedAt: string;
         };
         CreateRunBody: {
-            /** @description The user message. */
+            /** @description The user message (any Unicode text except NUL and unpaired surrogates, which Postgres cannot store). */
             message: string;
             /** @description Agent id; default `main`. */
             agent?: string;

@@ -1,6 +1,9 @@
 import type { RunRow } from '@openvesper/db'
 import { type Static, Type } from 'typebox'
 
+/** Text Postgres can store: no NUL, no unpaired UTF-16 surrogates (Ajv matches patterns with the `u` flag). */
+export const TEXT_PATTERN = '^[^\\u0000\\ud800-\\udfff]*$'
+
 export const RunStatusSchema = Type.Union(
   ['queued', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
   { description: 'queued → running → completed | failed | cancelled; awaiting_approval while a tool call waits for a decision.' },
@@ -38,7 +41,12 @@ export const RunAcceptedSchema = Type.Object(
 
 export const CreateRunBodySchema = Type.Object(
   {
-    message: Type.String({ minLength: 1, maxLength: 200_000, description: 'The user message.' }),
+    message: Type.String({
+      minLength: 1,
+      maxLength: 200_000,
+      pattern: TEXT_PATTERN,
+      description: 'The user message (any Unicode text except NUL and unpaired surrogates, which Postgres cannot store).',
+    }),
     agent: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$', description: 'Agent id; default `main`.' })),
     sessionKey: Type.Optional(
       Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$', description: 'Conversation key: runs with the same key share a transcript.' }),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { type Db, rowsOf, type RunRow, type RunUsage, toolCalls } from '@openvesper/db'
-import { newId } from '@openvesper/shared'
+import { newId, storableText } from '@openvesper/shared'
 import { createSessionsRepo } from '@openvesper/sessions'
 import { and, eq, sql } from 'drizzle-orm'
 import { parseModelRef } from '../providers/index.js'
@@ -72,11 +72,12 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
       let stopReason: StopReason = 'end_turn'
       for await (const ev of provider.stream({ model: ref.model, messages, tools: toolSpecs.length ? toolSpecs : undefined, signal })) {
         if (ev.type === 'text_delta') {
-          text += ev.text
-          output += ev.text
-          await emit('agent.text_delta', { text: ev.text })
+          const delta = storableText(ev.text)
+          text += delta
+          output += delta
+          await emit('agent.text_delta', { text: delta })
         } else if (ev.type === 'tool_call') {
-          calls.push(ev.call)
+          calls.push({ id: storableText(ev.call.id), name: storableText(ev.call.name), arguments: storableText(ev.call.arguments) })
         } else {
           stopReason = ev.stopReason
           usage.inputTokens += ev.usage.inputTokens
@@ -326,10 +327,10 @@ async function runTool(
       .values({ runId: run.id, step, toolCallId: call.id, name: call.name, argsHash: argsHash(call.arguments), args, status: 'started' })
       .onConflictDoNothing()
   try {
-    content = await tool.execute(args, { runId: run.id, signal, now: () => deps.clock.now() })
+    content = storableText(await tool.execute(args, { runId: run.id, signal, now: () => deps.clock.now() }))
   } catch (err) {
     if (signal.aborted) throw signal.reason
-    content = `tool error: ${(err as Error).message}`
+    content = storableText(`tool error: ${(err as Error).message}`)
     isError = true
   }
   await db.update(toolCalls).set({ status: isError ? 'failed' : 'succeeded', result: content, isError }).where(key)
