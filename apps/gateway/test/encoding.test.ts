@@ -42,4 +42,13 @@ describe.each(MODES)('string fields round-trip or are refused cleanly (%s mode)'
       expect(stored.json().output).toBe(run.output)
     })
   }
+
+  it('token names: a lone surrogate is refused rather than silently altered', async () => {
+    for (const name of ['x\ud800y', 'nul\u0000']) {
+      const res = await t.app.inject({ method: 'POST', url: '/auth/tokens', headers: bearer(t.adminToken), payload: { name, scopes: ['runs:read'] } })
+      expect(res.statusCode).toBe(400)
+    }
+    const ok = await t.app.inject({ method: 'POST', url: '/auth/tokens', headers: bearer(t.adminToken), payload: { name: 'emoji 🧪 ok', scopes: ['runs:read'] } })
+    expect(ok.json().name).toBe('emoji 🧪 ok')
+  })
 })

@@ -6,7 +6,8 @@ import { SCOPES, type Scope } from '../../http/scopes.js'
 /** A token scope (closed list; `admin` implies every other scope). */
 export const ScopeSchema = Type.Unsafe<Scope>({ $id: 'Scope', type: 'string', enum: [...SCOPES], description: 'A token scope; `admin` implies every other scope.' })
 
-const NoControlChars = '^[^\\u0000-\\u001f\\u007f]+$'
+/** Printable labels: no control characters, no unpaired surrogates (they would not round-trip through Postgres). */
+const NoControlChars = '^[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]+$'
 
 const apiTokenProperties = {
   id: Type.String({ description: 'Token id (`tok_…`).' }),
