@@ -3,28 +3,12 @@ import type { AddressInfo } from 'node:net'
 import { loadConfig, normalizeOrigin } from '@openvesper/config'
 import type { InjectOptions } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { bearer, buildTestApp, MODES, type TestApp } from './helpers.js'
 import { expectProblem, rawStatus } from './http-assertions.js'
+import { upgradeStatus } from './ws-client.js'
 
 const ALLOWED = 'https://allowed.example'
 const ALLOWED_DEV = 'http://localhost:3000'
-
-/** The HTTP status of a WebSocket upgrade with this Origin (101 when it was accepted). */
-function upgradeStatus(url: string, options: { origin?: string; headers?: Record<string, string> } = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers: options.headers, ...(options.origin === undefined ? {} : { origin: options.origin }) })
-    socket.once('open', () => {
-      socket.close()
-      resolve(101)
-    })
-    socket.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0)
-      socket.terminate()
-    })
-    socket.once('error', (err) => reject(err))
-  })
-}
 
 /** Status and content type of an SSE request over a real connection, without reading the stream. */
 function sseStatus(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; type: string | undefined }> {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { WS_MAX_CONNECTIONS_PER_TOKEN, WS_MAX_PAYLOAD, WS_MESSAGE_BURST, WS_MESSAGES_PER_SECOND } from '../src/routes/ws/index.js'
 import { bearer, buildTestApp, MODES, type TestApp } from './helpers.js'
+import { upgradeStatus } from './ws-client.js'
 
 interface Rpc {
   jsonrpc: '2.0'
@@ -37,22 +38,6 @@ async function connect(url: string, headers: Record<string, string> = {}) {
   }
 }
 
-/** Resolves with the HTTP status of a refused upgrade (or 101 when it was accepted). */
-function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers })
-    socket.once('open', () => {
-      socket.close()
-      resolve(101)
-    })
-    socket.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0)
-      socket.terminate()
-    })
-    socket.once('error', (err) => reject(err))
-  })
-}
-
 describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
   let t: TestApp
   let up: FakeUpstream
@@ -74,13 +59,13 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
     const connections = () => new Promise<number>((resolve) => t.app.server.getConnections((_e, n) => resolve(n)))
     const before = await connections()
     expect(await upgradeStatus(wsUrl)).toBe(401)
-    expect(await upgradeStatus(`${wsUrl.replace('/ws', '/ws-unknown')}`, bearer(t.adminToken))).toBe(404)
+    expect(await upgradeStatus(`${wsUrl.replace('/ws', '/ws-unknown')}`, { headers: bearer(t.adminToken) })).toBe(404)
     // A refused upgrade leaves no connection behind on the server.
     await waitFor(async () => (await connections()) === before, { what: 'refused upgrade sockets closed' })
-    expect(await upgradeStatus(wsUrl, { authorization: 'Bearer ovk_wrong' })).toBe(401)
+    expect(await upgradeStatus(wsUrl, { headers: { authorization: 'Bearer ovk_wrong' } })).toBe(401)
     const noScope = await t.tokenWith(['sessions:read'])
-    expect(await upgradeStatus(wsUrl, bearer(noScope))).toBe(403)
-    expect(await upgradeStatus(wsUrl, bearer(t.adminToken))).toBe(101)
+    expect(await upgradeStatus(wsUrl, { headers: bearer(noScope) })).toBe(403)
+    expect(await upgradeStatus(wsUrl, { headers: bearer(t.adminToken) })).toBe(101)
     expect(await upgradeStatus(`${wsUrl}?token=${encodeURIComponent(t.adminToken)}`)).toBe(101)
   })
 
@@ -163,7 +148,7 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
     const started = Date.now()
     expect(await closed).toBe(1008)
     expect(Date.now() - started).toBeLessThan(5000)
-    expect(await upgradeStatus(wsUrl, bearer(token))).toBe(401)
+    expect(await upgradeStatus(wsUrl, { headers: bearer(token) })).toBe(401)
   })
 
   it('limits messages per token, not per socket: excess is refused and not processed (A12)', async () => {
@@ -190,12 +175,12 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
     const token = await t.tokenWith(['runs:read'])
     const open: Awaited<ReturnType<typeof connect>>[] = []
     for (let i = 0; i < WS_MAX_CONNECTIONS_PER_TOKEN; i++) open.push(await connect(wsUrl, bearer(token)))
-    expect(await upgradeStatus(wsUrl, bearer(token))).toBe(429)
-    expect(await upgradeStatus(wsUrl, bearer(t.adminToken))).toBe(101)
+    expect(await upgradeStatus(wsUrl, { headers: bearer(token) })).toBe(429)
+    expect(await upgradeStatus(wsUrl, { headers: bearer(t.adminToken) })).toBe(101)
     const closed = new Promise((resolve) => open[0]!.socket.once('close', resolve))
     open[0]!.close()
     await closed
-    await waitFor(async () => (await upgradeStatus(wsUrl, bearer(token))) === 101, { what: 'a slot to free up' })
+    await waitFor(async () => (await upgradeStatus(wsUrl, { headers: bearer(token) })) === 101, { what: 'a slot to free up' })
     for (const c of open) c.close()
   })
 
