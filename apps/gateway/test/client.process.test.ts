@@ -2,9 +2,10 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createOpenVesperClient } from '@openvesper/client'
-import { createTestDatabase, createTestRedis, type FakeUpstream, startFakeUpstream, type TestDatabase, type TestRedis } from '@openvesper/testing'
+import { createTestDatabase, createTestRedis, type FakeUpstream, startFakeUpstream, type TestDatabase, type TestRedis, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertBuilt, createProcessGroup, type GatewayProcess } from './process.js'
+import { readSse } from './sse-client.js'
 
 const TOKEN = 'ovk_e2e_client_token_0123456789'
 
@@ -68,10 +69,21 @@ describe.each(['embedded', 'server'] as const)('generated client against the bui
     const again = await client.POST('/agent/async', { body: { message: 'typed async' }, params: { header: { 'idempotency-key': 'e2e-1' } } })
     expect(again.data?.runId).toBe(runId)
 
+    // Executed by the worker process, streamed and aborted through the api process (Redis in server mode).
+    up.enqueue({ text: 'one two three four five six seven eight', chunkDelayMs: 30 })
+    const streamed = await client.POST('/agent/async', { body: { message: 'stream me from elsewhere' } })
+    const sse = await readSse(`${gateway.url}/agent/run/${streamed.data!.runId}/events`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    expect(sse.events.filter((e) => e.event === 'agent.text_delta').map((e) => e.data.text).join('')).toBe('one two three four five six seven eight')
+    expect(sse.events.at(-1)?.event).toBe('run.completed')
+
     up.enqueue({ hang: true })
+    const before = up.requests.length
     const slow = await client.POST('/agent/async', { body: { message: 'never' } })
+    await waitFor(() => up.requests.length === before + 1, { what: 'the worker to call the upstream' })
     const aborted = await client.POST('/agent/run/{runId}/abort', { params: { path: { runId: slow.data!.runId } } })
     expect(aborted.data?.status).toBe('cancelled')
+    // The process executing the run got the signal and stopped the upstream request.
+    await waitFor(() => up.requests[before]!.aborted, { what: 'upstream request aborted by the executing process' })
 
     const bad = await client.POST('/agent', { body: { message: '' } })
     expect(bad.response.status).toBe(400)
