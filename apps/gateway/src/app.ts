@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from '@openvesper/config'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController, type RouteOptions } from 'fastify'
 import { pino } from 'pino'
 import { registerAuth } from './http/auth.js'
 import { AJV_CUSTOM_OPTIONS, registerInputCoercion } from './http/coercion.js'
@@ -141,7 +141,7 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
   const app = Fastify({
     loggerInstance: createAppLogger(config, log),
     // One line per request (onResponse below) instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.bodyLimit,
     ajv: { customOptions: AJV_CUSTOM_OPTIONS },
     genReqId: requestId,
