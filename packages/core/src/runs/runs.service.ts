@@ -130,7 +130,10 @@ export function createRunsService(deps: RunDeps) {
     if (signal?.aborted) onAbort()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      return await executeRun(deps, run, controller)
+      const outcome = await executeRun(deps, run, controller)
+      // Handed back (shutdown): re-sent before this run stops counting as active, so stop() covers it.
+      if (outcome === 'released') await enqueue(run.id, run.attempt)
+      return outcome
     } finally {
       signal?.removeEventListener('abort', onAbort)
       active.delete(run.id)
@@ -149,19 +152,14 @@ export function createRunsService(deps: RunDeps) {
     /** Executes an inline (sync or stream) run in this process; `signal` is the caller's connection. */
     async executeInline(run: RunRow, signal?: AbortSignal): Promise<ExecuteOutcome> {
       if (run.status !== 'running' || run.leaseOwner !== deps.workerId) return 'lost'
-      const outcome = await execute(run, signal, 'client_gone')
-      // Handed back at shutdown: a worker (or this process after a restart) finishes it.
-      if (outcome === 'released') await enqueue(run.id, run.attempt)
-      return outcome
+      return execute(run, signal, 'client_gone')
     },
 
     /** The `run.execute` job: claim (fenced) and execute; a run that is not queued is discarded. */
     async executeQueued(runId: string, workerId: string, signal: AbortSignal): Promise<ExecuteOutcome | 'skipped'> {
       const run = await repo.claim(runId, workerId, deps.options.leaseMs)
       if (!run) return 'skipped'
-      const outcome = await execute(run, signal, 'shutdown')
-      if (outcome === 'released') await enqueue(runId, run.attempt)
-      return outcome
+      return execute(run, signal, 'shutdown')
     },
 
     /** Cancels an active run from any instance: the row first, then a signal to whichever process runs it. */
