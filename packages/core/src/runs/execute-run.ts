@@ -53,9 +53,12 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     await writer.emit(type, data)
   }
 
-  let output = ''
   const usage: RunUsage = { inputTokens: 0, outputTokens: 0 }
   let modelName: string | null = null
+  /** Text of the current model call: the partial output kept when the run fails mid-call. */
+  let text = ''
+  const fail = async (reason: string, message: string, partial: string): Promise<ExecuteOutcome> =>
+    (await finish(deps, run, fence, writer, { status: 'failed', reason, message, output: partial || null, usage, model: modelName })) ? 'failed' : 'lost'
   try {
     const agent = deps.agents.get(run.agentId)
     const ref = parseModelRef(agent.model ?? deps.defaultModel)
@@ -67,14 +70,13 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
 
     await emit('run.started', { attempt: run.attempt, agent: agent.id, model: modelName, worker: deps.workerId })
     for (let step = 0; step < maxSteps; step++) {
-      let text = ''
+      text = ''
       const calls: ToolCall[] = []
       let stopReason: StopReason = 'end_turn'
       for await (const ev of provider.stream({ model: ref.model, messages, tools: toolSpecs.length ? toolSpecs : undefined, signal })) {
         if (ev.type === 'text_delta') {
           const delta = storableText(ev.text)
           text += delta
-          output += delta
           await emit('agent.text_delta', { text: delta })
         } else if (ev.type === 'tool_call') {
           calls.push({ id: storableText(ev.call.id), name: storableText(ev.call.name), arguments: storableText(ev.call.arguments) })
@@ -97,43 +99,19 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
         await emit('agent.tool_result', { tool_use_id: call.id, tool_name: call.name, content: result.content, is_error: result.isError })
         messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: result.content, isError: result.isError })
       }
-      output = ''
     }
-    const ok = await finish(deps, run, fence, writer, {
-      status: 'failed',
-      reason: 'step_limit_exceeded',
-      message: `the agent did not finish within ${maxSteps} model calls`,
-      output: output || null,
-      usage,
-      model: modelName,
-    })
-    return ok ? 'failed' : 'lost'
+    // The last call asked for tools: its text went to the model as the assistant turn, not as an answer.
+    return await fail('step_limit_exceeded', `the agent did not finish within ${maxSteps} model calls`, '')
   } catch (err) {
     const stop = err instanceof RunStopped ? err : signal.reason instanceof RunStopped ? signal.reason : undefined
     if (stop) return handleStop(deps, run, stop.stop)
     if (err instanceof ProviderError) {
       rlog.warn({ reason: err.reason, status: err.options.status }, 'provider call failed')
-      const ok = await finish(deps, run, fence, writer, {
-        status: 'failed',
-        reason: err.reason,
-        message: err.message,
-        output: output || null,
-        usage,
-        model: modelName,
-      })
-      return ok ? 'failed' : 'lost'
+      return await fail(err.reason, err.message, text)
     }
-    const reason = (err as { code?: string }).code === 'not_found' ? 'agent_not_found' : 'internal'
-    if (reason === 'internal') rlog.error({ err }, 'run failed unexpectedly')
-    const ok = await finish(deps, run, fence, writer, {
-      status: 'failed',
-      reason,
-      message: reason === 'internal' ? 'internal error while executing the run' : (err as Error).message,
-      output: output || null,
-      usage,
-      model: modelName,
-    })
-    return ok ? 'failed' : 'lost'
+    if ((err as { code?: string }).code === 'not_found') return await fail('agent_not_found', (err as Error).message, text)
+    rlog.error({ err }, 'run failed unexpectedly')
+    return await fail('internal', 'internal error while executing the run', text)
   } finally {
     clearInterval(renew)
   }
@@ -142,8 +120,9 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
 async function handleStop(deps: RunDeps, run: RunRow, cause: StopCause): Promise<ExecuteOutcome> {
   switch (cause.kind) {
     case 'cancelled':
+      return 'cancelled'
     case 'lease_lost':
-      return cause.kind === 'cancelled' ? 'cancelled' : 'lost'
+      return 'lost'
     case 'client_gone':
       await cancelRun(deps, run.id, 'client_disconnected')
       return 'cancelled'
@@ -231,9 +210,9 @@ type FinishResult =
  * Fenced finalisation in one statement: the status, the terminal event and (completed, in a session) the
  * assistant's transcript entry commit together; published after. False when this executor lost the run.
  */
-async function finish(deps: RunDeps, run: RunRow, fence: Fence, writer: EventWriter | undefined, result: FinishResult): Promise<boolean> {
+async function finish(deps: RunDeps, run: RunRow, fence: Fence, writer: EventWriter, result: FinishResult): Promise<boolean> {
   // Everything the loop emitted is stored before the terminal event takes the next sequence number.
-  if (writer) await writer.flush().catch(() => {})
+  await writer.flush().catch(() => {})
   const completed = result.status === 'completed'
   const type: RunEvent['type'] = completed ? 'run.completed' : 'run.failed'
   const data: Record<string, unknown> = completed
@@ -302,15 +281,14 @@ async function runTool(
   allowed: readonly string[],
 ): Promise<{ content: string; isError: boolean }> {
   const { db } = deps
+  const tool = allowed.includes(call.name) ? deps.tools.get(call.name) : undefined
   const key = and(eq(toolCalls.runId, run.id), eq(toolCalls.step, step), eq(toolCalls.toolCallId, call.id))
   const [existing] = await db.select().from(toolCalls).where(key).limit(1)
   if (existing) {
     if (existing.status !== 'started') return { content: existing.result ?? '', isError: existing.isError }
-    const tool = deps.tools.get(call.name)
     if (tool?.sideEffects)
       return { content: `tool '${call.name}' was interrupted by a worker loss and is not repeated; its outcome is unknown`, isError: true }
   }
-  const tool = allowed.includes(call.name) ? deps.tools.get(call.name) : undefined
   let args: Record<string, unknown> = {}
   let content: string
   let isError = false

@@ -1,5 +1,5 @@
 import { type Db, type RunMode, type RunRow, type RunUsage, rowsOf, runs } from '@openvesper/db'
-import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 
 export interface NewRun {
   id: string
@@ -81,15 +81,6 @@ export function createRunsRepo(db: Db) {
     async findByIdempotencyKey(principalId: string, key: string): Promise<RunRow | undefined> {
       const rows = await db.select().from(runs).where(and(eq(runs.principalId, principalId), eq(runs.idempotencyKey, key))).limit(1)
       return rows[0]
-    },
-
-    async listForPrincipal(principalId: string, limit: number, before?: string): Promise<RunRow[]> {
-      return db
-        .select()
-        .from(runs)
-        .where(before ? and(eq(runs.principalId, principalId), lt(runs.id, before)) : eq(runs.principalId, principalId))
-        .orderBy(desc(runs.id))
-        .limit(limit)
     },
 
     /** queued → running for this worker; `undefined` when another worker has it or it is no longer queued. */

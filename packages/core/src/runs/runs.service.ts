@@ -1,9 +1,9 @@
-import { type Db, isUniqueViolation, type RunMode, type RunRow } from '@openvesper/db'
+import { type Db, isUniqueViolation, type RunMode, type RunRow, TERMINAL_RUN_STATUSES } from '@openvesper/db'
 import { AppError, conflict, newId, notFound } from '@openvesper/shared'
 import { createSessionsRepo } from '@openvesper/sessions'
 import { DEFAULT_AGENT_ID } from '../agents.js'
 import { RUN_EXECUTE_JOB, type RunDeps } from './deps.js'
-import { isTerminalEvent, parseEventMessage, RUN_CONTROL_CHANNEL, runChannel, type RunEvent } from './events.js'
+import { RUN_CONTROL_CHANNEL, type RunEvent } from './events.js'
 import { cancelRun, executeRun, type ExecuteOutcome, RunStopped } from './execute-run.js'
 import { createRunsRepo } from './runs.repo.js'
 
@@ -30,8 +30,7 @@ export interface CreatedRun {
   sessionKey: string | null
 }
 
-const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
-export const isTerminalStatus = (status: string) => TERMINAL.has(status)
+export const isTerminalStatus = (status: string) => (TERMINAL_RUN_STATUSES as readonly string[]).includes(status)
 
 /**
  * Creating, executing, observing and cancelling runs. Postgres is the authority; the queue carries
@@ -145,10 +144,6 @@ export function createRunsService(deps: RunDeps) {
     getOwned,
     sessionKeyOf,
 
-    async list(principal: RunPrincipal, limit: number, before?: string) {
-      return repo.listForPrincipal(principal.id, limit, before)
-    },
-
     /** Executes an inline (sync or stream) run in this process; `signal` is the caller's connection. */
     async executeInline(run: RunRow, signal?: AbortSignal): Promise<ExecuteOutcome> {
       if (run.status !== 'running' || run.leaseOwner !== deps.workerId) return 'lost'
@@ -185,34 +180,12 @@ export function createRunsService(deps: RunDeps) {
       const timer = setTimeout(() => ctrl.abort(), Math.min(timeoutMs, deps.options.waitTimeoutMaxMs))
       const onCaller = () => ctrl.abort()
       signal?.addEventListener('abort', onCaller, { once: true })
-      let unsubscribe: (() => Promise<void>) | undefined
       try {
-        const terminal = new Promise<void>((resolve) => {
-          ctrl.signal.addEventListener('abort', () => resolve(), { once: true })
-          void bus
-            .subscribe(runChannel(runId), (message) => {
-              if (parseEventMessage(message).some((e) => isTerminalEvent(e.type))) resolve()
-            })
-            .then(async (u) => {
-              unsubscribe = u
-              if (ctrl.signal.aborted) await u()
-            })
-          // The subscription may start after the terminal event: poll the row as well.
-          const poll = async () => {
-            while (!ctrl.signal.aborted) {
-              const r = await repo.findById(runId)
-              if (!r || isTerminalStatus(r.status)) return resolve()
-              await new Promise((res) => setTimeout(res, 500))
-            }
-          }
-          void poll().catch(() => resolve())
-        })
-        await terminal
+        // follow() ends on the terminal event, also when the run ended between the read above and its subscription.
+        await events.follow(run.id, run.lastEventSeq, () => {}, ctrl.signal)
       } finally {
         clearTimeout(timer)
         signal?.removeEventListener('abort', onCaller)
-        ctrl.abort()
-        await unsubscribe?.()
       }
       return (await repo.findById(runId))!
     },
@@ -288,8 +261,6 @@ export function createRunsService(deps: RunDeps) {
       while (active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
       await unsubscribeControl?.()
     },
-
-    activeCount: () => active.size,
   }
 }
 export type RunsService = ReturnType<typeof createRunsService>
