@@ -58,6 +58,11 @@ export type CreateRunBody = Static<typeof CreateRunBodySchema>
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
+/** The API shape of a run, looking up its session key (use `toRun` when the caller already knows it). */
+export async function describeRun(runs: { sessionKeyOf(row: RunRow): Promise<string | null> }, row: RunRow): Promise<Run> {
+  return toRun(row, await runs.sessionKeyOf(row))
+}
+
 export function toRun(row: RunRow, sessionKey: string | null): Run {
   return {
     runId: row.id,

@@ -3,7 +3,7 @@ import type { RunRow } from '@openvesper/db'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { watchCredential } from '../../http/credential-watch.js'
 import { Type } from 'typebox'
-import { CreateRunBodySchema, RunAcceptedSchema, RunSchema, toRun } from '../../schemas/run.js'
+import { CreateRunBodySchema, describeRun, RunAcceptedSchema, RunSchema, toRun } from '../../schemas/run.js'
 import { ref } from '../../http/components.js'
 import type { Services } from '../../services.js'
 import { openSse, resumeCursor, type SseSink } from './sse.js'
@@ -51,12 +51,12 @@ function onDisconnect(reply: FastifyReply): AbortSignal {
 
 export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { runs } = services
-  /** SSE of a run's events from the resume cursor; ends on the terminal event, disconnect or token revocation. */
   // Open SSE streams end when the server closes (clients resume with Last-Event-ID elsewhere).
   const openStreams = new Set<SseSink>()
   app.addHook('preClose', async () => {
     for (const sink of openStreams) sink.close()
   })
+  /** SSE of a run's events from the resume cursor; ends on the terminal event, disconnect or token revocation. */
   const streamRun = async (run: RunRow, request: FastifyRequest, reply: FastifyReply, after: number | undefined) => {
     const sink = openSse(request, reply, { 'x-run-id': run.id })
     openStreams.add(sink)
@@ -70,7 +70,7 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       sink.end()
     }
   }
-  const respond = async (row: Parameters<typeof toRun>[0]) => toRun(row, await runs.sessionKeyOf(row))
+  const respond = (row: RunRow) => describeRun(runs, row)
 
   app.post(
     '/agent',

@@ -4,8 +4,9 @@ import { AppError, isAppError } from '@openvesper/shared'
 import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { WebSocket } from 'ws'
-import { CreateRunBodySchema, toRun } from '../../schemas/run.js'
+import { CreateRunBodySchema, describeRun } from '../../schemas/run.js'
 import { watchCredential } from '../../http/credential-watch.js'
+import { hasScopes, type Scope } from '../../http/scopes.js'
 import type { Services } from '../../services.js'
 
 /** Largest inbound WebSocket message; larger ones close the socket with 1009. */
@@ -50,12 +51,6 @@ function createMessageBudget(ratePerSecond: number, burst: number) {
   }
 }
 
-interface Principal {
-  id: string
-  scopes: readonly string[]
-}
-
-const hasScope = (p: Principal, scope: string) => p.scopes.includes('admin') || p.scopes.includes(scope)
 
 const RunIdParams = Type.Object({ runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$' }) }, { additionalProperties: false })
 const SubscribeParams = Type.Object(
@@ -74,9 +69,8 @@ const METHODS = {
   'run.unsubscribe': { params: Compile(RunIdParams), scope: 'runs:read' },
   'run.get': { params: Compile(RunIdParams), scope: 'runs:read' },
   'run.abort': { params: Compile(RunIdParams), scope: 'runs:write' },
-} as const
+} as const satisfies Record<string, { params: unknown; scope: Scope }>
 type Method = keyof typeof METHODS
-export const WS_METHOD_SCOPES: Record<string, string> = Object.fromEntries(Object.entries(METHODS).map(([m, d]) => [m, d.scope]))
 
 /** JSON-RPC 2.0 error codes; application errors carry their problem code in `data.code`. */
 const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, app: -32000, rateLimited: -32029 } as const
@@ -107,7 +101,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       },
     },
     (socket: WebSocket, request) => {
-      const principal = request.principal as Principal
+      const principal = request.principal
       const tokenId = request.principal.tokenId
       budget.open(tokenId)
       let refused = 0
@@ -164,11 +158,11 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
           }
           case 'run.get': {
             const run = await runs.getOwned(principal, String(params.runId))
-            return toRun(run, await runs.sessionKeyOf(run))
+            return describeRun(runs, run)
           }
           case 'run.abort': {
             const run = await runs.abort(principal, String(params.runId))
-            return toRun(run, await runs.sessionKeyOf(run))
+            return describeRun(runs, run)
           }
         }
       }
@@ -189,7 +183,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
           return fail(msg?.id, RPC.invalidRequest, 'invalid JSON-RPC 2.0 request')
         const def = Object.hasOwn(METHODS, msg.method) ? METHODS[msg.method as Method] : undefined
         if (!def) return fail(msg.id, RPC.methodNotFound, `method not found: ${msg.method}`)
-        if (!hasScope(principal, def.scope)) return fail(msg.id, APP_RPC_CODES.forbidden!, 'the token lacks the scope this method needs', { code: 'forbidden', scope: def.scope })
+        if (!hasScopes(principal.scopes, [def.scope])) return fail(msg.id, APP_RPC_CODES.forbidden!, 'the token lacks the scope this method needs', { code: 'forbidden', scope: def.scope })
         const params = msg.params ?? {}
         if (!def.params.Check(params)) {
           const first = def.params.Errors(params)[0]
