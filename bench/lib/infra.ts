@@ -1,7 +1,6 @@
 /** The machine's Postgres and Redis: bench databases (migrated, dropped at the end) and a unique Redis key prefix. */
 import { randomBytes } from 'node:crypto'
 // Built output of @openvesper/db (the bench runs against the built code, like the spawned gateway does).
-import { createDb, migrate } from '../../packages/db/dist/index.js'
 import { postgres, Redis } from './deps.js'
 
 export const PG_ADMIN_URL = process.env.OPENVESPER_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -35,6 +34,8 @@ export async function createBenchDatabase(suffix: string): Promise<BenchDatabase
   const name = `ov_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}_${suffix}`
   await admin((sql) => sql.unsafe(`create database ${name}`))
   const url = databaseUrl(name)
+  // Imported here, not at the top: `pnpm bench` builds the packages first, so dist/ may not exist when this module loads.
+  const { createDb, migrate } = await import('../../packages/db/dist/index.js')
   const handle = createDb({ kind: 'postgres', url, max: 1 })
   try {
     await migrate(handle)

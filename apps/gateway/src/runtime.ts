@@ -16,6 +16,7 @@ import {
   createInProcessCounterStore,
   createInProcessEventBus,
   createInProcessQueue,
+  createLocalFirstEventBus,
   createRedisCounterStore,
   createRedisEventBus,
   type CounterStore,
@@ -43,18 +44,21 @@ export interface RuntimeOptions {
  * The composition root: the one place where packages meet. Construction does no I/O; `start(role)`
  * connects and starts workers; `stop()` undoes it in reverse order.
  */
-export function createRuntime(config: Config, log: Logger, options: RuntimeOptions = {}) {
+export async function createRuntime(config: Config, log: Logger, options: RuntimeOptions = {}) {
   const clock = systemClock
   const server = Boolean(config.database.url && config.redis.url)
   const workerId = newId('worker')
   const dbHandle = config.database.url
-    ? createDb({ kind: 'postgres', url: config.database.url, max: config.database.poolMax })
-    : createDb({ kind: 'pglite', dataDir: config.database.dataDir })
+    ? await createDb({ kind: 'postgres', url: config.database.url, max: config.database.poolMax })
+    : await createDb({ kind: 'pglite', dataDir: config.database.dataDir })
   const db = dbHandle.db
   const queue: JobQueue = config.redis.url
     ? createBullmqQueue({ redisUrl: config.redis.url, prefix: config.redis.prefix, log })
     : createInProcessQueue({ log })
-  const bus: EventBus = config.redis.url ? createRedisEventBus({ redisUrl: config.redis.url, prefix: config.redis.prefix, log }) : createInProcessEventBus()
+  // Server mode: this process's subscribers get its own events without the Redis round trip; others via Redis.
+  const bus: EventBus = config.redis.url
+    ? createLocalFirstEventBus(createRedisEventBus({ redisUrl: config.redis.url, prefix: config.redis.prefix, log }), { instanceId: workerId, log })
+    : createInProcessEventBus()
   // Rate-limit counters: in Redis every gateway on the prefix shares them; in-process they are this process's own.
   const counters: CounterStore = config.redis.url
     ? createRedisCounterStore({ redisUrl: config.redis.url, prefix: config.redis.prefix, log })
@@ -91,7 +95,7 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
     },
   }
   const runs = createRunsService(runDeps)
-  const tokens = createTokensService({ db, clock })
+  const tokens = createTokensService({ db, clock, cacheMs: config.auth.cacheMs, bus, log })
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures }
   const services: Services = { tokens, runs, agents, limits }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
@@ -123,6 +127,7 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
       await bus.start()
       if (role !== 'worker') await counters.start() // only HTTP roles count requests
       if (role !== 'worker') {
+        await tokens.start()
         const { generated } = await tokens.ensureBootstrap(config.auth.bootstrapToken, { generateIfMissing: !server })
         if (generated) options.onGeneratedToken?.(generated)
       }
@@ -150,6 +155,7 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
       started = false
       await workers?.close(graceMs)
       await runs.stop()
+      await tokens.stop()
       await queue.close()
       await bus.close()
       await counters.close()

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net'
 import { loadConfig } from '@openvesper/config'
 import { createDb, migrate } from '@openvesper/db'
 import { systemClock } from '@openvesper/shared'
-import { createEmbeddedDb } from '@openvesper/testing'
+import { createEmbeddedDb, waitFor } from '@openvesper/testing'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -286,6 +286,26 @@ describe('authentication and authorization (HTTP)', () => {
       expect((await inject({ method: 'GET', url, headers: bearer(token) })).statusCode).toBe(404)
       expect(await t.services.tokens.revoke(record.id)).toBe(true)
       expectProblem(await inject({ method: 'GET', url, headers: bearer(token) }), 401, 'unauthorized')
+    })
+
+    it('refuses a token another gateway has cached as soon as it is revoked (server mode, shared database and Redis)', async () => {
+      const a = await buildTestApp({ mode: 'server' })
+      // Same bootstrap token: a different one would rotate a's away.
+      const b = await buildTestApp({ join: a, env: { OPENVESPER_AUTH_CACHE_MS: '300000', OPENVESPER_TOKEN: a.adminToken } })
+      try {
+        const { token, record } = await a.services.tokens.create({ name: 'cached elsewhere', scopes: ['runs:read'] })
+        const url = '/agent/run/run_0000000000000000'
+        // b verifies it once and now remembers it for 5 minutes.
+        expect((await b.app.inject({ method: 'GET', url, headers: bearer(token) })).statusCode).toBe(404)
+        expect((await a.app.inject({ method: 'DELETE', url: `/auth/tokens/${record.id}`, headers: bearer(a.adminToken) })).statusCode).toBe(204)
+        // The broadcast arrives within milliseconds, not after the cache time.
+        await waitFor(async () => (await b.app.inject({ method: 'GET', url, headers: bearer(token) })).statusCode === 401, { timeoutMs: 2000 })
+        // A token nobody revoked keeps working on b from its cache.
+        expect((await b.app.inject({ method: 'GET', url, headers: bearer(a.adminToken) })).statusCode).toBe(404)
+      } finally {
+        await b.close()
+        await a.close()
+      }
     })
 
     it('answers 404 when revoking an unknown token and 400 for a malformed id', async () => {

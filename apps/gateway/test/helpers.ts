@@ -26,8 +26,8 @@ export interface TestApp {
  * A started runtime and its Fastify app. `embedded`: in-memory PGlite + in-process queue and bus;
  * `server`: a cloned Postgres database + BullMQ/Redis under a unique prefix. Close it in afterAll.
  */
-export async function buildTestApp(options: { mode?: TestMode; env?: Record<string, string> } = {}): Promise<TestApp> {
-  const mode = options.mode ?? 'embedded'
+export async function buildTestApp(options: { mode?: TestMode; env?: Record<string, string>; join?: TestApp } = {}): Promise<TestApp> {
+  const mode = options.join ? 'server' : (options.mode ?? 'embedded')
   let database: TestDatabase | undefined
   let redis: TestRedis | undefined
   const adminToken = `ovk_test_admin_${Math.random().toString(36).slice(2)}`
@@ -42,7 +42,15 @@ export async function buildTestApp(options: { mode?: TestMode; env?: Record<stri
     OPENVESPER_AUTH_FAIL_LIMIT: '1000000',
     ...options.env,
   }
-  if (mode === 'server') {
+  if (options.join) {
+    // A second gateway on the same database and Redis prefix (the first one owns and cleans them up).
+    const { databaseUrl, redis: joined } = options.join
+    if (!databaseUrl || !joined) throw new Error('join needs a server-mode test app')
+    env.DATABASE_URL = databaseUrl
+    env.REDIS_URL = joined.url
+    env.OPENVESPER_REDIS_PREFIX = joined.prefix
+    env.OPENVESPER_DB_POOL_MAX ??= '5'
+  } else if (mode === 'server') {
     database = await createTestDatabase()
     redis = await createTestRedis()
     env.DATABASE_URL = database.url
@@ -61,8 +69,8 @@ export async function buildTestApp(options: { mode?: TestMode; env?: Record<stri
     runtime,
     services: runtime.services,
     adminToken,
-    databaseUrl: database?.url,
-    redis,
+    databaseUrl: database?.url ?? options.join?.databaseUrl,
+    redis: redis ?? options.join?.redis,
     async tokenWith(scopes, principalId) {
       const { token } = await runtime.services.tokens.create({ name: 'test', scopes, principalId })
       return token

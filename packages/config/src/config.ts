@@ -30,7 +30,7 @@ export interface Config {
   limits: { requests: WindowLimit; authFailures: WindowLimit }
   database: { url: string | undefined; dataDir: string; poolMax: number; migrateOnStart: boolean }
   redis: { url: string | undefined; prefix: string }
-  auth: { bootstrapToken: string | undefined }
+  auth: { bootstrapToken: string | undefined; cacheMs: number }
   runs: {
     leaseMs: number
     maxAttempts: number
@@ -87,6 +87,7 @@ export const ENV: Record<string, Entry> = {
   OPENVESPER_DB_MIGRATE: { path: 'database.migrateOnStart', kind: 'bool', default: true, description: 'Apply migrations at start (under an advisory lock).' },
   REDIS_URL: { path: 'redis.url', kind: 'url', secret: true, description: 'Redis URL. Unset: in-process queue and event bus (single process).' },
   OPENVESPER_REDIS_PREFIX: { path: 'redis.prefix', kind: 'string', default: 'ov', description: 'Prefix of every Redis key and BullMQ queue.' },
+  OPENVESPER_AUTH_CACHE_MS: { path: 'auth.cacheMs', kind: 'int', default: 10_000, min: 0, max: 300_000, description: 'How long a verified token is remembered in memory (0: look it up on every request). Revocations through the API apply at once on every gateway (broadcast on the event bus); this bounds only a revocation made directly in the database or lost during a Redis outage.' },
   OPENVESPER_TOKEN: { path: 'auth.bootstrapToken', kind: 'string', secret: true, description: 'Bootstrap admin bearer token. Unset in embedded mode: one is generated and printed once.' },
   OPENVESPER_RUN_LEASE_MS: { path: 'runs.leaseMs', kind: 'int', default: 30_000, min: 1000, max: 3_600_000, description: 'Lease a worker holds on a running run; renewed at a third of it.' },
   OPENVESPER_RUN_MAX_ATTEMPTS: { path: 'runs.maxAttempts', kind: 'int', default: 2, min: 1, max: 10, description: 'Executions a run may get when its worker is lost; then it fails with worker_lost.' },

@@ -1,5 +1,5 @@
 import { createDb, type DbHandle } from '@openvesper/db'
-import { createInProcessEventBus, createRedisEventBus, type EventBus } from '@openvesper/queue'
+import { createInProcessEventBus, createLocalFirstEventBus, createRedisEventBus, type EventBus } from '@openvesper/queue'
 import { silentLogger } from '@openvesper/shared'
 import { createEmbeddedDb, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,6 +13,13 @@ const transports = {
     const redis: TestRedis = await createTestRedis()
     const handle = createDb({ kind: 'postgres', url: database.url, max: 4 })
     const bus = createRedisEventBus({ redisUrl: redis.url, prefix: redis.prefix })
+    return { handle, bus, cleanup: async () => { await redis.cleanup(); await database.drop() } }
+  },
+  'server, local-first bus': async () => {
+    const database: TestDatabase = await createTestDatabase()
+    const redis: TestRedis = await createTestRedis()
+    const handle = createDb({ kind: 'postgres', url: database.url, max: 4 })
+    const bus = createLocalFirstEventBus(createRedisEventBus({ redisUrl: redis.url, prefix: redis.prefix }), { instanceId: 'test' })
     return { handle, bus, cleanup: async () => { await redis.cleanup(); await database.drop() } }
   },
 }
@@ -37,25 +44,31 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
 
   async function newRun(): Promise<string> {
     const id = `run_test${(n++).toString().padStart(8, '0')}`
-    await createRunsRepo(handle.db).insert({ id, principalId: 'p', agentId: 'main', sessionId: null, mode: 'async', message: 'm', idempotencyKey: null, requestId: null, claimBy: { workerId: 'w', leaseMs: 60_000 } })
+    const repo = createRunsRepo(handle.db)
+    await repo.insert({ id, principalId: 'p', agentId: 'main', sessionId: null, mode: 'async', message: 'm', idempotencyKey: null, requestId: null })
+    // The claim stores run.started as event 1.
+    expect((await repo.claim(id, 'w', 60_000))?.started.seq).toBe(1)
     return id
   }
 
   it('numbers events 1, 2, 3… per run and refuses writes once the fence no longer holds', async () => {
     const runId = await newRun()
-    const a = await events.append(runId, 'run.started', {}, { attempt: 1 })
-    const b = await events.append(runId, 'agent.text_delta', { text: 'x' }, { attempt: 1 })
-    expect([a?.seq, b?.seq]).toEqual([1, 2])
+    const a = await events.append(runId, 'agent.text_delta', { text: 'x' }, { attempt: 1 })
+    const b = await events.append(runId, 'agent.text_delta', { text: 'y' }, { attempt: 1 })
+    expect([a?.seq, b?.seq]).toEqual([2, 3])
     expect(await events.append(runId, 'agent.text_delta', { text: 'stale' }, { attempt: 2 })).toBeUndefined()
-    expect((await events.list(runId, 0)).map((e) => e.seq)).toEqual([1, 2])
+    expect((await events.list(runId, 0)).map((e) => [e.seq, e.type])).toEqual([
+      [1, 'run.started'],
+      [2, 'agent.text_delta'],
+      [3, 'agent.text_delta'],
+    ])
   })
 
   it('delivers every event exactly once and in order even when publications are lost', async () => {
     const runId = await newRun()
-    await events.append(runId, 'run.started', {}, { attempt: 1 })
     const got: RunEvent[] = []
     const ctrl = new AbortController()
-    const following = events.follow(runId, 0, (e) => void got.push(e), ctrl.signal, 200)
+    const following = events.follow(runId, 0, (e) => void got.push(e), ctrl.signal, { pollMs: 200 })
     // Stored but never published (a lost publication), then a published one: the gap is filled from the log.
     await events.store(runId, 'agent.text_delta', { text: 'lost-1' }, { attempt: 1 })
     await events.append(runId, 'agent.text_delta', { text: 'published' }, { attempt: 1 })
@@ -72,12 +85,11 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
 
   it('ends at once when resuming at or past the terminal event of a finished run', async () => {
     const runId = await newRun()
-    await events.append(runId, 'run.started', {}, { attempt: 1 })
-    await createRunsRepo(handle.db).cancel(runId)
-    await events.append(runId, 'run.cancelled', { reason: 'aborted' })
+    expect((await createRunsRepo(handle.db).cancel(runId, 'aborted'))?.seq).toBe(2)
+    expect(await createRunsRepo(handle.db).cancel(runId, 'aborted')).toBeUndefined()
     for (const after of [2, 5]) {
       const got: RunEvent[] = []
-      await events.follow(runId, after, (e) => void got.push(e), new AbortController().signal, 100)
+      await events.follow(runId, after, (e) => void got.push(e), new AbortController().signal, { pollMs: 100 })
       expect(got).toEqual([])
     }
   })
@@ -87,11 +99,29 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
     for (const t of ['a', 'b', 'c']) await events.append(runId, 'agent.text_delta', { text: t }, { attempt: 1 })
     const got: RunEvent[] = []
     const ctrl = new AbortController()
-    const following = events.follow(runId, 2, (e) => {
+    const following = events.follow(runId, 3, (e) => {
       got.push(e)
       ctrl.abort()
     }, ctrl.signal)
     await following
     expect(got.map((e) => e.data.text)).toEqual(['c'])
+  })
+
+  it('follows a fresh run from its live events alone once the producer starts after the subscription', async () => {
+    const runId = await newRun()
+    const got: RunEvent[] = []
+    await events.follow(runId, 1, (e) => void got.push(e), new AbortController().signal, {
+      fresh: true,
+      onSubscribed: () => {
+        void (async () => {
+          await events.append(runId, 'agent.text_delta', { text: 'hi' }, { attempt: 1 })
+          await events.append(runId, 'run.completed', { output: 'hi' }, { attempt: 1 })
+        })()
+      },
+    })
+    expect(got.map((e) => [e.seq, e.type])).toEqual([
+      [2, 'agent.text_delta'],
+      [3, 'run.completed'],
+    ])
   })
 })

@@ -238,3 +238,72 @@ export function createInProcessEventBus(options: { log?: Logger } = {}): InProce
     },
   }
 }
+
+/**
+ * Server-mode bus in front of Redis: messages published here reach this process's subscribers at once (on a
+ * microtask, in publish order) and every other process through Redis; this process ignores its own messages
+ * when Redis echoes them back. A run executing in the gateway that streams it never waits on Redis.
+ */
+export function createLocalFirstEventBus(remote: EventBus, options: { instanceId: string; log?: Logger }): CountingEventBus {
+  const log = options.log ?? silentLogger
+  const tag = `${ORIGIN_MARK}${options.instanceId}\n`
+  const local = new Map<string, Set<(message: string) => void>>()
+
+  const deliverLocal = (channel: string, message: string) => {
+    const handlers = local.get(channel)
+    if (!handlers || handlers.size === 0) return
+    queueMicrotask(() => {
+      for (const handler of [...handlers]) {
+        try {
+          handler(message)
+        } catch (err) {
+          log.error({ err, channel }, 'event bus: subscriber threw')
+        }
+      }
+    })
+  }
+
+  return {
+    kind: remote.kind,
+    start: () => remote.start(),
+    close: () => remote.close(),
+    channelCount: () => local.size,
+
+    async publish(channel, message) {
+      assertChannel(channel)
+      deliverLocal(channel, message)
+      await remote.publish(channel, tag + message)
+    },
+
+    async subscribe(channel, handler) {
+      assertChannel(channel)
+      let handlers = local.get(channel)
+      if (!handlers) local.set(channel, (handlers = new Set()))
+      const own = handlers
+      // A wrapper per subscription, so the same handler subscribed twice is two subscriptions.
+      const entry = (message: string) => handler(message)
+      own.add(entry)
+      const drop = () => {
+        own.delete(entry)
+        if (own.size === 0 && local.get(channel) === own) local.delete(channel)
+      }
+      let unsubscribeRemote: () => Promise<void>
+      try {
+        unsubscribeRemote = await remote.subscribe(channel, (raw) => {
+          if (!raw.startsWith(ORIGIN_MARK)) return handler(raw)
+          const end = raw.indexOf('\n')
+          if (raw.slice(0, end + 1) === tag) return // published here: already delivered locally
+          handler(raw.slice(end + 1))
+        })
+      } catch (err) {
+        drop()
+        throw err
+      }
+      return async () => {
+        drop()
+        await unsubscribeRemote()
+      }
+    },
+  }
+}
+const ORIGIN_MARK = '\u0001o:'

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { apiTokens, type ApiTokenRow, type Db } from '@openvesper/db'
-import { type Clock, newId } from '@openvesper/shared'
+import { apiTokens, type ApiTokenRow, type Db, rawSql } from '@openvesper/db'
+import type { EventBus } from '@openvesper/queue'
+import { type Clock, type Logger, newId, silentLogger } from '@openvesper/shared'
 import { and, eq, isNull } from 'drizzle-orm'
 
 /** The authenticated caller of a request: who it is and what its token may do (bound server-side). */
@@ -38,11 +39,31 @@ export interface TokensService {
    * A configured token that was revoked through the API stays revoked: configure a new value instead.
    */
   ensureBootstrap(token: string | undefined, opts: { generateIfMissing: boolean }): Promise<{ generated?: string }>
+  /** Listens for revocations made by other gateways (only with a bus). */
+  start(): Promise<void>
+  stop(): Promise<void>
 }
 
 export interface TokensDeps {
   db: Db
   clock: Clock
+  /**
+   * How long a verified token is remembered (0: never). Revocations made here clear it at once and are
+   * broadcast on `bus` to every other gateway; the time bounds only revocations nobody announced.
+   */
+  cacheMs?: number
+  bus?: EventBus
+  log?: Logger
+}
+
+/** Bus channel of revocations: the message is the revoked token's id, or `*` (forget every cached token). */
+export const TOKEN_REVOCATIONS_CHANNEL = 'auth:revoked'
+/** Most tokens remembered at once; the oldest entry goes first. */
+const MAX_CACHED_TOKENS = 10_000
+
+interface CachedToken {
+  principal: Principal
+  expiresAt: number
 }
 
 export const TOKEN_PREFIX = 'ovk_'
@@ -78,17 +99,37 @@ const toRecord = (row: ApiTokenRow): TokenRecord => ({
 })
 
 /**
- * Tokens stored as SHA-256 digests (hex). Nothing is cached, so a revocation applies to the very next request.
+ * Tokens stored as SHA-256 digests (hex). Verified tokens are remembered for `cacheMs` (unknown ones never, so
+ * guessing fills nothing); a revocation through this service forgets the token here at once and on every other
+ * gateway through the bus, so it applies to the very next request.
  *
  * Writes that change an existing row use `insert … on conflict (id) do update` with the row read just before:
  * the gateway does not depend on drizzle-orm's operators, and the conflict arbiter makes it an update of that row.
  */
-export function createTokensService({ db, clock }: TokensDeps): TokensService {
-  async function findByDigest(digest: Buffer): Promise<ApiTokenRow | undefined> {
-    const hex = digest.toString('hex')
-    // Every authenticated request runs this: a plain indexed select (the relational builder costs more CPU).
-    const [row] = await db.select().from(apiTokens).where(eq(apiTokens.tokenHash, hex)).limit(1)
-    return row
+export function createTokensService({ db, clock, cacheMs = 0, bus, log = silentLogger }: TokensDeps): TokensService {
+  const raw = rawSql(db)
+  /** Keyed by the token's SHA-256 (hex); never the token itself. */
+  const cache = new Map<string, CachedToken>()
+  let unsubscribe: (() => Promise<void>) | undefined
+
+  const forget = (tokenId: string) => {
+    if (tokenId === '*') return cache.clear()
+    for (const [key, entry] of cache) if (entry.principal.tokenId === tokenId) cache.delete(key)
+  }
+  const announce = async (tokenId: string) => {
+    forget(tokenId)
+    await bus?.publish(TOKEN_REVOCATIONS_CHANNEL, tokenId).catch((err) => {
+      log.warn({ err: (err as Error).message }, `token revocation not broadcast; other gateways may accept the token for up to ${cacheMs} ms`)
+    })
+  }
+
+  async function findByDigest(digest: Buffer): Promise<Pick<ApiTokenRow, 'id' | 'principalId' | 'tokenHash' | 'scopes' | 'revokedAt'> | undefined> {
+    // Every authenticated request without a cached token runs this: one prepared statement.
+    const [row] = await raw.query<{ id: string; principal_id: string; token_hash: string; scopes: string[]; revoked_at: Date | null }>(
+      'select id, principal_id, token_hash, scopes, revoked_at from api_tokens where token_hash = $1',
+      [digest.toString('hex')],
+    )
+    return row && { id: row.id, principalId: row.principal_id, tokenHash: row.token_hash, scopes: row.scopes, revokedAt: row.revoked_at }
   }
 
   async function insert(input: { name: string; scopes: string[]; principalId: string }, token: string): Promise<ApiTokenRow> {
@@ -121,12 +162,31 @@ export function createTokensService({ db, clock }: TokensDeps): TokensService {
     async verify(token) {
       if (!isWellFormedToken(token)) return undefined
       const digest = sha256(token)
+      const key = digest.toString('hex')
+      const cached = cache.get(key)
+      if (cached && cached.expiresAt > Date.now()) return cached.principal
+      if (cached) cache.delete(key)
       const row = await findByDigest(digest)
       if (!row) return undefined
       const stored = Buffer.from(row.tokenHash, 'hex')
       if (stored.length !== digest.length || !timingSafeEqual(stored, digest)) return undefined
       if (row.revokedAt !== null) return undefined
-      return { id: row.principalId, tokenId: row.id, scopes: Object.freeze([...row.scopes]) }
+      const principal: Principal = Object.freeze({ id: row.principalId, tokenId: row.id, scopes: Object.freeze([...row.scopes]) })
+      if (cacheMs > 0) {
+        if (cache.size >= MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value!)
+        cache.set(key, { principal, expiresAt: Date.now() + cacheMs })
+      }
+      return principal
+    },
+
+    async start() {
+      unsubscribe = await bus?.subscribe(TOKEN_REVOCATIONS_CHANNEL, forget)
+    },
+
+    async stop() {
+      await unsubscribe?.()
+      unsubscribe = undefined
+      cache.clear()
     },
 
     async create({ name, scopes, principalId }) {
@@ -153,6 +213,7 @@ export function createTokensService({ db, clock }: TokensDeps): TokensService {
       const row = await db.query.apiTokens.findFirst({ where: (t, { eq }) => eq(t.id, id) })
       if (!row) return false
       if (row.revokedAt === null) await markRevoked(row)
+      await announce(row.id)
       return true
     },
 
@@ -177,7 +238,10 @@ export function createTokensService({ db, clock }: TokensDeps): TokensService {
         const previous = await db.query.apiTokens.findMany({
           where: (t, { and, eq, ne, isNull }) => and(eq(t.name, CONFIGURED_BOOTSTRAP_NAME), ne(t.tokenHash, hex), isNull(t.revokedAt)),
         })
-        for (const row of previous) await markRevoked(row)
+        for (const row of previous) {
+          await markRevoked(row)
+          await announce(row.id)
+        }
         return {}
       }
       if (!generateIfMissing) return {}

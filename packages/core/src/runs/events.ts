@@ -1,7 +1,6 @@
-import { type Db, rowsOf, runEvents, runs, TERMINAL_RUN_STATUSES } from '@openvesper/db'
+import { type Db, rawSql, TERMINAL_RUN_STATUSES } from '@openvesper/db'
 import type { EventBus } from '@openvesper/queue'
 import type { Logger } from '@openvesper/shared'
-import { and, asc, eq, gt, sql } from 'drizzle-orm'
 
 /**
  * The run event vocabulary, shared by SSE, WebSocket and the stored log. `agent.*` follows the streamed
@@ -46,6 +45,33 @@ export function parseEventMessage(message: string): RunEvent[] {
   return Array.isArray(parsed) ? parsed : [parsed]
 }
 
+const toIso = (v: unknown): string => (v instanceof Date ? v : new Date(String(v))).toISOString()
+
+const storeSql = (fenced: boolean) => `
+  with s as (
+    update runs set last_event_seq = last_event_seq + $2::int
+    where id = $1${fenced ? ` and attempt = $4 and status = 'running'` : ''}
+    returning last_event_seq
+  )
+  insert into run_events (run_id, seq, type, data)
+  select $1, s.last_event_seq - $2::int + e.ord::int, e.value->>'type', e.value->'data'
+  from s, jsonb_array_elements($3::jsonb) with ordinality as e(value, ord)
+  returning seq, created_at`
+const STORE_SQL = storeSql(false)
+const STORE_FENCED_SQL = storeSql(true)
+
+export interface FollowOptions {
+  /** How long the bus may stay quiet before the stored log is read (a lost publication's longest delay). */
+  pollMs?: number
+  /** Called once the subscription is active: start the producer here when using `fresh`. */
+  onSubscribed?: () => void
+  /**
+   * Nothing after `afterSeq` can have been published before the subscription (the caller starts the run's
+   * executor in `onSubscribed`): skip the initial read of the stored log.
+   */
+  fresh?: boolean
+}
+
 export interface RunEventsDeps {
   db: Db
   bus: EventBus
@@ -53,7 +79,8 @@ export interface RunEventsDeps {
 }
 
 export function createRunEvents(deps: RunEventsDeps) {
-  const { db, bus, log } = deps
+  const { bus, log } = deps
+  const raw = rawSql(deps.db)
 
   /** Publishes stored events as one bus message (a JSON array), after they were stored (and committed). */
   async function publishMany(events: RunEvent[]): Promise<void> {
@@ -70,51 +97,39 @@ export function createRunEvents(deps: RunEventsDeps) {
   /**
    * Stores the next events of a run in one statement (sequence numbers reserved on the run row) and returns
    * them, or `undefined` when the fence no longer holds (the run was cancelled, finished or re-claimed).
-   * Pass `tx` to store inside a transaction; publish after commit.
+   * Publish them after.
    */
-  async function storeMany(
-    runId: string,
-    items: readonly { type: RunEventType; data: Record<string, unknown> }[],
-    fence?: Fence,
-    tx: Db = db,
-  ): Promise<RunEvent[] | undefined> {
+  async function storeMany(runId: string, items: readonly { type: RunEventType; data: Record<string, unknown> }[], fence?: Fence): Promise<RunEvent[] | undefined> {
     const k = items.length
     if (k === 0) return []
-    const fenceSql = fence ? sql` and attempt = ${fence.attempt} and status = 'running'` : sql``
-    const rows = rowsOf<{ seq: number; created_at: string | Date }>(
-      await tx.execute(sql`
-        with s as (
-          update runs set last_event_seq = last_event_seq + ${k} where id = ${runId}${fenceSql} returning last_event_seq
-        )
-        insert into run_events (run_id, seq, type, data)
-        select ${runId}, s.last_event_seq - ${k} + e.ord::int, e.value->>'type', e.value->'data'
-        from s, jsonb_array_elements(${JSON.stringify(items)}::jsonb) with ordinality as e(value, ord)
-        returning seq, created_at`),
-    )
+    const rows = await raw.query<{ seq: number; created_at: unknown }>(fence ? STORE_FENCED_SQL : STORE_SQL, [
+      runId,
+      k,
+      JSON.stringify(items),
+      ...(fence ? [fence.attempt] : []),
+    ])
     if (rows.length === 0) return undefined
     const first = Math.min(...rows.map((r) => Number(r.seq)))
-    const createdAt = new Date(rows[0]!.created_at).toISOString()
+    const createdAt = toIso(rows[0]!.created_at)
     return items.map((item, i) => ({ runId, seq: first + i, type: item.type, data: item.data, createdAt }))
   }
 
-  async function store(runId: string, type: RunEventType, data: Record<string, unknown>, fence?: Fence, tx: Db = db): Promise<RunEvent | undefined> {
-    return (await storeMany(runId, [{ type, data }], fence, tx))?.[0]
+  async function store(runId: string, type: RunEventType, data: Record<string, unknown>, fence?: Fence): Promise<RunEvent | undefined> {
+    return (await storeMany(runId, [{ type, data }], fence))?.[0]
   }
 
   async function list(runId: string, afterSeq: number, limit = 1000): Promise<RunEvent[]> {
-    const rows = await db
-      .select()
-      .from(runEvents)
-      .where(and(eq(runEvents.runId, runId), gt(runEvents.seq, afterSeq)))
-      .orderBy(asc(runEvents.seq))
-      .limit(limit)
-    return rows.map((r) => ({ runId: r.runId, seq: r.seq, type: r.type as RunEventType, data: r.data, createdAt: r.createdAt.toISOString() }))
+    const rows = await raw.query<{ seq: number; type: string; data: Record<string, unknown>; created_at: unknown }>(
+      'select seq, type, data, created_at from run_events where run_id = $1 and seq > $2 order by seq limit $3',
+      [runId, afterSeq, limit],
+    )
+    return rows.map((r) => ({ runId, seq: Number(r.seq), type: r.type as RunEventType, data: r.data, createdAt: toIso(r.created_at) }))
   }
 
   /** True when the run is terminal and has no event after `seq`. */
   async function endedBefore(runId: string, seq: number): Promise<boolean> {
-    const [row] = await db.select({ status: runs.status, lastEventSeq: runs.lastEventSeq }).from(runs).where(eq(runs.id, runId)).limit(1)
-    return !row || ((TERMINAL_RUN_STATUSES as readonly string[]).includes(row.status) && row.lastEventSeq <= seq)
+    const [row] = await raw.query<{ status: string; last_event_seq: number }>('select status, last_event_seq from runs where id = $1', [runId])
+    return !row || ((TERMINAL_RUN_STATUSES as readonly string[]).includes(row.status) && Number(row.last_event_seq) <= seq)
   }
 
   return {
@@ -135,7 +150,8 @@ export function createRunEvents(deps: RunEventsDeps) {
      * stored log, then tails the bus, filling any gap from the log and polling it as a safety net.
      * Resolves after the terminal event was delivered, or when `signal` aborts.
      */
-    async follow(runId: string, afterSeq: number, onEvent: (e: RunEvent) => void | Promise<void>, signal: AbortSignal, pollMs = 1000): Promise<void> {
+    async follow(runId: string, afterSeq: number, onEvent: (e: RunEvent) => void | Promise<void>, signal: AbortSignal, options: FollowOptions = {}): Promise<void> {
+      const pollMs = options.pollMs ?? 1000
       let last = afterSeq
       let done = false
       let chain = Promise.resolve()
@@ -199,7 +215,8 @@ export function createRunEvents(deps: RunEventsDeps) {
       }
       signal.addEventListener('abort', onAbort, { once: true })
       try {
-        enqueue(() => deliverUpTo())
+        options.onSubscribed?.()
+        if (!options.fresh) enqueue(() => deliverUpTo())
         if (!signal.aborted) await finished
       } finally {
         clearInterval(timer)

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto'
-import { type Db, rowsOf, type RunRow, type RunUsage, toolCalls } from '@openvesper/db'
+import { type Db, type RunRow, type RunUsage, toolCalls } from '@openvesper/db'
 import { newId, storableText } from '@openvesper/shared'
 import { createSessionsRepo } from '@openvesper/sessions'
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
+import type { AgentDefinition } from '../agents.js'
 import { parseModelRef } from '../providers/index.js'
 import { type ChatMessage, ProviderError, type StopReason, type ToolCall } from '../providers/types.js'
 import type { RunDeps } from './deps.js'
 import type { Fence, RunEvent } from './events.js'
-import { createRunsRepo } from './runs.repo.js'
+import { createRunsRepo, type EventItem, type FinishFields, type HistoryEntry } from './runs.repo.js'
 
 /** Why an executor stopped before the run ended on its own. */
 export type StopCause =
@@ -23,16 +24,34 @@ export class RunStopped extends Error {
 }
 
 export type ExecuteOutcome = 'completed' | 'failed' | 'cancelled' | 'released' | 'lost'
+export interface ExecuteResult {
+  outcome: ExecuteOutcome
+  /** The ended run, when this executor finished it (completed or failed). */
+  run?: RunRow
+}
 
 const argsHash = (args: string) => createHash('sha256').update(args).digest('hex')
+
+/** The `provider/model` an agent's runs use (`echo` for the offline model), as runs and events show it. */
+export function modelNameOf(agent: Pick<AgentDefinition, 'model'>, defaultModel: string): string {
+  const ref = parseModelRef(agent.model ?? defaultModel)
+  return ref.provider === 'echo' ? 'echo' : `${ref.provider}/${ref.model}`
+}
+
+/** What the statement that claimed the attempt already did: its run.started event and, inline, the transcript. */
+export interface ClaimedAttempt {
+  started: RunEvent
+  /** The session's transcript before this run (inline runs get it from the create statement). */
+  history?: HistoryEntry[]
+}
 
 /**
  * Executes one claimed attempt of a run: the turn loop (model call → tool calls → model call …) up to
  * the step limit. Never writes to an HTTP response: every event goes to the run's log and the bus.
  * Every write is fenced on the attempt, so a superseded executor cannot overwrite a newer result.
  */
-export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortController): Promise<ExecuteOutcome> {
-  const { db, events, log } = deps
+export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortController, attempt: ClaimedAttempt): Promise<ExecuteResult> {
+  const { db, log } = deps
   const repo = createRunsRepo(db)
   const fence: Fence = { attempt: run.attempt }
   const signal = controller.signal
@@ -47,7 +66,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
       .catch((err) => rlog.warn({ err: (err as Error).message }, 'lease renewal failed'))
   }, Math.max(250, Math.floor(deps.options.leaseMs / 3)))
 
-  const writer = createEventWriter(deps, run.id, fence)
+  const writer = createEventWriter(deps, run.id, fence, [attempt.started])
   const emit = async (type: RunEvent['type'], data: Record<string, unknown>) => {
     if (signal.aborted) throw signal.reason
     await writer.emit(type, data)
@@ -57,18 +76,18 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
   let modelName: string | null = null
   /** Text of the current model call: the partial output kept when the run fails mid-call. */
   let text = ''
-  const fail = async (reason: string, message: string, partial: string): Promise<ExecuteOutcome> =>
-    (await finish(deps, run, fence, writer, { status: 'failed', reason, message, output: partial || null, usage, model: modelName })) ? 'failed' : 'lost'
+  const ended = (outcome: 'completed' | 'failed', final: RunRow | undefined): ExecuteResult => (final ? { outcome, run: final } : { outcome: 'lost' })
+  const fail = async (reason: string, message: string, partial: string): Promise<ExecuteResult> =>
+    ended('failed', await finish(deps, run, fence, writer, { status: 'failed', reason, message, output: partial || null, usage, model: modelName }))
   try {
     const agent = deps.agents.get(run.agentId)
     const ref = parseModelRef(agent.model ?? deps.defaultModel)
-    modelName = ref.provider === 'echo' ? 'echo' : `${ref.provider}/${ref.model}`
+    modelName = modelNameOf(agent, deps.defaultModel)
     const provider = deps.providers.get(ref.provider)
     const toolSpecs = deps.tools.specs(agent.tools)
-    const messages = await buildMessages(db, run, agent.systemPrompt)
+    const messages = await buildMessages(db, run, agent.systemPrompt, attempt.history)
     const maxSteps = Math.min(agent.maxSteps ?? deps.options.maxSteps, deps.options.maxSteps)
 
-    await emit('run.started', { attempt: run.attempt, agent: agent.id, model: modelName, worker: deps.workerId })
     for (let step = 0; step < maxSteps; step++) {
       text = ''
       const calls: ToolCall[] = []
@@ -89,8 +108,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
       if (text) await emit('agent.text', { text })
       if (calls.length === 0) {
         await emit('agent.turn_complete', { stop_reason: stopReason, model: modelName, usage })
-        const done = await finish(deps, run, fence, writer, { status: 'completed', output: text, usage, model: modelName })
-        return done ? 'completed' : 'lost'
+        return ended('completed', await finish(deps, run, fence, writer, { status: 'completed', output: text, usage, model: modelName }))
       }
       messages.push({ role: 'assistant', content: text, toolCalls: calls })
       await emit('agent.tool_request', { tool_calls: calls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })) })
@@ -104,7 +122,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     return await fail('step_limit_exceeded', `the agent did not finish within ${maxSteps} model calls`, '')
   } catch (err) {
     const stop = err instanceof RunStopped ? err : signal.reason instanceof RunStopped ? signal.reason : undefined
-    if (stop) return handleStop(deps, run, stop.stop)
+    if (stop) return { outcome: await handleStop(deps, run, stop.stop) }
     if (err instanceof ProviderError) {
       rlog.warn({ reason: err.reason, status: err.options.status }, 'provider call failed')
       return await fail(err.reason, err.message, text)
@@ -114,6 +132,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     return await fail('internal', 'internal error while executing the run', text)
   } finally {
     clearInterval(renew)
+    void writer.close() // a stopped run's unsent events would be refused by the fence anyway
   }
 }
 
@@ -132,16 +151,11 @@ async function handleStop(deps: RunDeps, run: RunRow, cause: StopCause): Promise
 }
 
 /**
- * Any active status → cancelled, with its terminal event in the same transaction (followers always end);
- * published after commit. False when the run had already ended.
+ * Any active status → cancelled, with its terminal event in the same statement (followers always end);
+ * published after. False when the run had already ended.
  */
 export async function cancelRun(deps: Pick<RunDeps, 'db' | 'events'>, runId: string, reason: string): Promise<boolean> {
-  let terminal: RunEvent | undefined
-  await deps.db.transaction(async (tx) => {
-    const txDb = tx as unknown as Db
-    if (!(await createRunsRepo(txDb).cancel(runId))) return
-    terminal = await deps.events.store(runId, 'run.cancelled', { reason }, undefined, txDb)
-  })
+  const terminal = await createRunsRepo(deps.db).cancel(runId, reason)
   if (!terminal) return false
   await deps.events.publish(terminal)
   return true
@@ -153,19 +167,31 @@ export interface EventWriter {
   emit(type: RunEvent['type'], data: Record<string, unknown>): Promise<void>
   /** Resolves when every queued event is stored and published. */
   flush(): Promise<void>
+  /**
+   * Waits for the batch being stored, then hands over the events not stored yet (the caller stores them with
+   * the run's terminal event) and the publication still in flight.
+   */
+  close(): Promise<{ pending: EventItem[]; published: Promise<void> }>
 }
 
 const MAX_PENDING_EVENTS = 256
 
-export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, fence: Fence): EventWriter {
-  let pending: { type: RunEvent['type']; data: Record<string, unknown> }[] = []
+/**
+ * `alreadyStored`: events the claim statement stored, published first. A flush starts on the next turn of the
+ * event loop, so events emitted together (one upstream chunk) share a statement, and a short run's events
+ * often go out with its terminal event in the finish statement.
+ */
+export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, fence: Fence, alreadyStored: RunEvent[] = []): EventWriter {
+  let pending: EventItem[] = []
   let flushing: Promise<void> | undefined
+  let scheduled: NodeJS.Immediate | undefined
+  let closed = false
   let failure: unknown
   // Publications are not awaited between batches (the bus keeps their order); flush() waits for the last one.
-  let published: Promise<void> = Promise.resolve()
+  let published: Promise<void> = alreadyStored.length ? deps.events.publishMany(alreadyStored) : Promise.resolve()
 
   const drain = async () => {
-    while (pending.length > 0) {
+    while (pending.length > 0 && !closed) {
       const batch = pending
       pending = []
       const stored = await deps.events.storeMany(runId, batch, fence)
@@ -174,7 +200,8 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
     }
   }
   const kick = () => {
-    if (flushing || failure) return
+    scheduled = undefined
+    if (flushing || failure || closed) return
     flushing = drain()
       .catch((err) => {
         failure = err
@@ -184,12 +211,17 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
         if (pending.length > 0) kick()
       })
   }
+  const schedule = () => {
+    if (!scheduled && !flushing) scheduled = setImmediate(kick)
+  }
   return {
     async emit(type, data) {
       if (failure) throw failure
       pending.push({ type, data })
-      kick()
-      if (pending.length >= MAX_PENDING_EVENTS) await flushing
+      if (pending.length >= MAX_PENDING_EVENTS) {
+        kick()
+        await flushing
+      } else schedule()
     },
     async flush() {
       while (!failure && (flushing || pending.length > 0)) {
@@ -199,71 +231,52 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
       await published
       if (failure) throw failure
     },
+    async close() {
+      closed = true
+      if (scheduled) clearImmediate(scheduled)
+      await flushing
+      const rest = pending
+      pending = []
+      return { pending: rest, published }
+    },
   }
 }
 
-type FinishResult =
-  | { status: 'completed'; output: string; usage: RunUsage; model: string }
-  | { status: 'failed'; reason: string; message: string; output: string | null; usage: RunUsage | null; model: string | null }
-
 /**
- * Fenced finalisation in one statement: the status, the terminal event and (completed, in a session) the
- * assistant's transcript entry commit together; published after. False when this executor lost the run.
+ * Fenced finalisation in one statement: the status, the events still pending, the terminal event and (completed,
+ * in a session) the assistant's transcript entry commit together; published after. The ended run, or `undefined`
+ * when this executor lost the run.
  */
-async function finish(deps: RunDeps, run: RunRow, fence: Fence, writer: EventWriter, result: FinishResult): Promise<boolean> {
-  // Everything the loop emitted is stored before the terminal event takes the next sequence number.
-  await writer.flush().catch(() => {})
+async function finish(deps: RunDeps, run: RunRow, fence: Fence, writer: EventWriter, result: FinishFields): Promise<RunRow | undefined> {
+  const { pending, published } = await writer.close()
   const completed = result.status === 'completed'
-  const type: RunEvent['type'] = completed ? 'run.completed' : 'run.failed'
-  const data: Record<string, unknown> = completed
-    ? { output: result.output, usage: result.usage, model: result.model }
-    : { reason: result.reason, message: result.message, output: result.output, partial: result.output !== null }
-  const rows = rowsOf<{ seq: number; created_at: string | Date }>(
-    await deps.db.execute(sql`
-      with u as (
-        update runs set
-          status = ${result.status},
-          output = ${result.output},
-          usage = ${result.usage === null ? null : JSON.stringify(result.usage)}::jsonb,
-          model = ${result.model},
-          failure_reason = ${completed ? null : result.reason},
-          error_message = ${completed ? null : result.message},
-          lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now(),
-          last_event_seq = last_event_seq + 1
-        where id = ${run.id} and attempt = ${fence.attempt} and status = 'running'
-        returning last_event_seq, session_id
-      ), e as (
-        insert into run_events (run_id, seq, type, data)
-        select ${run.id}, u.last_event_seq, ${type}, ${JSON.stringify(data)}::jsonb from u
-        returning seq, created_at
-      ), m as (
-        insert into session_messages (id, session_id, run_id, role, content)
-        select ${newId('message')}, u.session_id, ${run.id}, 'assistant', ${JSON.stringify({ text: result.output })}::jsonb
-        from u where u.session_id is not null and ${completed}
-      ), s as (
-        update sessions set updated_at = now() where ${completed} and id = (select session_id from u)
-      )
-      select seq, created_at from e`),
-  )
-  const row = rows[0]
-  if (!row) return false
-  await deps.events.publish({ runId: run.id, seq: Number(row.seq), type, data, createdAt: new Date(row.created_at).toISOString() })
-  return true
+  const terminal: EventItem = completed
+    ? { type: 'run.completed', data: { output: result.output, usage: result.usage, model: result.model } }
+    : { type: 'run.failed', data: { reason: result.reason, message: result.message, output: result.output, partial: result.output !== null } }
+  const finished = await createRunsRepo(deps.db).finish(run.id, fence.attempt, [...pending, terminal], result, newId('message'))
+  if (!finished) return undefined
+  await published
+  await deps.events.publishMany(finished.events)
+  return finished.run
 }
 
-/** The conversation the model sees: system prompt, then the session's transcript (or just this message). */
-async function buildMessages(db: Db, run: RunRow, systemPrompt: string | undefined): Promise<ChatMessage[]> {
+/**
+ * The conversation the model sees: system prompt, then the session's transcript (or just this message).
+ * `history` (inline runs) is the transcript before this run's message, read by the create statement.
+ */
+async function buildMessages(db: Db, run: RunRow, systemPrompt: string | undefined, history: HistoryEntry[] | undefined): Promise<ChatMessage[]> {
   const messages: ChatMessage[] = systemPrompt ? [{ role: 'system', content: systemPrompt }] : []
   if (!run.sessionId) {
     messages.push({ role: 'user', content: run.input.message })
     return messages
   }
-  const transcript = await createSessionsRepo(db).transcript(run.sessionId)
+  const transcript: HistoryEntry[] = history
+    ? [...history, { role: 'user', content: { text: run.input.message }, runId: run.id }]
+    : (await createSessionsRepo(db).transcript(run.sessionId)).map((m) => ({ role: m.role, content: m.content as HistoryEntry['content'], runId: m.runId }))
   for (const m of transcript) {
     // This run's own user message is in the transcript; its assistant reply is written only when it finishes.
-    const c = m.content as { text?: string }
-    if (m.role === 'user') messages.push({ role: 'user', content: c.text ?? '' })
-    else if (m.role === 'assistant' && m.runId !== run.id) messages.push({ role: 'assistant', content: c.text ?? '' })
+    if (m.role === 'user') messages.push({ role: 'user', content: m.content.text ?? '' })
+    else if (m.role === 'assistant' && m.runId !== run.id) messages.push({ role: 'assistant', content: m.content.text ?? '' })
   }
   return messages
 }

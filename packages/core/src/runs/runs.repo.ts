@@ -1,5 +1,5 @@
-import { type Db, type RunMode, type RunRow, type RunUsage, rowsOf, runs } from '@openvesper/db'
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { type Db, rawSql, type RunMode, type RunRow, type RunUsage } from '@openvesper/db'
+import type { RunEvent, RunEventType } from './events.js'
 
 export interface NewRun {
   id: string
@@ -8,192 +8,349 @@ export interface NewRun {
   sessionId: string | null
   mode: RunMode
   message: string
+  /** The `provider/model` the run's agent resolves to now (shown while the run is queued; set again when it ends). */
+  model?: string | null
   idempotencyKey: string | null
   requestId: string | null
-  /** Inline runs (sync, stream) are inserted already claimed by the gateway that executes them. */
+  /** Inline runs (sync, stream) are inserted already claimed by the gateway that executes them, with their run.started event. */
   claimBy?: { workerId: string; leaseMs: number }
 }
 
-/** Run queries; bind to a transaction by passing it as `db`. Every write after the claim is fenced on `attempt`. */
+/** A prior transcript entry, as the create statement returns it for an inline run in a session. */
+export interface HistoryEntry {
+  role: string
+  content: { text?: string }
+  runId: string | null
+}
+
+export interface CreatedRow {
+  run: RunRow
+  /** run.started (seq 1) of an inline run, stored by the same statement; publish it. */
+  started?: RunEvent
+  /** The session's transcript before this run's message, when asked for (inline runs read it here, not again). */
+  history?: HistoryEntry[]
+}
+
+export interface ClaimedRow {
+  run: RunRow
+  /** The attempt's run.started, stored by the claim statement; publish it. */
+  started: RunEvent
+}
+
+/** An event to append: the finish statement stores the pending ones and the terminal one together. */
+export interface EventItem {
+  type: RunEventType
+  data: Record<string, unknown>
+}
+
+export type FinishFields =
+  | { status: 'completed'; output: string; usage: RunUsage; model: string }
+  | { status: 'failed'; reason: string; message: string; output: string | null; usage: RunUsage | null; model: string | null }
+
+/** `run.started` data, built in SQL from the claimed row so the event and the claim are one statement. */
+const STARTED_DATA = `jsonb_build_object('attempt', u.attempt, 'agent', u.agent_id, 'model', u.model, 'worker', u.lease_owner)`
+
+/** Appends `$items` (a JSON array of {type, data}) after the sequence numbers `u` reserved (its new last_event_seq). */
+const appendItems = (runParam: string, itemsParam: string, countParam: string) => `
+  insert into run_events (run_id, seq, type, data)
+  select ${runParam}, u.last_event_seq - ${countParam}::int + e.ord::int, e.value->>'type', e.value->'data'
+  from u, jsonb_array_elements(${itemsParam}::jsonb) with ordinality as e(value, ord)
+  returning seq, created_at`
+
+const INSERT_RUN_VALUES = `($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,
+  case when $11::text is null then null else now() + $13::int * interval '1 millisecond' end,
+  case when $11::text is null then null else now() end, $10::int)`
+const INSERT_RUN_COLUMNS = `(id, principal_id, agent_id, session_id, mode, status, input, idempotency_key, request_id, attempt, lease_owner, model, lease_expires_at, started_at, last_event_seq)`
+
+/** One statement: the run (claimed with its run.started when inline). Nothing when the idempotency key is taken. */
+const CREATE_RUN_SQL = `
+  with u as (
+    insert into runs ${INSERT_RUN_COLUMNS} values ${INSERT_RUN_VALUES}
+    on conflict (principal_id, idempotency_key) where idempotency_key is not null do nothing
+    returning *
+  ), e as (
+    insert into run_events (run_id, seq, type, data)
+    select u.id, 1, 'run.started', ${STARTED_DATA} from u where u.status = 'running'
+    returning created_at
+  )
+  select u.*, (select created_at from e) as started_event_at, null::jsonb as history from u`
+
+/**
+ * One statement: the session (created on first use, else touched), the run (claimed with its run.started when
+ * inline), the user's message in the transcript and, when `$16`, the transcript before it — all or nothing.
+ * A second active run in the session violates `runs_session_id_active_uq`.
+ */
+const CREATE_RUN_IN_SESSION_SQL = `
+  with sess as (
+    insert into sessions (id, principal_id, key, agent_id) values ($4, $2, $14, $3)
+    on conflict (principal_id, key) do update set updated_at = now()
+    returning id
+  ), u as (
+    insert into runs ${INSERT_RUN_COLUMNS}
+    select $1, $2, $3, sess.id, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,
+      case when $11::text is null then null else now() + $13::int * interval '1 millisecond' end,
+      case when $11::text is null then null else now() end, $10::int
+    from sess
+    on conflict (principal_id, idempotency_key) where idempotency_key is not null do nothing
+    returning *
+  ), m as (
+    insert into session_messages (id, session_id, run_id, role, content)
+    select $15, u.session_id, u.id, 'user', jsonb_build_object('text', u.input->>'message') from u
+  ), e as (
+    insert into run_events (run_id, seq, type, data)
+    select u.id, 1, 'run.started', ${STARTED_DATA} from u where u.status = 'running'
+    returning created_at
+  )
+  select u.*, (select created_at from e) as started_event_at,
+    (select coalesce(jsonb_agg(jsonb_build_object('role', sm.role, 'content', sm.content, 'runId', sm.run_id) order by sm.seq), '[]'::jsonb)
+     from session_messages sm where $16::boolean and sm.session_id = u.session_id) as history
+  from u`
+
+/** queued → running for this worker, attempt + 1, with the attempt's run.started event. */
+const CLAIM_SQL = `
+  with u as (
+    update runs set status = 'running', attempt = attempt + 1, lease_owner = $2,
+      lease_expires_at = now() + $3::int * interval '1 millisecond', started_at = coalesce(started_at, now()),
+      updated_at = now(), last_event_seq = last_event_seq + 1
+    where id = $1 and status = 'queued'
+    returning *
+  ), e as (
+    insert into run_events (run_id, seq, type, data)
+    select u.id, u.last_event_seq, 'run.started', ${STARTED_DATA} from u
+    returning created_at
+  )
+  select u.*, (select created_at from e) as started_event_at from u`
+
+/**
+ * Fenced finalisation: the status, the events still pending and the terminal one (the last item) and, for a
+ * completed run in a session, the assistant's transcript entry commit together.
+ */
+const FINISH_SQL = `
+  with u as (
+    update runs set status = $3, output = $4, usage = $5::jsonb, model = $6, failure_reason = $7, error_message = $8,
+      lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now(),
+      last_event_seq = last_event_seq + $10::int
+    where id = $1 and attempt = $2 and status = 'running'
+    returning *
+  ), ev as (${appendItems('$1', '$9', '$10')}
+  ), m as (
+    insert into session_messages (id, session_id, run_id, role, content)
+    select $11, u.session_id, $1, 'assistant', jsonb_build_object('text', $4::text) from u
+    where u.session_id is not null and $3 = 'completed'
+  ), s as (
+    update sessions set updated_at = now() where $3 = 'completed' and id = (select session_id from u)
+  )
+  select min(ev.seq) as seq, min(ev.created_at) as created_at, (select to_jsonb(u.*) from u) as run from ev`
+
+/** Any active status → cancelled, with its run.cancelled event. */
+const CANCEL_SQL = `
+  with u as (
+    update runs set status = 'cancelled', lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now(),
+      last_event_seq = last_event_seq + 1
+    where id = $1 and status in ('queued', 'running', 'awaiting_approval')
+    returning last_event_seq
+  )
+  insert into run_events (run_id, seq, type, data)
+  select $1, u.last_event_seq, 'run.cancelled', jsonb_build_object('reason', $2::text) from u
+  returning seq, created_at`
+
+/**
+ * Expired leases: back to queued (run.retrying) while attempts remain, else failed with worker_lost (run.failed);
+ * status and event in one statement, so two reconcilers never both act on a run and followers always end.
+ */
+const RECOVER_EXPIRED_SQL = `
+  with u as (
+    update runs set
+      status = case when attempt >= $1 then 'failed' else 'queued' end,
+      failure_reason = case when attempt >= $1 then 'worker_lost' else null end,
+      error_message = case when attempt >= $1 then 'the worker executing this run was lost' else null end,
+      finished_at = case when attempt >= $1 then now() else null end,
+      lease_owner = null, lease_expires_at = null, updated_at = now(), last_event_seq = last_event_seq + 1
+    where id in (
+      select id from runs where status = 'running' and lease_expires_at < now()
+      order by lease_expires_at limit $2 for update skip locked
+    )
+    returning id, status, attempt, last_event_seq
+  ), e as (
+    insert into run_events (run_id, seq, type, data)
+    select u.id, u.last_event_seq,
+      case when u.status = 'queued' then 'run.retrying' else 'run.failed' end,
+      case when u.status = 'queued' then jsonb_build_object('attempt', u.attempt, 'reason', 'worker_lost')
+        else jsonb_build_object('reason', 'worker_lost', 'message', 'the worker executing this run was lost', 'output', null, 'partial', false) end
+    from u
+    returning run_id, seq, type, data, created_at
+  )
+  select u.id, u.status, u.attempt, e.seq, e.type, e.data, e.created_at from u join e on e.run_id = u.id`
+
+const iso = (v: unknown): string => (v instanceof Date ? v : new Date(String(v))).toISOString()
+
+/** The events `items` became, numbered from the rows the statement returned. */
+function numbered(runId: string, items: readonly EventItem[], rows: readonly { seq: unknown; created_at: unknown }[]): RunEvent[] {
+  const first = Math.min(...rows.map((r) => Number(r.seq)))
+  const createdAt = iso(rows[0]!.created_at)
+  return items.map((item, i) => ({ runId, seq: first + i, type: item.type, data: item.data, createdAt }))
+}
+
+function startedEvent(raw: Record<string, unknown>, run: RunRow): RunEvent {
+  return {
+    runId: run.id,
+    seq: run.lastEventSeq,
+    type: 'run.started',
+    data: { attempt: run.attempt, agent: run.agentId, model: run.model, worker: run.leaseOwner },
+    createdAt: iso(raw.started_event_at),
+  }
+}
+
+/**
+ * Run queries. The hot ones (create, claim, finish, cancel, lookups) are single hand-written statements sent
+ * through `rawSql` (prepared, no query builder); every write after the claim is fenced on `attempt`.
+ */
 export function createRunsRepo(db: Db) {
+  const raw = rawSql(db)
   return {
     /**
-     * Inserts a run in a session, in one statement: the session is created on first use (or touched), the run
-     * inserted, and the user's message appended to the transcript — all or nothing. `undefined` when the
-     * principal already used this idempotency key. A second active run in the session violates
-     * `runs_session_id_active_uq`.
+     * Inserts a run — in its session when `session` is given (see CREATE_RUN_IN_SESSION_SQL) — in one statement.
+     * `undefined` when the principal already used this idempotency key.
      */
-    async insertInSession(r: Omit<NewRun, 'sessionId'>, session: { key: string; sessionId: string; messageId: string }): Promise<RunRow | undefined> {
+    async create(
+      r: NewRun,
+      session?: { key: string; sessionId: string; messageId: string; withHistory: boolean },
+    ): Promise<CreatedRow | undefined> {
       const claimed = r.claimBy
-      const rows = rowsOf<Record<string, unknown>>(
-        await db.execute(sql`
-          with sess as (
-            insert into sessions (id, principal_id, key, agent_id) values (${session.sessionId}, ${r.principalId}, ${session.key}, ${r.agentId})
-            on conflict (principal_id, key) do update set updated_at = now()
-            returning id
-          ), r as (
-            insert into runs (id, principal_id, agent_id, session_id, mode, status, input, idempotency_key, request_id, attempt, lease_owner, lease_expires_at, started_at)
-            select ${r.id}, ${r.principalId}, ${r.agentId}, sess.id, ${r.mode}, ${claimed ? 'running' : 'queued'}, ${JSON.stringify({ message: r.message })}::jsonb,
-              ${r.idempotencyKey}, ${r.requestId}, ${claimed ? 1 : 0}, ${claimed?.workerId ?? null},
-              ${claimed ? sql`now() + ${`${claimed.leaseMs} milliseconds`}::interval` : sql`null`}, ${claimed ? sql`now()` : sql`null`}
-            from sess
-            on conflict (principal_id, idempotency_key) where idempotency_key is not null do nothing
-            returning *
-          ), m as (
-            insert into session_messages (id, session_id, run_id, role, content)
-            select ${session.messageId}, r.session_id, r.id, 'user', ${JSON.stringify({ text: r.message })}::jsonb from r
-          )
-          select * from r`),
-      )
-      return rows[0] ? toRunRow(rows[0]) : undefined
+      const params = [
+        r.id,
+        r.principalId,
+        r.agentId,
+        session ? session.sessionId : r.sessionId, // the session variant inserts the session under this id on first use
+        r.mode,
+        claimed ? 'running' : 'queued',
+        JSON.stringify({ message: r.message }),
+        r.idempotencyKey,
+        r.requestId,
+        claimed ? 1 : 0,
+        claimed?.workerId ?? null,
+        r.model ?? null,
+        claimed?.leaseMs ?? 0,
+      ]
+      const rows = session
+        ? await raw.query(CREATE_RUN_IN_SESSION_SQL, [...params, session.key, session.messageId, session.withHistory])
+        : await raw.query(CREATE_RUN_SQL, params)
+      const row = rows[0]
+      if (!row) return undefined
+      const run = toRunRow(row)
+      return {
+        run,
+        started: claimed ? startedEvent(row, run) : undefined,
+        history: session?.withHistory ? ((row.history as HistoryEntry[] | null) ?? []) : undefined,
+      }
     },
 
-    /** Inserts a run; `undefined` when the principal already used this idempotency key. */
+    /** Inserts a run outside any session; `undefined` when the principal already used this idempotency key. */
     async insert(r: NewRun): Promise<RunRow | undefined> {
-      const claimed = r.claimBy
-      const rows = await db
-        .insert(runs)
-        .values({
-          id: r.id,
-          principalId: r.principalId,
-          agentId: r.agentId,
-          sessionId: r.sessionId,
-          mode: r.mode,
-          status: claimed ? 'running' : 'queued',
-          input: { message: r.message },
-          idempotencyKey: r.idempotencyKey,
-          requestId: r.requestId,
-          attempt: claimed ? 1 : 0,
-          leaseOwner: claimed?.workerId ?? null,
-          leaseExpiresAt: claimed ? sql`now() + ${`${claimed.leaseMs} milliseconds`}::interval` : null,
-          startedAt: claimed ? sql`now()` : null,
-        })
-        .onConflictDoNothing({ target: [runs.principalId, runs.idempotencyKey], where: sql`${runs.idempotencyKey} is not null` })
-        .returning()
-      return rows[0]
+      return (await this.create(r))?.run
     },
 
     async findById(id: string): Promise<RunRow | undefined> {
-      const rows = await db.select().from(runs).where(eq(runs.id, id)).limit(1)
-      return rows[0]
+      const [row] = await raw.query('select * from runs where id = $1', [id])
+      return row ? toRunRow(row) : undefined
     },
 
     async findByIdempotencyKey(principalId: string, key: string): Promise<RunRow | undefined> {
-      const rows = await db.select().from(runs).where(and(eq(runs.principalId, principalId), eq(runs.idempotencyKey, key))).limit(1)
-      return rows[0]
+      const [row] = await raw.query('select * from runs where principal_id = $1 and idempotency_key = $2', [principalId, key])
+      return row ? toRunRow(row) : undefined
     },
 
-    /** queued → running for this worker; `undefined` when another worker has it or it is no longer queued. */
-    async claim(id: string, workerId: string, leaseMs: number): Promise<RunRow | undefined> {
-      const rows = await db
-        .update(runs)
-        .set({
-          status: 'running',
-          attempt: sql`${runs.attempt} + 1`,
-          leaseOwner: workerId,
-          leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval`,
-          startedAt: sql`coalesce(${runs.startedAt}, now())`,
-          updatedAt: sql`now()`,
-        })
-        .where(and(eq(runs.id, id), eq(runs.status, 'queued')))
-        .returning()
-      return rows[0]
+    /** queued → running for this worker, with its run.started; `undefined` when it is no longer queued. */
+    async claim(id: string, workerId: string, leaseMs: number): Promise<ClaimedRow | undefined> {
+      const [row] = await raw.query(CLAIM_SQL, [id, workerId, leaseMs])
+      if (!row) return undefined
+      const run = toRunRow(row)
+      return { run, started: startedEvent(row, run) }
     },
 
     /** Extends the lease; false when the fence no longer holds (cancelled, finished, re-claimed). */
     async renewLease(id: string, attempt: number, leaseMs: number): Promise<boolean> {
-      const rows = await db
-        .update(runs)
-        .set({ leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
-        .where(and(eq(runs.id, id), eq(runs.attempt, attempt), eq(runs.status, 'running')))
-        .returning({ id: runs.id })
-      return rows.length === 1
-    },
-
-    /** running → completed | failed, fenced; false when this executor no longer owns the run. */
-    async finish(
-      id: string,
-      attempt: number,
-      result:
-        | { status: 'completed'; output: string; usage: RunUsage; model: string }
-        | { status: 'failed'; reason: string; message: string; output: string | null; usage: RunUsage | null; model: string | null },
-    ): Promise<boolean> {
-      const rows = await db
-        .update(runs)
-        .set({
-          status: result.status,
-          output: result.output,
-          usage: result.usage,
-          model: result.model,
-          failureReason: result.status === 'failed' ? result.reason : null,
-          errorMessage: result.status === 'failed' ? result.message : null,
-          leaseOwner: null,
-          leaseExpiresAt: null,
-          finishedAt: sql`now()`,
-          updatedAt: sql`now()`,
-        })
-        .where(and(eq(runs.id, id), eq(runs.attempt, attempt), eq(runs.status, 'running')))
-        .returning({ id: runs.id })
-      return rows.length === 1
-    },
-
-    /** Any active status → cancelled; false when the run already ended. */
-    async cancel(id: string): Promise<boolean> {
-      const rows = await db
-        .update(runs)
-        .set({ status: 'cancelled', leaseOwner: null, leaseExpiresAt: null, finishedAt: sql`now()`, updatedAt: sql`now()` })
-        .where(and(eq(runs.id, id), inArray(runs.status, ['queued', 'running', 'awaiting_approval'])))
-        .returning({ id: runs.id })
-      return rows.length === 1
-    },
-
-    /** running → queued by its own executor (graceful shutdown), fenced. */
-    async release(id: string, attempt: number): Promise<boolean> {
-      const rows = await db
-        .update(runs)
-        .set({ status: 'queued', leaseOwner: null, leaseExpiresAt: null, updatedAt: sql`now()` })
-        .where(and(eq(runs.id, id), eq(runs.attempt, attempt), eq(runs.status, 'running')))
-        .returning({ id: runs.id })
+      const rows = await raw.query(
+        `update runs set lease_expires_at = now() + $3::int * interval '1 millisecond'
+         where id = $1 and attempt = $2 and status = 'running' returning id`,
+        [id, attempt, leaseMs],
+      )
       return rows.length === 1
     },
 
     /**
-     * Runs whose lease expired: back to queued while attempts remain, else failed with `worker_lost`.
-     * One statement, so two reconcilers never both act on a run.
+     * running → completed | failed, fenced, storing `items` (pending events, the terminal one last). The ended run
+     * and its stored events, or `undefined` when this executor no longer owns the run.
      */
-    async recoverExpired(maxAttempts: number, limit = 500): Promise<{ id: string; status: 'queued' | 'failed'; attempt: number }[]> {
-      return rowsOf<{ id: string; status: 'queued' | 'failed'; attempt: number }>(
-        await db.execute(sql`
-          update runs set
-            status = case when attempt >= ${maxAttempts} then 'failed' else 'queued' end,
-            failure_reason = case when attempt >= ${maxAttempts} then 'worker_lost' else null end,
-            error_message = case when attempt >= ${maxAttempts} then 'the worker executing this run was lost' else null end,
-            finished_at = case when attempt >= ${maxAttempts} then now() else null end,
-            lease_owner = null, lease_expires_at = null, updated_at = now()
-          where id in (
-            select id from runs where status = 'running' and lease_expires_at < now()
-            order by lease_expires_at limit ${limit} for update skip locked
-          )
-          returning id, status, attempt`),
+    async finish(
+      id: string,
+      attempt: number,
+      items: readonly EventItem[],
+      result: FinishFields,
+      messageId: string,
+    ): Promise<{ run: RunRow; events: RunEvent[] } | undefined> {
+      const completed = result.status === 'completed'
+      const rows = await raw.query<{ seq: number | null; created_at: unknown; run: Record<string, unknown> | null }>(FINISH_SQL, [
+        id,
+        attempt,
+        result.status,
+        result.output,
+        result.usage === null ? null : JSON.stringify(result.usage),
+        result.model,
+        completed ? null : result.reason,
+        completed ? null : result.message,
+        JSON.stringify(items),
+        items.length,
+        messageId,
+      ])
+      const row = rows[0]
+      if (!row || row.seq === null || !row.run) return undefined
+      return { run: toRunRow(row.run), events: numbered(id, items, [row]) }
+    },
+
+    /** Any active status → cancelled, with its run.cancelled event (returned); `undefined` when the run already ended. */
+    async cancel(id: string, reason: string): Promise<RunEvent | undefined> {
+      const rows = await raw.query<{ seq: number; created_at: unknown }>(CANCEL_SQL, [id, reason])
+      return rows.length === 0 ? undefined : numbered(id, [{ type: 'run.cancelled', data: { reason } }], rows)[0]
+    },
+
+    /** running → queued by its own executor (graceful shutdown), fenced. */
+    async release(id: string, attempt: number): Promise<boolean> {
+      const rows = await raw.query(
+        `update runs set status = 'queued', lease_owner = null, lease_expires_at = null, updated_at = now()
+         where id = $1 and attempt = $2 and status = 'running' returning id`,
+        [id, attempt],
       )
+      return rows.length === 1
+    },
+
+    /** See RECOVER_EXPIRED_SQL; each recovered run with the event it got. */
+    async recoverExpired(maxAttempts: number, limit = 500): Promise<{ id: string; status: 'queued' | 'failed'; attempt: number; event: RunEvent }[]> {
+      const rows = await raw.query<Record<string, unknown>>(RECOVER_EXPIRED_SQL, [maxAttempts, limit])
+      return rows.map((r) => ({
+        id: String(r.id),
+        status: r.status as 'queued' | 'failed',
+        attempt: Number(r.attempt),
+        event: { runId: String(r.id), seq: Number(r.seq), type: r.type as RunEventType, data: r.data as Record<string, unknown>, createdAt: iso(r.created_at) },
+      }))
     },
 
     /** Queued runs nobody picked up for `olderThanMs` (enqueue lost, process restarted); touched so each is re-sent once per period. */
     async touchStaleQueued(olderThanMs: number, limit = 500): Promise<string[]> {
-      const rows = rowsOf<{ id: string }>(
-        await db.execute(sql`
-          update runs set updated_at = now()
-          where id in (
-            select id from runs where status = 'queued' and updated_at < now() - ${`${olderThanMs} milliseconds`}::interval
-            order by updated_at limit ${limit} for update skip locked
-          )
-          returning id`),
+      const rows = await raw.query<{ id: string }>(
+        `update runs set updated_at = now()
+         where id in (
+           select id from runs where status = 'queued' and updated_at < now() - $1::int * interval '1 millisecond'
+           order by updated_at limit $2 for update skip locked
+         )
+         returning id`,
+        [olderThanMs, limit],
       )
       return rows.map((r) => r.id)
     },
 
     async listQueuedIds(limit = 10_000): Promise<string[]> {
-      const rows = await db.select({ id: runs.id }).from(runs).where(eq(runs.status, 'queued')).limit(limit)
+      const rows = await raw.query<{ id: string }>(`select id from runs where status = 'queued' limit $1`, [limit])
       return rows.map((r) => r.id)
     },
   }

@@ -1,11 +1,11 @@
-import { type Db, isUniqueViolation, type RunMode, type RunRow, TERMINAL_RUN_STATUSES } from '@openvesper/db'
+import { isUniqueViolation, type RunMode, type RunRow, TERMINAL_RUN_STATUSES } from '@openvesper/db'
 import { AppError, conflict, newId, notFound } from '@openvesper/shared'
 import { createSessionsRepo } from '@openvesper/sessions'
 import { DEFAULT_AGENT_ID } from '../agents.js'
 import { RUN_EXECUTE_JOB, type RunDeps } from './deps.js'
-import { RUN_CONTROL_CHANNEL, type RunEvent } from './events.js'
-import { cancelRun, executeRun, type ExecuteOutcome, RunStopped } from './execute-run.js'
-import { createRunsRepo } from './runs.repo.js'
+import { type FollowOptions, RUN_CONTROL_CHANNEL, type RunEvent } from './events.js'
+import { cancelRun, type ClaimedAttempt, executeRun, type ExecuteOutcome, type ExecuteResult, modelNameOf, RunStopped } from './execute-run.js'
+import { createRunsRepo, type HistoryEntry } from './runs.repo.js'
 
 export interface RunPrincipal {
   id: string
@@ -28,6 +28,8 @@ export interface CreatedRun {
   /** False when an earlier request with the same idempotency key created it. */
   created: boolean
   sessionKey: string | null
+  /** A new inline run: claimed by this process, its run.started stored (hand it to `executeInline`). */
+  attempt?: ClaimedAttempt
 }
 
 export const isTerminalStatus = (status: string) => (TERMINAL_RUN_STATUSES as readonly string[]).includes(status)
@@ -64,21 +66,24 @@ export function createRunsService(deps: RunDeps) {
       if (existing) return replay(existing, input, options.mode)
     }
     const inline = options.mode !== 'async'
-    let inserted: RunRow | undefined
+    let inserted: { run: RunRow; started?: RunEvent; history?: HistoryEntry[] } | undefined
     const base = {
       id: newId('run'),
       principalId: principal.id,
       agentId,
+      sessionId: null,
       mode: options.mode,
       message: input.message,
+      model: modelNameOf(deps.agents.get(agentId), deps.defaultModel),
       idempotencyKey,
       requestId: options.requestId ?? null,
       claimBy: inline ? { workerId: deps.workerId, leaseMs: deps.options.leaseMs } : undefined,
     }
     try {
-      inserted = input.sessionKey
-        ? await repo.insertInSession(base, { key: input.sessionKey, sessionId: newId('session'), messageId: newId('message') })
-        : await repo.insert({ ...base, sessionId: null })
+      inserted = await repo.create(
+        base,
+        input.sessionKey ? { key: input.sessionKey, sessionId: newId('session'), messageId: newId('message'), withHistory: inline } : undefined,
+      )
     } catch (err) {
       if (isUniqueViolation(err, 'runs_session_id_active_uq'))
         throw conflict(`session '${input.sessionKey}' already has an active run; wait for it or abort it`, 'session_busy')
@@ -90,8 +95,9 @@ export function createRunsService(deps: RunDeps) {
       if (!existing) throw new AppError('internal', 'idempotent run vanished')
       return replay(existing, input, options.mode)
     }
-    if (!inline) await enqueue(inserted.id)
-    return { run: inserted, created: true, sessionKey: input.sessionKey ?? null }
+    const { run, started, history } = inserted
+    if (!inline) await enqueue(run.id)
+    return { run, created: true, sessionKey: input.sessionKey ?? null, attempt: started ? { started, history } : undefined }
   }
 
   async function replay(existing: RunRow, input: CreateRunInput, mode: RunMode): Promise<CreatedRun> {
@@ -122,17 +128,17 @@ export function createRunsService(deps: RunDeps) {
     }
   }
 
-  async function execute(run: RunRow, signal?: AbortSignal, onSignal: 'client_gone' | 'shutdown' = 'shutdown'): Promise<ExecuteOutcome> {
+  async function execute(run: RunRow, attempt: ClaimedAttempt, signal?: AbortSignal, onSignal: 'client_gone' | 'shutdown' = 'shutdown'): Promise<ExecuteResult> {
     const controller = new AbortController()
     active.set(run.id, controller)
     const onAbort = () => controller.abort(new RunStopped({ kind: onSignal }))
     if (signal?.aborted) onAbort()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const outcome = await executeRun(deps, run, controller)
+      const result = await executeRun(deps, run, controller, attempt)
       // Handed back (shutdown): re-sent before this run stops counting as active, so stop() covers it.
-      if (outcome === 'released') await enqueue(run.id, run.attempt)
-      return outcome
+      if (result.outcome === 'released') await enqueue(run.id, run.attempt)
+      return result
     } finally {
       signal?.removeEventListener('abort', onAbort)
       active.delete(run.id)
@@ -144,17 +150,18 @@ export function createRunsService(deps: RunDeps) {
     getOwned,
     sessionKeyOf,
 
-    /** Executes an inline (sync or stream) run in this process; `signal` is the caller's connection. */
-    async executeInline(run: RunRow, signal?: AbortSignal): Promise<ExecuteOutcome> {
-      if (run.status !== 'running' || run.leaseOwner !== deps.workerId) return 'lost'
-      return execute(run, signal, 'client_gone')
+    /** Executes a run `create` just claimed for this process (sync or stream); `signal` is the caller's connection. */
+    async executeInline(created: CreatedRun, signal?: AbortSignal): Promise<ExecuteResult> {
+      const { run, attempt } = created
+      if (!attempt || run.status !== 'running' || run.leaseOwner !== deps.workerId) return { outcome: 'lost' }
+      return execute(run, attempt, signal, 'client_gone')
     },
 
     /** The `run.execute` job: claim (fenced) and execute; a run that is not queued is discarded. */
     async executeQueued(runId: string, workerId: string, signal: AbortSignal): Promise<ExecuteOutcome | 'skipped'> {
-      const run = await repo.claim(runId, workerId, deps.options.leaseMs)
-      if (!run) return 'skipped'
-      return execute(run, signal, 'shutdown')
+      const claimed = await repo.claim(runId, workerId, deps.options.leaseMs)
+      if (!claimed) return 'skipped'
+      return (await execute(claimed.run, { started: claimed.started }, signal, 'shutdown')).outcome
     },
 
     /** Cancels an active run from any instance: the row first, then a signal to whichever process runs it. */
@@ -191,8 +198,8 @@ export function createRunsService(deps: RunDeps) {
     },
 
     /** Events after `afterSeq`, exactly once and in order, until the terminal event or `signal`. */
-    follow(run: RunRow, afterSeq: number, onEvent: (e: RunEvent) => void | Promise<void>, signal: AbortSignal) {
-      return events.follow(run.id, afterSeq, onEvent, signal)
+    follow(run: RunRow, afterSeq: number, onEvent: (e: RunEvent) => void | Promise<void>, signal: AbortSignal, options?: FollowOptions) {
+      return events.follow(run.id, afterSeq, onEvent, signal, options)
     },
 
     /**
@@ -202,26 +209,8 @@ export function createRunsService(deps: RunDeps) {
     async reconcile(): Promise<{ requeued: number; failed: number; resent: number }> {
       // The new status and its event commit together: a run failed with worker_lost always has its run.failed
       // event (followers end on it), even when this process dies right after the update.
-      const stored: RunEvent[] = []
-      const recovered = await db.transaction(async (tx) => {
-        const txDb = tx as unknown as Db
-        const rows = await createRunsRepo(txDb).recoverExpired(deps.options.maxAttempts)
-        for (const r of rows) {
-          const event =
-            r.status === 'queued'
-              ? await events.store(r.id, 'run.retrying', { attempt: r.attempt, reason: 'worker_lost' }, undefined, txDb)
-              : await events.store(
-                  r.id,
-                  'run.failed',
-                  { reason: 'worker_lost', message: 'the worker executing this run was lost', output: null, partial: false },
-                  undefined,
-                  txDb,
-                )
-          if (event) stored.push(event)
-        }
-        return rows
-      })
-      for (const event of stored) await events.publish(event)
+      const recovered = await repo.recoverExpired(deps.options.maxAttempts)
+      for (const r of recovered) await events.publish(r.event)
       let requeued = 0
       let failed = 0
       for (const r of recovered) {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { CreatedRun } from '@openvesper/core'
 import type { RunRow } from '@openvesper/db'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { watchCredential } from '../../http/credential-watch.js'
@@ -56,12 +57,23 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.addHook('preClose', async () => {
     for (const sink of openStreams) sink.close()
   })
-  /** SSE of a run's events from the resume cursor; ends on the terminal event, disconnect or token revocation. */
-  const streamRun = async (run: RunRow, request: FastifyRequest, reply: FastifyReply, after: number | undefined) => {
+  /**
+   * SSE of a run's events from the resume cursor; ends on the terminal event, disconnect or token revocation.
+   * A run this request just created (`fresh`) starts with its run.started, sent at once, and its executor starts
+   * once the stream listens, so nothing needs to be read back from the log.
+   */
+  const streamRun = async (run: RunRow, request: FastifyRequest, reply: FastifyReply, after: number | undefined, fresh?: CreatedRun) => {
     const sink = openSse(request, reply, { 'x-run-id': run.id })
     openStreams.add(sink)
     const unwatch = watchCredential(services.tokens, request.principal.tokenId, () => sink.close())
     try {
+      const started = fresh?.attempt?.started
+      if (fresh && started) {
+        void sink.send(started)
+        const execute = () => void runs.executeInline(fresh).catch((err) => request.log.error({ err, runId: run.id }, 'inline run crashed'))
+        await runs.follow(run, started.seq, (e) => sink.send(e), sink.signal, { fresh: true, onSubscribed: execute })
+        return
+      }
       const lastEventId = request.headers['last-event-id']
       await runs.follow(run, resumeCursor(typeof lastEventId === 'string' ? lastEventId : undefined, after), (e) => sink.send(e), sink.signal)
     } finally {
@@ -89,15 +101,18 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
     },
     async (request, reply) => {
       const disconnected = onDisconnect(reply)
-      const { run, created } = await runs.create(request.principal, request.body, {
+      const created = await runs.create(request.principal, request.body, {
         mode: 'sync',
         idempotencyKey: request.headers['idempotency-key'],
         requestId: String(request.id),
       })
-      if (created) await runs.executeInline(run, disconnected)
-      else await runs.wait(request.principal, run.id, 3_600_000, disconnected)
       // Same principal, same session key (replays are checked for it): no second lookup of the session.
-      return toRun(await runs.getOwned(request.principal, run.id), request.body.sessionKey ?? null)
+      const sessionKey = request.body.sessionKey ?? null
+      if (created.created) {
+        const { run: ended } = await runs.executeInline(created, disconnected)
+        if (ended) return toRun(ended, sessionKey)
+      } else await runs.wait(request.principal, created.run.id, 3_600_000, disconnected)
+      return toRun(await runs.getOwned(request.principal, created.run.id), sessionKey)
     },
   )
 
@@ -140,15 +155,12 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       config: { auth: { scopes: ['runs:write'], streaming: true } },
     },
     async (request, reply) => {
-      const { run, created } = await runs.create(request.principal, request.body, {
+      const created = await runs.create(request.principal, request.body, {
         mode: 'stream',
         idempotencyKey: request.headers['idempotency-key'],
         requestId: String(request.id),
       })
-      if (created) {
-        void runs.executeInline(run).catch((err) => request.log.error({ err, runId: run.id }, 'inline run crashed'))
-      }
-      await streamRun(run, request, reply, undefined)
+      await streamRun(created.run, request, reply, undefined, created.created ? created : undefined)
     },
   )
 

@@ -142,9 +142,10 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
         switch (method) {
           case 'agent.run': {
             const { idempotencyKey, ...input } = params as { message: string; agent?: string; sessionKey?: string; idempotencyKey?: string }
-            const { run, created } = await runs.create(principal, input, { mode: 'stream', idempotencyKey, requestId: String(request.id) })
+            const created = await runs.create(principal, input, { mode: 'stream', idempotencyKey, requestId: String(request.id) })
+            const { run } = created
             subscribe(run, 0)
-            if (created) void runs.executeInline(run).catch((err) => request.log.error({ err, runId: run.id }, 'inline run crashed'))
+            if (created.created) void runs.executeInline(created).catch((err) => request.log.error({ err, runId: run.id }, 'inline run crashed'))
             return { runId: run.id, status: run.status }
           }
           case 'run.subscribe': {
