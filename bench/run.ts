@@ -168,17 +168,24 @@ function cpuMeter(procs: Record<string, number | undefined>) {
   const pgPids = async (): Promise<number[]> =>
     (await db!.sql`select pid from pg_stat_activity where datname = current_database() and application_name in ('openvesper', 'ov-bench-raw')`).map((r: { pid: number }) => r.pid)
   let before: Record<string, number> = {}
+  let sysBefore: Record<string, number> = {}
   let pgBefore = new Map<number, number>()
   const selfBefore = process.cpuUsage()
   return {
+    /** Share of each named process's CPU time spent in the kernel over the last start()–stop(), in %. */
+    kernelShare: {} as Record<string, number>,
     async start() {
       before = Object.fromEntries(Object.entries(procs).map(([k, pid]) => [k, pid ? cpuMs(pid) : NaN]))
+      sysBefore = Object.fromEntries(Object.entries(procs).map(([k, pid]) => [k, pid ? cpuMs(pid, 'sys') : NaN]))
       pgBefore = new Map((await pgPids()).map((pid) => [pid, cpuMs(pid)]))
       return this
     },
     async stop(): Promise<Record<string, number>> {
       const out: Record<string, number> = {}
-      for (const [k, pid] of Object.entries(procs)) out[k] = pid ? cpuMs(pid) - before[k]! : NaN
+      for (const [k, pid] of Object.entries(procs)) {
+        out[k] = pid ? cpuMs(pid) - before[k]! : NaN
+        this.kernelShare[k] = pid && out[k]! > 0 ? Math.round((100 * (cpuMs(pid, 'sys') - sysBefore[k]!)) / out[k]!) : NaN
+      }
       let pg = 0
       for (const pid of await pgPids()) {
         const now = cpuMs(pid)
@@ -280,7 +287,7 @@ async function syncAndStream(): Promise<void> {
         const meas = await runCannon({ url: `${gw.url}/agent`, headers: auth, body: sessionBody(`s${connections}`), turns: SESSION_TURNS, connections, durationS })
         const cpuGw = perRun(await mg.stop(), meas.ok)
         raw[`sync_${connections}`] = { gateway: meas, upstream: base, cpuMsPerRequest: { gateway: cpuGw, upstream: cpuBase } }
-        log(`  CPU ms per request: through the gateway ${fmtCpu(cpuGw)} | direct ${fmtCpu(cpuBase)}`)
+        log(`  CPU ms per request: through the gateway ${fmtCpu(cpuGw)} | direct ${fmtCpu(cpuBase)} (gateway: ${mg.kernelShare.gateway}% in the kernel)`)
         if (meas.non2xx || meas.errors) errors.push(`sync ${connections} conn: ${meas.non2xx} non-2xx, ${meas.errors} errors ${JSON.stringify(meas.statusCodes)}`)
         log(`  upstream ${f0(base.rps)} req/s p50 ${f2(base.latency.p50)} ms | gateway ${f0(meas.rps)} runs/s p50 ${f2(meas.latency.p50)} ms p99 ${f2(meas.latency.p99)} ms`)
         if (connections === 1) {
@@ -440,7 +447,8 @@ async function asyncBatch(
   log(
     `  ${label}: ${r.accepted}/${r.submitted} accepted (${f0(r.acceptRps)}/s), ${r.terminal} terminal (${r.notCompleted} not completed) in ${f0(r.spanMs)} ms → ${f0(r.runsPerS)} runs/s; run latency p50 ${f0(r.latency.p50)} ms p99 ${f0(r.latency.p99)} ms`,
   )
-  log(`    CPU ms per run: ${fmtCpu(r.cpuMsPerRun)}`)
+  const kernel = Object.entries(meter.kernelShare).filter(([, v]) => Number.isFinite(v)).map(([k, v]) => `${k} ${v}%`).join(', ')
+  log(`    CPU ms per run: ${fmtCpu(r.cpuMsPerRun)} (in the kernel: ${kernel})`)
   if (r.rejected || r.notCompleted) errors.push(`${label}: ${r.rejected} rejected, ${r.notCompleted} not completed`)
   return r
 }

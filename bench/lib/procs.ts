@@ -195,12 +195,14 @@ export async function forkIpc(modulePath: string, args: string[] = [], env: Reco
 }
 
 /** CPU time (user + system) a process has used so far, in ms (Linux /proc; 10 ms resolution at 100 Hz). */
-export function cpuMs(pid: number): number {
+/** CPU time of a process so far, in ms: user + kernel, or the kernel part only (`sys`: syscalls, network stack). */
+export function cpuMs(pid: number, part: 'all' | 'sys' = 'all'): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at indexes 11 and 12.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
+    const ticks = part === 'sys' ? Number(fields[12]) : Number(fields[11]) + Number(fields[12])
+    return (ticks * 1000) / CLK_TCK
   } catch {
     return NaN
   }

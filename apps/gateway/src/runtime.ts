@@ -44,13 +44,13 @@ export interface RuntimeOptions {
  * The composition root: the one place where packages meet. Construction does no I/O; `start(role)`
  * connects and starts workers; `stop()` undoes it in reverse order.
  */
-export async function createRuntime(config: Config, log: Logger, options: RuntimeOptions = {}) {
+export function createRuntime(config: Config, log: Logger, options: RuntimeOptions = {}) {
   const clock = systemClock
   const server = Boolean(config.database.url && config.redis.url)
   const workerId = newId('worker')
   const dbHandle = config.database.url
-    ? await createDb({ kind: 'postgres', url: config.database.url, max: config.database.poolMax })
-    : await createDb({ kind: 'pglite', dataDir: config.database.dataDir })
+    ? createDb({ kind: 'postgres', url: config.database.url, max: config.database.poolMax })
+    : createDb({ kind: 'pglite', dataDir: config.database.dataDir })
   const db = dbHandle.db
   const queue: JobQueue = config.redis.url
     ? createBullmqQueue({ redisUrl: config.redis.url, prefix: config.redis.prefix, log })

@@ -41,6 +41,8 @@ const COUNTER_REDIS_OPTIONS: RedisOptions = {
   connectTimeout: 2_000,
   commandTimeout: 1_000,
   retryStrategy: reconnectDelay,
+  // A request's two counter commands (its hit and the auth-failure peek) leave in one write.
+  enableAutoPipelining: true,
 }
 
 /**

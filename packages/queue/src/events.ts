@@ -97,7 +97,8 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
     async start() {
       if (state !== 'new') throw new Error(`event bus: start() called twice (state: ${state})`)
       state = 'starting'
-      const p = new Redis(redisUrl, { ...BUS_REDIS_OPTIONS, connectionName: `${base}pub` })
+      // Publications issued in the same tick (events of concurrent runs) leave in one write.
+      const p = new Redis(redisUrl, { ...BUS_REDIS_OPTIONS, connectionName: `${base}pub`, enableAutoPipelining: true })
       const s = new Redis(redisUrl, { ...BUS_REDIS_OPTIONS, connectionName: `${base}sub` })
       watchConnection(p, log, 'event bus publisher')
       watchConnection(s, log, 'event bus subscriber')

@@ -167,19 +167,24 @@ export interface EventWriter {
   emit(type: RunEvent['type'], data: Record<string, unknown>): Promise<void>
   /** Resolves when every queued event is stored and published. */
   flush(): Promise<void>
-  /**
-   * Waits for the batch being stored, then hands over the events not stored yet (the caller stores them with
-   * the run's terminal event) and the publication still in flight.
-   */
-  close(): Promise<{ pending: EventItem[]; published: Promise<void> }>
+  /** Stops flushing, waits for the batch being stored and hands over the events not stored yet (the caller stores them). */
+  close(): Promise<EventItem[]>
+  /** Publishes events the caller stored, after any stored event not published yet; resolves when all are published. */
+  publish(stored: RunEvent[]): Promise<void>
 }
 
 const MAX_PENDING_EVENTS = 256
+/**
+ * How long the claim's run.started may wait to share a bus message with the run's next events. Most runs emit
+ * output (or end) sooner, which saves a publication per run; a watcher of a slower run sees run.started this late.
+ */
+const STARTED_PUBLISH_DELAY_MS = 50
 
 /**
- * `alreadyStored`: events the claim statement stored, published first. A flush starts on the next turn of the
- * event loop, so events emitted together (one upstream chunk) share a statement, and a short run's events
- * often go out with its terminal event in the finish statement.
+ * `alreadyStored`: events the claim statement stored; they are published with the next batch, or after
+ * STARTED_PUBLISH_DELAY_MS. A flush starts on the next turn of the event loop, so events emitted together (one
+ * upstream chunk) share a statement, and a short run's events often go out with its terminal event in the
+ * finish statement.
  */
 export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, fence: Fence, alreadyStored: RunEvent[] = []): EventWriter {
   let pending: EventItem[] = []
@@ -188,7 +193,16 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
   let closed = false
   let failure: unknown
   // Publications are not awaited between batches (the bus keeps their order); flush() waits for the last one.
-  let published: Promise<void> = alreadyStored.length ? deps.events.publishMany(alreadyStored) : Promise.resolve()
+  let published: Promise<void> = Promise.resolve()
+  let unpublished = [...alreadyStored]
+  const publish = (events: RunEvent[]) => {
+    const all = unpublished.length ? [...unpublished, ...events] : events
+    unpublished = []
+    if (carryTimer) clearTimeout(carryTimer)
+    if (all.length) published = deps.events.publishMany(all)
+  }
+  let carryTimer: NodeJS.Timeout | undefined = unpublished.length ? setTimeout(() => publish([]), STARTED_PUBLISH_DELAY_MS) : undefined
+  carryTimer?.unref()
 
   const drain = async () => {
     while (pending.length > 0 && !closed) {
@@ -196,7 +210,7 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
       pending = []
       const stored = await deps.events.storeMany(runId, batch, fence)
       if (!stored) throw new RunStopped({ kind: 'lease_lost' })
-      published = deps.events.publishMany(stored)
+      publish(stored)
     }
   }
   const kick = () => {
@@ -228,6 +242,7 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
         kick()
         await flushing
       }
+      publish([])
       await published
       if (failure) throw failure
     },
@@ -237,7 +252,11 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
       await flushing
       const rest = pending
       pending = []
-      return { pending: rest, published }
+      return rest
+    },
+    async publish(stored) {
+      publish(stored)
+      await published
     },
   }
 }
@@ -248,16 +267,14 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
  * when this executor lost the run.
  */
 async function finish(deps: RunDeps, run: RunRow, fence: Fence, writer: EventWriter, result: FinishFields): Promise<RunRow | undefined> {
-  const { pending, published } = await writer.close()
+  const pending = await writer.close()
   const completed = result.status === 'completed'
   const terminal: EventItem = completed
     ? { type: 'run.completed', data: { output: result.output, usage: result.usage, model: result.model } }
     : { type: 'run.failed', data: { reason: result.reason, message: result.message, output: result.output, partial: result.output !== null } }
   const finished = await createRunsRepo(deps.db).finish(run.id, fence.attempt, [...pending, terminal], result, newId('message'))
-  if (!finished) return undefined
-  await published
-  await deps.events.publishMany(finished.events)
-  return finished.run
+  await writer.publish(finished?.events ?? [])
+  return finished?.run
 }
 
 /**
