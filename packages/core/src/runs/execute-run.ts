@@ -165,8 +165,6 @@ export async function cancelRun(deps: Pick<RunDeps, 'db' | 'events'>, runId: str
 export interface EventWriter {
   /** Queues an event; waits only when too many are pending (backpressure). Throws once the fence is lost. */
   emit(type: RunEvent['type'], data: Record<string, unknown>): Promise<void>
-  /** Resolves when every queued event is stored and published. */
-  flush(): Promise<void>
   /** Stops flushing, waits for the batch being stored and hands over the events not stored yet (the caller stores them). */
   close(): Promise<EventItem[]>
   /** Publishes events the caller stored, after any stored event not published yet; resolves when all are published. */
@@ -236,15 +234,6 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
         kick()
         await flushing
       } else schedule()
-    },
-    async flush() {
-      while (!failure && (flushing || pending.length > 0)) {
-        kick()
-        await flushing
-      }
-      publish([])
-      await published
-      if (failure) throw failure
     },
     async close() {
       closed = true
