@@ -252,7 +252,7 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
 
 /**
  * Fenced finalisation in one statement: the status, the events still pending, the terminal event and (completed,
- * in a session) the assistant's transcript entry commit together; published after. The ended run, or `undefined`
+ * in a session) the assistant's transcript entry commit together; published after (not awaited). The ended run, or `undefined`
  * when this executor lost the run.
  */
 async function finish(deps: RunDeps, run: RunRow, fence: Fence, writer: EventWriter, result: FinishFields): Promise<RunRow | undefined> {
@@ -262,7 +262,8 @@ async function finish(deps: RunDeps, run: RunRow, fence: Fence, writer: EventWri
     ? { type: 'run.completed', data: { output: result.output, usage: result.usage, model: result.model } }
     : { type: 'run.failed', data: { reason: result.reason, message: result.message, output: result.output, partial: result.output !== null } }
   const finished = await createRunsRepo(deps.db).finish(run.id, fence.attempt, [...pending, terminal], result, newId('message'))
-  await writer.publish(finished?.events ?? [])
+  // Not awaited: the run is durably finished; followers get the events from the bus or, if it fails, the log.
+  void writer.publish(finished?.events ?? [])
   return finished?.run
 }
 
