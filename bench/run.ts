@@ -226,9 +226,13 @@ async function coldStart(): Promise<void> {
     const fresh: number[] = []
     const ready: number[] = []
     const rss: number[] = []
+    // CPU time the process used until ready: less skewed by other load than the wall-clock figure.
+    const cpu: number[] = []
+    let freshCpu = NaN
     if (mode === 'embedded') {
       const p = await start('all', embeddedEnv(), 'cold-embedded-fresh', 120_000)
       fresh.push(p.readyMs)
+      freshCpu = cpuMs(p.pid)
       await sleep(PLAN.idleMs)
       rss.push(rssMb(p.pid) ?? NaN)
       await stop(p)
@@ -236,21 +240,24 @@ async function coldStart(): Promise<void> {
     for (let i = 0; i < PLAN.coldReps; i++) {
       const p = await start('all', mode === 'embedded' ? embeddedEnv() : serverEnv(), `cold-${mode}-${i}`, 120_000)
       ready.push(p.readyMs)
+      cpu.push(cpuMs(p.pid))
       await sleep(PLAN.idleMs)
       rss.push(rssMb(p.pid) ?? NaN)
       await stop(p)
     }
-    raw[`cold_${mode}`] = { readyMs: ready, rssMb: rss, ...(fresh.length ? { freshDataDirReadyMs: fresh } : {}) }
+    raw[`cold_${mode}`] = { readyMs: ready, cpuMsToReady: cpu, rssMb: rss, ...(fresh.length ? { freshDataDirReadyMs: fresh, freshDataDirCpuMs: freshCpu } : {}) }
     const r = median(ready)
     const m = median(rss)
     if (mode === 'embedded') {
       const fr = fresh[0]!
       rows.push({ scenario: 'cold start → /health (embedded, first start, fresh data dir)', measured: `${f0(fr)} ms`, baseline: '—', ratio: '—', target: '≤ 1,500 ms', met: yes(fr <= 1500) })
+      rows.push({ scenario: '  (same, CPU ms of the process until ready)', measured: `${f0(freshCpu)} ms`, baseline: '—', ratio: '—', target: 'report', met: '—' })
     }
     const label = mode === 'embedded' ? 'embedded, existing data dir' : 'server, migrated db'
     rows.push({ scenario: `cold start → /health (${label})`, measured: `${f0(r)} ms`, baseline: '—', ratio: '—', target: '≤ 1,500 ms', met: yes(r <= 1500) })
+    rows.push({ scenario: '  (same, CPU ms of the process until ready)', measured: `${f0(median(cpu))} ms`, baseline: '—', ratio: '—', target: 'report', met: '—' })
     rows.push({ scenario: `idle RSS (${mode}, ${PLAN.idleMs / 1000} s after start)`, measured: `${f0(m)} MB`, baseline: '—', ratio: '—', target: '≤ 150 MB', met: yes(m <= 150) })
-    log(`cold start ${mode}: ${fresh.length ? `fresh data dir ${f0(fresh[0]!)} ms, ` : ''}ready ${ready.map(f0).join('/')} ms, rss ${rss.map(f0).join('/')} MB`)
+    log(`cold start ${mode}: ${fresh.length ? `fresh data dir ${f0(fresh[0]!)} ms, ` : ''}ready ${ready.map(f0).join('/')} ms (CPU ${cpu.map(f0).join('/')} ms), rss ${rss.map(f0).join('/')} MB`)
   }
 }
 

@@ -10,7 +10,7 @@ import {
   RUN_RECONCILE_JOB,
   type RunDeps,
 } from '@openvesper/core'
-import { createDb, describeUrl, migrate } from '@openvesper/db'
+import { createDb, describeUrl, migrate, type PgliteWasm } from '@openvesper/db'
 import {
   createBullmqQueue,
   createInProcessCounterStore,
@@ -38,6 +38,8 @@ export interface RuntimeInfo {
 export interface RuntimeOptions {
   /** Print the generated bootstrap token (embedded, no OPENVESPER_TOKEN). */
   onGeneratedToken?: (token: string) => void
+  /** PGlite's WebAssembly, compiled ahead by main.ts (compilePgliteWasm). */
+  pgliteWasm?: PgliteWasm
 }
 
 /**
@@ -50,7 +52,7 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
   const workerId = newId('worker')
   const dbHandle = config.database.url
     ? createDb({ kind: 'postgres', url: config.database.url, max: config.database.poolMax })
-    : createDb({ kind: 'pglite', dataDir: config.database.dataDir })
+    : createDb({ kind: 'pglite', dataDir: config.database.dataDir, wasmModule: options.pgliteWasm })
   const db = dbHandle.db
   const queue: JobQueue = config.redis.url
     ? createBullmqQueue({ redisUrl: config.redis.url, prefix: config.redis.prefix, log })
