@@ -4,9 +4,11 @@ import { defineConfig } from 'vitest/config'
 
 /** Tests read workspace packages from source, like the `@openvesper/source` export condition does for tsc. */
 const packagesDir = fileURLToPath(new URL('./packages', import.meta.url))
-const alias = Object.fromEntries(
-  readdirSync(packagesDir).map((name) => [`@openvesper/${name}`, `${packagesDir}/${name}/src/index.ts`]),
-)
+const alias = Object.fromEntries([
+  // Subpath entry points first: an alias also matches longer specifiers (`@openvesper/queue` would take `/redis`).
+  ['@openvesper/queue/redis', `${packagesDir}/queue/src/redis.ts`],
+  ...readdirSync(packagesDir).map((name) => [`@openvesper/${name}`, `${packagesDir}/${name}/src/index.ts`]),
+])
 
 export default defineConfig({
   resolve: { alias },

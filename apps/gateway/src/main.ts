@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   if (embedded && (await seedDataDir(config.database.dataDir, PGDATA_TEMPLATE)))
     log.info({ dataDir: config.database.dataDir }, 'embedded database created from the build template')
 
-  const runtime = createRuntime(config, log, {
+  const runtime = await createRuntime(config, log, {
     ...(embedded ? { pgliteWasm: await compilePgliteWasm() } : {}),
     onGeneratedToken: (token) => {
       // Printed once, to the terminal only (never to the log stream): only its hash is stored.

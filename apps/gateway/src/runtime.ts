@@ -12,13 +12,10 @@ import {
 } from '@openvesper/core'
 import { createDb, describeUrl, migrate, type PgliteWasm } from '@openvesper/db'
 import {
-  createBullmqQueue,
   createInProcessCounterStore,
   createInProcessEventBus,
   createInProcessQueue,
   createLocalFirstEventBus,
-  createRedisCounterStore,
-  createRedisEventBus,
   type CounterStore,
   type EventBus,
   type JobQueue,
@@ -43,10 +40,12 @@ export interface RuntimeOptions {
 }
 
 /**
- * The composition root: the one place where packages meet. Construction does no I/O; `start(role)`
- * connects and starts workers; `stop()` undoes it in reverse order.
+ * The composition root: the one place where packages meet. Construction does no I/O (it only loads the Redis
+ * adapters, in server mode: the embedded mode never loads bullmq or ioredis); `start(role)` connects and starts
+ * workers; `stop()` undoes it in reverse order.
  */
-export function createRuntime(config: Config, log: Logger, options: RuntimeOptions = {}) {
+export async function createRuntime(config: Config, log: Logger, options: RuntimeOptions = {}) {
+  const redis = config.redis.url ? { url: config.redis.url, adapters: await import('@openvesper/queue/redis') } : undefined
   const clock = systemClock
   const server = Boolean(config.database.url && config.redis.url)
   const workerId = newId('worker')
@@ -54,16 +53,16 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
     ? createDb({ kind: 'postgres', url: config.database.url, max: config.database.poolMax })
     : createDb({ kind: 'pglite', dataDir: config.database.dataDir, wasmModule: options.pgliteWasm })
   const db = dbHandle.db
-  const queue: JobQueue = config.redis.url
-    ? createBullmqQueue({ redisUrl: config.redis.url, prefix: config.redis.prefix, log })
+  const queue: JobQueue = redis
+    ? redis.adapters.createBullmqQueue({ redisUrl: redis.url, prefix: config.redis.prefix, log })
     : createInProcessQueue({ log })
   // Server mode: this process's subscribers get its own events without the Redis round trip; others via Redis.
-  const bus: EventBus = config.redis.url
-    ? createLocalFirstEventBus(createRedisEventBus({ redisUrl: config.redis.url, prefix: config.redis.prefix, log }), { instanceId: workerId, log })
+  const bus: EventBus = redis
+    ? createLocalFirstEventBus(redis.adapters.createRedisEventBus({ redisUrl: redis.url, prefix: config.redis.prefix, log }), { instanceId: workerId, log })
     : createInProcessEventBus()
   // Rate-limit counters: in Redis every gateway on the prefix shares them; in-process they are this process's own.
-  const counters: CounterStore = config.redis.url
-    ? createRedisCounterStore({ redisUrl: config.redis.url, prefix: config.redis.prefix, log })
+  const counters: CounterStore = redis
+    ? redis.adapters.createRedisCounterStore({ redisUrl: redis.url, prefix: config.redis.prefix, log })
     : createInProcessCounterStore()
 
   const tools = createToolRegistry(builtinTools)
@@ -166,4 +165,4 @@ export function createRuntime(config: Config, log: Logger, options: RuntimeOptio
     },
   }
 }
-export type Runtime = ReturnType<typeof createRuntime>
+export type Runtime = Awaited<ReturnType<typeof createRuntime>>

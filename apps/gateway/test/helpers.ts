@@ -60,7 +60,7 @@ export async function buildTestApp(options: { mode?: TestMode; env?: Record<stri
   }
   const config = loadConfig(env)
   const log = pino({ level: config.server.logLevel })
-  const runtime = createRuntime(config, log)
+  const runtime = await createRuntime(config, log)
   await runtime.start(config.role)
   const app = await buildApp({ config, services: runtime.services, log })
   await app.ready()

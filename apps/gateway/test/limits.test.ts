@@ -56,7 +56,7 @@ async function secondInstance(t: TestApp, mode: TestMode, env: Record<string, st
     OPENVESPER_LOG_LEVEL: 'silent',
     OPENVESPER_CONFIG: '/nonexistent/openvesper.config.json',
   })
-  const runtime = createRuntime(config, log)
+  const runtime = await createRuntime(config, log)
   await runtime.start('api')
   const app = await buildApp({ config, services: runtime.services, log })
   await app.ready()

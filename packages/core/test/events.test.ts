@@ -1,5 +1,6 @@
 import { createDb, type DbHandle } from '@openvesper/db'
-import { createInProcessEventBus, createLocalFirstEventBus, createRedisEventBus, type EventBus } from '@openvesper/queue'
+import { createInProcessEventBus, createLocalFirstEventBus, type EventBus } from '@openvesper/queue'
+import { createRedisEventBus } from '@openvesper/queue/redis'
 import { silentLogger } from '@openvesper/shared'
 import { createEmbeddedDb, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'

@@ -2,7 +2,8 @@ import { Redis } from 'ioredis'
 import { isAppError } from '@openvesper/shared'
 import { createTestRedis, waitFor, type TestRedis } from '@openvesper/testing'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type CounterStore, createInProcessCounterStore, createRedisCounterStore } from '../src/counters.js'
+import { type CounterStore, createInProcessCounterStore } from '../src/counters.js'
+import { createRedisCounterStore } from '../src/redis-counters.js'
 import { captureLog, startTcpProxy } from './helpers.js'
 
 let redis: TestRedis

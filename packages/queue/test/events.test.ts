@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { createTestRedis, waitFor, type TestRedis } from '@openvesper/testing'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisEventBus, type RedisEventBus } from '../src/events.js'
+import { createRedisEventBus, type RedisEventBus } from '../src/redis-events.js'
 import { defineEventBusContractTests } from './contract.js'
 import { captureLog, startTcpProxy } from './helpers.js'
 

@@ -1,0 +1,124 @@
+/** Redis counters (server mode, shared by every gateway on the prefix). Imported through `@openvesper/queue/redis` only. */
+import { AppError, silentLogger, type Logger } from '@openvesper/shared'
+import { Redis, type RedisOptions } from 'ioredis'
+import { assertKey, assertWindow, type CounterStore } from './counters.js'
+import { describeRedisUrl, errorMessage, normalizePrefix, reconnectDelay, settlesWithin, watchConnection } from './internal.js'
+
+export interface RedisCounterStoreOptions {
+  redisUrl: string
+  /** Counters live under `<prefix>:counters:<key>` in Redis. */
+  prefix: string
+  log?: Logger
+}
+
+/** Rate limits sit in front of every request: an unreachable Redis must answer within a second, not queue commands. */
+const COUNTER_REDIS_OPTIONS: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  connectTimeout: 2_000,
+  commandTimeout: 1_000,
+  retryStrategy: reconnectDelay,
+  // A request's two counter commands (its hit and the auth-failure peek) leave in one write.
+  enableAutoPipelining: true,
+}
+
+/**
+ * INCR and the window's expiry in one atomic step. A key without an expiry (its first hit, or one whose PEXPIRE was
+ * lost) gets one, so a counter can never outlive its window.
+ */
+const HIT_SCRIPT = `
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+`
+
+const PEEK_SCRIPT = `
+local count = redis.call('GET', KEYS[1])
+if not count then return {0, 0} end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then ttl = 0 end
+return {tonumber(count), ttl}
+`
+
+type CounterRedis = Redis & {
+  ovCounterHit(key: string, windowMs: number): Promise<[number, number]>
+  ovCounterPeek(key: string): Promise<[number, number]>
+}
+
+export function createRedisCounterStore(options: RedisCounterStoreOptions): CounterStore {
+  const { redisUrl } = options
+  const base = `${normalizePrefix(options.prefix)}:counters:`
+  const log = options.log ?? silentLogger
+  const where = describeRedisUrl(redisUrl)
+  let state: 'new' | 'starting' | 'started' | 'closed' = 'new'
+  let conn: CounterRedis | undefined
+
+  function connection(operation: string): CounterRedis {
+    if (state === 'closed') throw new Error(`counter store: ${operation} after close()`)
+    if (state !== 'started' || !conn) throw new Error(`counter store: ${operation} before start(); call counters.start() first`)
+    return conn
+  }
+
+  const unavailable = (operation: string, err: unknown) =>
+    new AppError('unavailable', `counter store unavailable (${operation}, Redis at ${where}): ${errorMessage(err)}`, { cause: err })
+
+  return {
+    kind: 'redis',
+
+    async start() {
+      if (state !== 'new') throw new Error(`counter store: start() called twice (state: ${state})`)
+      state = 'starting'
+      const c = new Redis(redisUrl, { ...COUNTER_REDIS_OPTIONS, connectionName: `${base}client` }) as CounterRedis
+      c.defineCommand('ovCounterHit', { numberOfKeys: 1, lua: HIT_SCRIPT })
+      c.defineCommand('ovCounterPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT })
+      watchConnection(c, log, 'counter store')
+      try {
+        await c.connect()
+      } catch (err) {
+        c.disconnect()
+        state = 'new'
+        throw new Error(`counter store: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
+      }
+      conn = c
+      state = 'started'
+      log.info({ redis: where }, 'counter store: Redis')
+    },
+
+    async hit(key, windowMs) {
+      assertKey(key)
+      assertWindow(windowMs)
+      const c = connection('hit')
+      try {
+        const [count, ttl] = await c.ovCounterHit(base + key, windowMs)
+        return { count: Number(count), resetAtMs: Date.now() + Number(ttl) }
+      } catch (err) {
+        throw unavailable('hit', err)
+      }
+    },
+
+    async peek(key) {
+      assertKey(key)
+      const c = connection('peek')
+      try {
+        const [count, ttl] = await c.ovCounterPeek(base + key)
+        return { count: Number(count), resetAtMs: Date.now() + Number(ttl) }
+      } catch (err) {
+        throw unavailable('peek', err)
+      }
+    },
+
+    async close() {
+      if (state === 'closed') return
+      state = 'closed'
+      const c = conn
+      conn = undefined
+      if (c && !(await settlesWithin(c.quit(), 1_000))) c.disconnect()
+    },
+  }
+}
+
