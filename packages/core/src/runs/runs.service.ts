@@ -5,7 +5,7 @@ import { DEFAULT_AGENT_ID } from '../agents.js'
 import { RUN_EXECUTE_JOB, type RunDeps } from './deps.js'
 import { type FollowOptions, RUN_CONTROL_CHANNEL, type RunEvent } from './events.js'
 import { cancelRun, type ClaimedAttempt, executeRun, type ExecuteOutcome, type ExecuteResult, modelNameOf, RunStopped } from './execute-run.js'
-import { createRunsRepo, type HistoryEntry } from './runs.repo.js'
+import { type CreatedRow, createRunsRepo } from './runs.repo.js'
 
 export interface RunPrincipal {
   id: string
@@ -66,7 +66,7 @@ export function createRunsService(deps: RunDeps) {
       if (existing) return replay(existing, input, options.mode)
     }
     const inline = options.mode !== 'async'
-    let inserted: { run: RunRow; started?: RunEvent; history?: HistoryEntry[] } | undefined
+    let inserted: CreatedRow | undefined
     const base = {
       id: newId('run'),
       principalId: principal.id,
