@@ -1,5 +1,5 @@
 /**
- * OpenVesper benchmark suite: `pnpm bench` (full, ~5-6 min) or `pnpm bench --quick` (~1-2 min smoke run).
+ * OpenVesper benchmark suite: `pnpm bench` (full, ~3 min) or `pnpm bench --quick` (~1-2 min smoke run).
  *
  * Everything runs on 127.0.0.1: the BUILT gateway as real processes (`node apps/gateway/dist/main.js --role=…`),
  * the scripted upstream from @openvesper/testing in its own process, the machine's Postgres and Redis (a bench
