@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { createTestRedis, waitFor, type TestRedis } from '@openvesper/testing'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { type CountingEventBus, createLocalFirstEventBus } from '../src/events.js'
 import { createRedisEventBus, type RedisEventBus } from '../src/redis-events.js'
 import { defineEventBusContractTests } from './contract.js'
 import { captureLog, startTcpProxy } from './helpers.js'
@@ -104,5 +105,63 @@ describe('redis event bus', () => {
     await expect(bus.start()).rejects.toThrow(/cannot reach Redis at 127\.0\.0\.1:1/)
     await expect(bus.publish('c', 'm')).rejects.toThrow()
     expect(Date.now() - t0).toBeLessThan(3_000)
+  })
+})
+
+defineEventBusContractTests('local-first over redis', ({ log }) =>
+  createLocalFirstEventBus(createRedisEventBus({ redisUrl: redis.url, prefix: redis.prefix, log }), { instanceId: 'contract', log }),
+)
+
+describe('local-first event bus', () => {
+  const cleanups: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  })
+
+  async function instance(instanceId: string): Promise<CountingEventBus> {
+    const bus = createLocalFirstEventBus(createRedisEventBus({ redisUrl: redis.url, prefix: redis.prefix }), { instanceId })
+    cleanups.push(() => bus.close())
+    await bus.start()
+    return bus
+  }
+
+  it('delivers once in the publishing process (not again when Redis echoes it) and through Redis to the others', async () => {
+    const a = await instance('a')
+    const b = await instance('b')
+    const gotA: string[] = []
+    const gotB: string[] = []
+    await a.subscribe('run:x', (m) => void gotA.push(m))
+    await b.subscribe('run:x', (m) => void gotB.push(m))
+    await a.publish('run:x', '[1]')
+    await b.publish('run:x', '[2]')
+    await waitFor(() => gotA.length === 2 && gotB.length === 2)
+    // Give a duplicate echo time to arrive before checking there is none.
+    await new Promise((r) => setTimeout(r, 100))
+    expect(gotA).toEqual(['[1]', '[2]'])
+    expect(gotB).toEqual(['[1]', '[2]'])
+  })
+
+  it('reaches a local subscriber without Redis: delivered before the Redis round trip completes', async () => {
+    const a = await instance('a')
+    const got: string[] = []
+    await a.subscribe('run:y', (m) => void got.push(m))
+    const published = a.publish('run:y', 'local')
+    // One microtask turn later the local subscriber has it, while the PUBLISH is still in flight.
+    await Promise.resolve()
+    await Promise.resolve()
+    expect(got).toEqual(['local'])
+    await published
+  })
+
+  it('delivers messages from publishers that do not mark their origin (a plain Redis bus)', async () => {
+    const a = await instance('a')
+    const plain = createRedisEventBus({ redisUrl: redis.url, prefix: redis.prefix })
+    cleanups.push(() => plain.close())
+    await plain.start()
+    const got: string[] = []
+    await a.subscribe('run:z', (m) => void got.push(m))
+    await plain.publish('run:z', '{"plain":true}')
+    await waitFor(() => got.length === 1)
+    expect(got).toEqual(['{"plain":true}'])
   })
 })
