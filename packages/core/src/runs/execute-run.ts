@@ -190,7 +190,7 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
   let scheduled: NodeJS.Immediate | undefined
   let closed = false
   let failure: unknown
-  // Publications are not awaited between batches (the bus keeps their order); flush() waits for the last one.
+  // Publications are not awaited between batches (the bus keeps their order); publish() waits for the last one.
   let published: Promise<void> = Promise.resolve()
   let unpublished = [...alreadyStored]
   const publish = (events: RunEvent[]) => {
