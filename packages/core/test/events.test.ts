@@ -4,7 +4,7 @@ import { createRedisEventBus } from '@openvesper/queue/redis'
 import { silentLogger } from '@openvesper/shared'
 import { createEmbeddedDb, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRunEvents, type RunEvent, type RunEvents } from '../src/runs/events.js'
+import { createRunEvents, type RunEvent, type RunEventType, type RunEvents } from '../src/runs/events.js'
 import { createRunsRepo } from '../src/runs/runs.repo.js'
 
 const transports = {
@@ -43,6 +43,16 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
     await cleanup()
   })
 
+  /** One event stored (numbered, fenced when asked) without publishing it: a lost publication. */
+  const store = async (runId: string, type: RunEventType, data: Record<string, unknown>, fence?: { attempt: number }) =>
+    (await events.storeMany(runId, [{ type, data }], fence))?.[0]
+  /** One event stored and published, as the executor does. */
+  const append = async (runId: string, type: RunEventType, data: Record<string, unknown>, fence?: { attempt: number }) => {
+    const event = await store(runId, type, data, fence)
+    if (event) await events.publish(event)
+    return event
+  }
+
   async function newRun(): Promise<string> {
     const id = `run_test${(n++).toString().padStart(8, '0')}`
     const repo = createRunsRepo(handle.db)
@@ -54,10 +64,10 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
 
   it('numbers events 1, 2, 3… per run and refuses writes once the fence no longer holds', async () => {
     const runId = await newRun()
-    const a = await events.append(runId, 'agent.text_delta', { text: 'x' }, { attempt: 1 })
-    const b = await events.append(runId, 'agent.text_delta', { text: 'y' }, { attempt: 1 })
+    const a = await append(runId, 'agent.text_delta', { text: 'x' }, { attempt: 1 })
+    const b = await append(runId, 'agent.text_delta', { text: 'y' }, { attempt: 1 })
     expect([a?.seq, b?.seq]).toEqual([2, 3])
-    expect(await events.append(runId, 'agent.text_delta', { text: 'stale' }, { attempt: 2 })).toBeUndefined()
+    expect(await append(runId, 'agent.text_delta', { text: 'stale' }, { attempt: 2 })).toBeUndefined()
     expect((await events.list(runId, 0)).map((e) => [e.seq, e.type])).toEqual([
       [1, 'run.started'],
       [2, 'agent.text_delta'],
@@ -71,10 +81,10 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
     const ctrl = new AbortController()
     const following = events.follow(runId, 0, (e) => void got.push(e), ctrl.signal, { pollMs: 200 })
     // Stored but never published (a lost publication), then a published one: the gap is filled from the log.
-    await events.store(runId, 'agent.text_delta', { text: 'lost-1' }, { attempt: 1 })
-    await events.append(runId, 'agent.text_delta', { text: 'published' }, { attempt: 1 })
+    await store(runId, 'agent.text_delta', { text: 'lost-1' }, { attempt: 1 })
+    await append(runId, 'agent.text_delta', { text: 'published' }, { attempt: 1 })
     // A lost terminal event: only the quiet-bus poll can deliver it.
-    await events.store(runId, 'run.completed', { output: 'done' })
+    await store(runId, 'run.completed', { output: 'done' })
     await following
     expect(got.map((e) => [e.seq, e.type])).toEqual([
       [1, 'run.started'],
@@ -97,7 +107,7 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
 
   it('resumes after a cursor and ends when the caller aborts', async () => {
     const runId = await newRun()
-    for (const t of ['a', 'b', 'c']) await events.append(runId, 'agent.text_delta', { text: t }, { attempt: 1 })
+    for (const t of ['a', 'b', 'c']) await append(runId, 'agent.text_delta', { text: t }, { attempt: 1 })
     const got: RunEvent[] = []
     const ctrl = new AbortController()
     const following = events.follow(runId, 3, (e) => {
@@ -115,8 +125,8 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
       fresh: true,
       onSubscribed: () => {
         void (async () => {
-          await events.append(runId, 'agent.text_delta', { text: 'hi' }, { attempt: 1 })
-          await events.append(runId, 'run.completed', { output: 'hi' }, { attempt: 1 })
+          await append(runId, 'agent.text_delta', { text: 'hi' }, { attempt: 1 })
+          await append(runId, 'run.completed', { output: 'hi' }, { attempt: 1 })
         })()
       },
     })

@@ -1,6 +1,7 @@
 import { type Db, rawSql, TERMINAL_RUN_STATUSES } from '@openvesper/db'
 import type { EventBus } from '@openvesper/queue'
 import type { Logger } from '@openvesper/shared'
+import { appendEventsSql, type EventItem, numberedEvents, toIso } from './event-sql.js'
 
 /**
  * The run event vocabulary, shared by SSE, WebSocket and the stored log. `agent.*` follows the streamed
@@ -45,18 +46,12 @@ export function parseEventMessage(message: string): RunEvent[] {
   return Array.isArray(parsed) ? parsed : [parsed]
 }
 
-const toIso = (v: unknown): string => (v instanceof Date ? v : new Date(String(v))).toISOString()
-
 const storeSql = (fenced: boolean) => `
-  with s as (
+  with u as (
     update runs set last_event_seq = last_event_seq + $2::int
     where id = $1${fenced ? ` and attempt = $4 and status = 'running'` : ''}
     returning last_event_seq
-  )
-  insert into run_events (run_id, seq, type, data)
-  select $1, s.last_event_seq - $2::int + e.ord::int, e.value->>'type', e.value->'data'
-  from s, jsonb_array_elements($3::jsonb) with ordinality as e(value, ord)
-  returning seq, created_at`
+  ) ${appendEventsSql('$1', '$3', '$2')}`
 const STORE_SQL = storeSql(false)
 const STORE_FENCED_SQL = storeSql(true)
 
@@ -99,7 +94,7 @@ export function createRunEvents(deps: RunEventsDeps) {
    * them, or `undefined` when the fence no longer holds (the run was cancelled, finished or re-claimed).
    * Publish them after.
    */
-  async function storeMany(runId: string, items: readonly { type: RunEventType; data: Record<string, unknown> }[], fence?: Fence): Promise<RunEvent[] | undefined> {
+  async function storeMany(runId: string, items: readonly EventItem[], fence?: Fence): Promise<RunEvent[] | undefined> {
     const k = items.length
     if (k === 0) return []
     const rows = await raw.query<{ seq: number; created_at: unknown }>(fence ? STORE_FENCED_SQL : STORE_SQL, [
@@ -108,14 +103,7 @@ export function createRunEvents(deps: RunEventsDeps) {
       JSON.stringify(items),
       ...(fence ? [fence.attempt] : []),
     ])
-    if (rows.length === 0) return undefined
-    const first = Math.min(...rows.map((r) => Number(r.seq)))
-    const createdAt = toIso(rows[0]!.created_at)
-    return items.map((item, i) => ({ runId, seq: first + i, type: item.type, data: item.data, createdAt }))
-  }
-
-  async function store(runId: string, type: RunEventType, data: Record<string, unknown>, fence?: Fence): Promise<RunEvent | undefined> {
-    return (await storeMany(runId, [{ type, data }], fence))?.[0]
+    return rows.length === 0 ? undefined : numberedEvents(runId, items, rows)
   }
 
   async function list(runId: string, afterSeq: number, limit = 1000): Promise<RunEvent[]> {
@@ -133,17 +121,10 @@ export function createRunEvents(deps: RunEventsDeps) {
   }
 
   return {
-    store,
     storeMany,
     publish,
     publishMany,
     list,
-    /** store + publish. */
-    async append(runId: string, type: RunEventType, data: Record<string, unknown>, fence?: Fence): Promise<RunEvent | undefined> {
-      const event = await store(runId, type, data, fence)
-      if (event) await publish(event)
-      return event
-    },
 
     /**
      * Delivers every event after `afterSeq` exactly once and in order: subscribes first, replays the

@@ -1,5 +1,8 @@
 import { type Db, rawSql, type RunMode, type RunRow, type RunUsage } from '@openvesper/db'
+import { appendEventsSql, type EventItem, numberedEvents, toIso } from './event-sql.js'
 import type { RunEvent, RunEventType } from './events.js'
+
+export type { EventItem } from './event-sql.js'
 
 export interface NewRun {
   id: string
@@ -37,42 +40,36 @@ export interface ClaimedRow {
   started: RunEvent
 }
 
-/** An event to append: the finish statement stores the pending ones and the terminal one together. */
-export interface EventItem {
-  type: RunEventType
-  data: Record<string, unknown>
-}
-
 export type FinishFields =
   | { status: 'completed'; output: string; usage: RunUsage; model: string }
   | { status: 'failed'; reason: string; message: string; output: string | null; usage: RunUsage | null; model: string | null }
 
-/** `run.started` data, built in SQL from the claimed row so the event and the claim are one statement. */
-const STARTED_DATA = `jsonb_build_object('attempt', u.attempt, 'agent', u.agent_id, 'model', u.model, 'worker', u.lease_owner)`
+/**
+ * The attempt's run.started (its data built from the claimed row), as a CTE over the claimed run `u`: the claim and
+ * the event are one statement. Only a claimed run gets one (an async run is inserted queued).
+ */
+const STARTED_EVENT_CTE = `e as (
+    insert into run_events (run_id, seq, type, data)
+    select u.id, u.last_event_seq, 'run.started',
+      jsonb_build_object('attempt', u.attempt, 'agent', u.agent_id, 'model', u.model, 'worker', u.lease_owner)
+    from u where u.status = 'running'
+    returning created_at
+  )`
 
-/** Appends `$items` (a JSON array of {type, data}) after the sequence numbers `u` reserved (its new last_event_seq). */
-const appendItems = (runParam: string, itemsParam: string, countParam: string) => `
-  insert into run_events (run_id, seq, type, data)
-  select ${runParam}, u.last_event_seq - ${countParam}::int + e.ord::int, e.value->>'type', e.value->'data'
-  from u, jsonb_array_elements(${itemsParam}::jsonb) with ordinality as e(value, ord)
-  returning seq, created_at`
-
-const INSERT_RUN_VALUES = `($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,
-  case when $11::text is null then null else now() + $13::int * interval '1 millisecond' end,
-  case when $11::text is null then null else now() end, $10::int)`
 const INSERT_RUN_COLUMNS = `(id, principal_id, agent_id, session_id, mode, status, input, idempotency_key, request_id, attempt, lease_owner, model, lease_expires_at, started_at, last_event_seq)`
+/** The values of INSERT_RUN_COLUMNS; a claimed run (`$11` = its lease owner) starts at event 1, its run.started. */
+const insertRunValues = (sessionId: string) => `$1, $2, $3, ${sessionId}, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,
+  case when $11::text is null then null else now() + $13::int * interval '1 millisecond' end,
+  case when $11::text is null then null else now() end, $10::int`
+const ON_IDEMPOTENCY_CONFLICT = `on conflict (principal_id, idempotency_key) where idempotency_key is not null do nothing`
 
 /** One statement: the run (claimed with its run.started when inline). Nothing when the idempotency key is taken. */
 const CREATE_RUN_SQL = `
   with u as (
-    insert into runs ${INSERT_RUN_COLUMNS} values ${INSERT_RUN_VALUES}
-    on conflict (principal_id, idempotency_key) where idempotency_key is not null do nothing
+    insert into runs ${INSERT_RUN_COLUMNS} values (${insertRunValues('$4')})
+    ${ON_IDEMPOTENCY_CONFLICT}
     returning *
-  ), e as (
-    insert into run_events (run_id, seq, type, data)
-    select u.id, 1, 'run.started', ${STARTED_DATA} from u where u.status = 'running'
-    returning created_at
-  )
+  ), ${STARTED_EVENT_CTE}
   select u.*, (select created_at from e) as started_event_at, null::jsonb as history from u`
 
 /**
@@ -86,21 +83,13 @@ const CREATE_RUN_IN_SESSION_SQL = `
     on conflict (principal_id, key) do update set updated_at = now()
     returning id
   ), u as (
-    insert into runs ${INSERT_RUN_COLUMNS}
-    select $1, $2, $3, sess.id, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,
-      case when $11::text is null then null else now() + $13::int * interval '1 millisecond' end,
-      case when $11::text is null then null else now() end, $10::int
-    from sess
-    on conflict (principal_id, idempotency_key) where idempotency_key is not null do nothing
+    insert into runs ${INSERT_RUN_COLUMNS} select ${insertRunValues('sess.id')} from sess
+    ${ON_IDEMPOTENCY_CONFLICT}
     returning *
   ), m as (
     insert into session_messages (id, session_id, run_id, role, content)
     select $15, u.session_id, u.id, 'user', jsonb_build_object('text', u.input->>'message') from u
-  ), e as (
-    insert into run_events (run_id, seq, type, data)
-    select u.id, 1, 'run.started', ${STARTED_DATA} from u where u.status = 'running'
-    returning created_at
-  )
+  ), ${STARTED_EVENT_CTE}
   select u.*, (select created_at from e) as started_event_at,
     (select coalesce(jsonb_agg(jsonb_build_object('role', sm.role, 'content', sm.content, 'runId', sm.run_id) order by sm.seq), '[]'::jsonb)
      from session_messages sm where $16::boolean and sm.session_id = u.session_id) as history
@@ -114,11 +103,7 @@ const CLAIM_SQL = `
       updated_at = now(), last_event_seq = last_event_seq + 1
     where id = $1 and status = 'queued'
     returning *
-  ), e as (
-    insert into run_events (run_id, seq, type, data)
-    select u.id, u.last_event_seq, 'run.started', ${STARTED_DATA} from u
-    returning created_at
-  )
+  ), ${STARTED_EVENT_CTE}
   select u.*, (select created_at from e) as started_event_at from u`
 
 /**
@@ -132,7 +117,7 @@ const FINISH_SQL = `
       last_event_seq = last_event_seq + $10::int
     where id = $1 and attempt = $2 and status = 'running'
     returning *
-  ), ev as (${appendItems('$1', '$9', '$10')}
+  ), ev as (${appendEventsSql('$1', '$9', '$10')}
   ), m as (
     insert into session_messages (id, session_id, run_id, role, content)
     select $11, u.session_id, $1, 'assistant', jsonb_build_object('text', $4::text) from u
@@ -182,22 +167,13 @@ const RECOVER_EXPIRED_SQL = `
   )
   select u.id, u.status, u.attempt, e.seq, e.type, e.data, e.created_at from u join e on e.run_id = u.id`
 
-const iso = (v: unknown): string => (v instanceof Date ? v : new Date(String(v))).toISOString()
-
-/** The events `items` became, numbered from the rows the statement returned. */
-function numbered(runId: string, items: readonly EventItem[], rows: readonly { seq: unknown; created_at: unknown }[]): RunEvent[] {
-  const first = Math.min(...rows.map((r) => Number(r.seq)))
-  const createdAt = iso(rows[0]!.created_at)
-  return items.map((item, i) => ({ runId, seq: first + i, type: item.type, data: item.data, createdAt }))
-}
-
 function startedEvent(raw: Record<string, unknown>, run: RunRow): RunEvent {
   return {
     runId: run.id,
     seq: run.lastEventSeq,
     type: 'run.started',
     data: { attempt: run.attempt, agent: run.agentId, model: run.model, worker: run.leaseOwner },
-    createdAt: iso(raw.started_event_at),
+    createdAt: toIso(raw.started_event_at),
   }
 }
 
@@ -305,13 +281,13 @@ export function createRunsRepo(db: Db) {
       ])
       const row = rows[0]
       if (!row || row.seq === null || !row.run) return undefined
-      return { run: toRunRow(row.run), events: numbered(id, items, [row]) }
+      return { run: toRunRow(row.run), events: numberedEvents(id, items, [row]) }
     },
 
     /** Any active status → cancelled, with its run.cancelled event (returned); `undefined` when the run already ended. */
     async cancel(id: string, reason: string): Promise<RunEvent | undefined> {
       const rows = await raw.query<{ seq: number; created_at: unknown }>(CANCEL_SQL, [id, reason])
-      return rows.length === 0 ? undefined : numbered(id, [{ type: 'run.cancelled', data: { reason } }], rows)[0]
+      return rows.length === 0 ? undefined : numberedEvents(id, [{ type: 'run.cancelled', data: { reason } }], rows)[0]
     },
 
     /** running → queued by its own executor (graceful shutdown), fenced. */
@@ -331,7 +307,7 @@ export function createRunsRepo(db: Db) {
         id: String(r.id),
         status: r.status as 'queued' | 'failed',
         attempt: Number(r.attempt),
-        event: { runId: String(r.id), seq: Number(r.seq), type: r.type as RunEventType, data: r.data as Record<string, unknown>, createdAt: iso(r.created_at) },
+        event: { runId: String(r.id), seq: Number(r.seq), type: r.type as RunEventType, data: r.data as Record<string, unknown>, createdAt: toIso(r.created_at) },
       }))
     },
 
