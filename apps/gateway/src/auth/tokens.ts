@@ -56,7 +56,7 @@ export interface TokensDeps {
   log?: Logger
 }
 
-/** Bus channel of revocations: the message is the revoked token's id, or `*` (forget every cached token). */
+/** Bus channel of revocations: the message is the revoked token's id. */
 export const TOKEN_REVOCATIONS_CHANNEL = 'auth:revoked'
 /** Most tokens remembered at once; the oldest entry goes first. */
 const MAX_CACHED_TOKENS = 10_000
@@ -113,7 +113,6 @@ export function createTokensService({ db, clock, cacheMs = 0, bus, log = silentL
   let unsubscribe: (() => Promise<void>) | undefined
 
   const forget = (tokenId: string) => {
-    if (tokenId === '*') return cache.clear()
     for (const [key, entry] of cache) if (entry.principal.tokenId === tokenId) cache.delete(key)
   }
   const announce = async (tokenId: string) => {

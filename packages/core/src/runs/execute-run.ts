@@ -4,7 +4,7 @@ import { newId, storableText } from '@openvesper/shared'
 import { createSessionsRepo } from '@openvesper/sessions'
 import { and, eq } from 'drizzle-orm'
 import type { AgentDefinition } from '../agents.js'
-import { parseModelRef } from '../providers/index.js'
+import { type ModelRef, parseModelRef } from '../providers/index.js'
 import { type ChatMessage, ProviderError, type StopReason, type ToolCall } from '../providers/types.js'
 import type { RunDeps } from './deps.js'
 import type { Fence, RunEvent } from './events.js'
@@ -32,10 +32,10 @@ export interface ExecuteResult {
 
 const argsHash = (args: string) => createHash('sha256').update(args).digest('hex')
 
-/** The `provider/model` an agent's runs use (`echo` for the offline model), as runs and events show it. */
-export function modelNameOf(agent: Pick<AgentDefinition, 'model'>, defaultModel: string): string {
+/** The model an agent's runs use, and its name as runs and events show it (`provider/model`, `echo` offline). */
+export function agentModel(agent: Pick<AgentDefinition, 'model'>, defaultModel: string): { ref: ModelRef; name: string } {
   const ref = parseModelRef(agent.model ?? defaultModel)
-  return ref.provider === 'echo' ? 'echo' : `${ref.provider}/${ref.model}`
+  return { ref, name: ref.provider === 'echo' ? 'echo' : `${ref.provider}/${ref.model}` }
 }
 
 /** What the statement that claimed the attempt already did: its run.started event and, inline, the transcript. */
@@ -81,8 +81,8 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     ended('failed', await finish(deps, run, fence, writer, { status: 'failed', reason, message, output: partial || null, usage, model: modelName }))
   try {
     const agent = deps.agents.get(run.agentId)
-    const ref = parseModelRef(agent.model ?? deps.defaultModel)
-    modelName = modelNameOf(agent, deps.defaultModel)
+    const { ref, name } = agentModel(agent, deps.defaultModel)
+    modelName = name
     const provider = deps.providers.get(ref.provider)
     const toolSpecs = deps.tools.specs(agent.tools)
     const messages = await buildMessages(db, run, agent.systemPrompt, attempt.history)

@@ -4,7 +4,7 @@ import { createSessionsRepo } from '@openvesper/sessions'
 import { DEFAULT_AGENT_ID } from '../agents.js'
 import { RUN_EXECUTE_JOB, type RunDeps } from './deps.js'
 import { type FollowOptions, RUN_CONTROL_CHANNEL, type RunEvent } from './events.js'
-import { cancelRun, type ClaimedAttempt, executeRun, type ExecuteOutcome, type ExecuteResult, modelNameOf, RunStopped } from './execute-run.js'
+import { agentModel, cancelRun, type ClaimedAttempt, executeRun, type ExecuteOutcome, type ExecuteResult, RunStopped } from './execute-run.js'
 import { type CreatedRow, createRunsRepo } from './runs.repo.js'
 
 export interface RunPrincipal {
@@ -74,7 +74,7 @@ export function createRunsService(deps: RunDeps) {
       sessionId: null,
       mode: options.mode,
       message: input.message,
-      model: modelNameOf(deps.agents.get(agentId), deps.defaultModel),
+      model: agentModel(deps.agents.get(agentId), deps.defaultModel).name,
       idempotencyKey,
       requestId: options.requestId ?? null,
       claimBy: inline ? { workerId: deps.workerId, leaseMs: deps.options.leaseMs } : undefined,
