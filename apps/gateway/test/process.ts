@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { waitFor } from '@openvesper/testing'
+import type { TestContext } from 'vitest'
 
 /**
  * Process tests (`*.process.test.ts`): the BUILT gateway (`apps/gateway/dist/main.js`) started as real OS
@@ -196,9 +197,13 @@ export async function waitForHealthy(url: string, { timeoutMs = 60_000, process:
  * Every process a test file started: `stopAll()` in afterEach/afterAll SIGKILLs leftovers (and waits for them),
  * `dump()` prints each one's output (call it when a test failed).
  */
-export function createProcessGroup() {
+export function createProcessGroup(test?: TestContext) {
   const procs: GatewayProcess[] = []
-  return {
+  // With a test's context: its processes' output is printed when it fails.
+  test?.onTestFailed(() => {
+    console.error(`process output of "${test.task.name}":\n${group.dump()}`)
+  })
+  const group = {
     async spawn(options: SpawnGatewayOptions): Promise<GatewayProcess> {
       const p = await spawnGateway(options)
       procs.push(p)
@@ -215,5 +220,6 @@ export function createProcessGroup() {
       await Promise.all(procs.map((p) => p.exited))
     },
   }
+  return group
 }
 export type ProcessGroup = ReturnType<typeof createProcessGroup>

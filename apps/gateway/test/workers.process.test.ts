@@ -99,11 +99,8 @@ describe('gateway and workers as processes (server mode)', () => {
   const cleanups: (() => Promise<void>)[] = []
 
   beforeEach(async (ctx) => {
-    procs = createProcessGroup()
+    procs = createProcessGroup(ctx)
     up = await startFakeUpstream()
-    ctx.onTestFailed(() => {
-      console.error(`process output of "${ctx.task.name}":\n${procs.dump()}`)
-    })
   })
 
   afterEach(async () => {
@@ -465,11 +462,8 @@ describe('embedded mode as a process', () => {
   let dataDir: string | undefined
 
   beforeEach(async (ctx) => {
-    procs = createProcessGroup()
+    procs = createProcessGroup(ctx)
     up = await startFakeUpstream()
-    ctx.onTestFailed(() => {
-      console.error(`process output of "${ctx.task.name}":\n${procs.dump()}`)
-    })
   })
   afterEach(async () => {
     await procs.stopAll()
