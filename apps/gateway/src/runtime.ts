@@ -23,6 +23,7 @@ import {
 } from '@openvesper/queue'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createTokensService } from './auth/tokens.js'
+import { createFailureBook } from './http/rate-limit.js'
 import type { Services } from './services.js'
 
 export interface RuntimeInfo {
@@ -97,7 +98,9 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   }
   const runs = createRunsService(runDeps)
   const tokens = createTokensService({ db, clock, cacheMs: config.auth.cacheMs, bus, log })
-  const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures }
+  // Server mode: gateways tell each other about clients that used up their failed-authentication budget.
+  const failures = redis ? createFailureBook({ bus, log }) : undefined
+  const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
   const services: Services = { tokens, runs, agents, limits }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
@@ -126,7 +129,10 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       if (config.database.migrateOnStart) await migrate(dbHandle, log)
       await queue.start()
       await bus.start()
-      if (role !== 'worker') await counters.start() // only HTTP roles count requests
+      if (role !== 'worker') {
+        await counters.start() // only HTTP roles count requests
+        await failures?.start()
+      }
       if (role !== 'worker') {
         await tokens.start()
         const { generated } = await tokens.ensureBootstrap(config.auth.bootstrapToken, { generateIfMissing: !server })
@@ -157,6 +163,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       await workers?.close(graceMs)
       await runs.stop()
       await tokens.stop()
+      await failures?.stop()
       await queue.close()
       await bus.close()
       await counters.close()

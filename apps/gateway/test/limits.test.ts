@@ -5,7 +5,8 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.js'
-import { normalizeAddress } from '../src/http/rate-limit.js'
+import { Redis } from 'ioredis'
+import { leaseSize, normalizeAddress } from '../src/http/rate-limit.js'
 import { createRuntime } from '../src/runtime.js'
 import { bearer, buildTestApp, MODES, type TestApp, type TestMode } from './helpers.js'
 import { expectProblem } from './http-assertions.js'
@@ -186,6 +187,21 @@ describe.each(MODES)('failed-authentication throttle, A08 (%s mode)', (mode) => 
     expectRateLimited(await as(client, { method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken) }, t.app))
     expectRateLimited(await as(client, { method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken) }, other.app))
   })
+
+  it('refuses the client on a gateway that saw none of its failures once another counted the last one', async () => {
+    const client = nextClient()
+    const valid: InjectOptions = { method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken) }
+    // `other` has served this client (server mode: it holds a lease of 64 requests) and knows of no failure.
+    expect((await as(client, valid, other.app)).statusCode).toBe(200)
+    for (let i = 0; i < AUTH_FAIL_LIMIT; i++) expectProblem(await as(client, { method: 'GET', url: '/auth/tokens', headers: bearer('ovk_wrong') }), 401, 'unauthorized')
+    // The announcement travels through Redis: allow a few requests for its delivery, far fewer than the lease.
+    let answer = await as(client, valid, other.app)
+    for (let i = 0; i < 5 && answer.statusCode !== 429; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      answer = await as(client, valid, other.app)
+    }
+    expectRateLimited(answer)
+  })
 })
 
 describe.each(MODES)('global per-client rate limit, A20 (%s mode)', (mode) => {
@@ -259,6 +275,55 @@ describe.each(MODES)('global per-client rate limit, A20 (%s mode)', (mode) => {
   })
 })
 
+describe.each(MODES)('rate limit leases, larger limits (%s mode)', (mode) => {
+  const LIMIT = 320 // leases of 10 in server mode
+  const env = { OPENVESPER_RATE_LIMIT: String(LIMIT), OPENVESPER_RATE_LIMIT_WINDOW_MS: String(WINDOW_MS) }
+  let t: TestApp
+  let other: Instance
+  const as = (remoteAddress: string, app = t.app) => app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken), remoteAddress })
+
+  beforeAll(async () => {
+    t = await buildTestApp({ mode, env })
+    other = await secondInstance(t, mode, env)
+  })
+  afterAll(async () => {
+    await other?.close()
+    await t?.close()
+  })
+
+  it('sizes leases from the limit: exact below 64, at most 64', () => {
+    expect([1, 8, 63, 64, 320, 2048, 10_000_000].map(leaseSize)).toEqual([1, 1, 1, 2, 10, 64, 64])
+  })
+
+  it('lets exactly the limit through one gateway, taking the window in leases', async () => {
+    const client = nextClient()
+    expect((await as(client)).statusCode).toBe(200)
+    if (mode === 'server') {
+      // One request took a whole lease from the shared window.
+      const admin = new Redis(t.redis!.url)
+      try {
+        expect(await admin.get(`${t.redis!.prefix}:counters:req:${client}`)).toBe(String(leaseSize(LIMIT)))
+      } finally {
+        admin.disconnect()
+      }
+    }
+    const answers = await Promise.all(Array.from({ length: LIMIT + 20 }, () => as(client)))
+    expect(answers.filter((r) => r.statusCode === 200)).toHaveLength(LIMIT - 1)
+    for (const res of answers.filter((r) => r.statusCode !== 200)) expectRateLimited(res)
+    expectRateLimited(await as(client))
+  })
+
+  it('never lets more than the limit through two gateways; a lease left on one refuses at most that much early', async () => {
+    const client = nextClient()
+    let passed = 0
+    for (let i = 0; i < LIMIT + 10; i++) if ((await as(client, i % 3 === 0 ? other.app : t.app)).statusCode === 200) passed++
+    expect(passed).toBeLessThanOrEqual(LIMIT)
+    expect(passed).toBeGreaterThanOrEqual(LIMIT - (leaseSize(LIMIT) - 1))
+    expectRateLimited(await as(client, t.app))
+    expectRateLimited(await as(client, other.app))
+  })
+})
+
 describe('counter store outage', () => {
   let t: TestApp
   beforeAll(async () => {
@@ -268,7 +333,8 @@ describe('counter store outage', () => {
     await t?.close()
   })
 
-  it('does not fail requests while the counters are unavailable, logs the outage once and enforces limits again after it', async () => {
+  // 'redis': the in-process store standing in for Redis, so the limiter takes the shared (leased) path.
+  it.each(['inprocess', 'redis'] as const)('does not fail requests while the counters are unavailable, logs the outage once and enforces limits again after it (%s path)', async (kind) => {
     const real = createInProcessCounterStore()
     await real.start()
     let down = true
@@ -276,7 +342,7 @@ describe('counter store outage', () => {
       if (down) throw new AppError('unavailable', 'counter store unavailable (hit, Redis at 127.0.0.1:6379): connection lost')
       return fn(...args)
     }
-    const counters: CounterStore = { ...real, hit: guarded(real.hit), peek: guarded(real.peek) }
+    const counters: CounterStore = { ...real, kind, hit: guarded(real.hit), peek: guarded(real.peek), take: guarded(real.take) }
     const lines: { level: number; msg: string }[] = []
     const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
     const app = await buildApp({ config: loadConfig({}), services: { ...t.services, limits: { ...t.services.limits, counters } }, log })

@@ -12,12 +12,22 @@ export interface CounterWindow {
   resetAtMs: number
 }
 
+export interface CounterTake extends CounterWindow {
+  granted: number
+}
+
 export interface CounterStore {
   readonly kind: 'redis' | 'inprocess'
   /** Connects (Redis); construction does no I/O. */
   start(): Promise<void>
   /** Counts one hit on `key`, opening a `windowMs` window if none is open, and returns the window after the hit. */
   hit(key: string, windowMs: number): Promise<CounterWindow>
+  /**
+   * Takes up to `want` of the `limit` hits the current window of `key` allows, opening a `windowMs` window if none
+   * is open: `granted` is how many it got (0 once the window is used up) and `count` the window's hits after the take.
+   * Rate limiters take a few hits at once and spend them locally, so most requests need no round trip.
+   */
+  take(key: string, windowMs: number, limit: number, want: number): Promise<CounterTake>
   /** The current window of `key`, without counting. */
   peek(key: string): Promise<CounterWindow>
   close(): Promise<void>
@@ -29,6 +39,11 @@ export function assertKey(key: string): void {
 
 export function assertWindow(windowMs: number): void {
   if (!Number.isInteger(windowMs) || windowMs < 1) throw new Error(`counter store: windowMs must be an integer >= 1 (got ${String(windowMs)})`)
+}
+
+export function assertTake(limit: number, want: number): void {
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`counter store: limit must be an integer >= 1 (got ${String(limit)})`)
+  if (!Number.isInteger(want) || want < 1) throw new Error(`counter store: want must be an integer >= 1 (got ${String(want)})`)
 }
 
 export interface InProcessCounterStoreOptions {
@@ -72,6 +87,19 @@ export function createInProcessCounterStore(options: InProcessCounterStoreOption
     }
   }
 
+  /** The open window of `key`, or a new one (count 0) when none is open. */
+  function openWindow(key: string, windowMs: number): { count: number; resetAtMs: number } {
+    const at = now()
+    let window = windows.get(key)
+    if (!window || window.resetAtMs <= at) {
+      windows.delete(key)
+      makeRoom(at)
+      window = { count: 0, resetAtMs: at + windowMs }
+      windows.set(key, window)
+    }
+    return window
+  }
+
   return {
     kind: 'inprocess',
 
@@ -86,16 +114,20 @@ export function createInProcessCounterStore(options: InProcessCounterStoreOption
       assertKey(key)
       assertWindow(windowMs)
       assertStarted('hit')
-      const at = now()
-      let window = windows.get(key)
-      if (!window || window.resetAtMs <= at) {
-        windows.delete(key)
-        makeRoom(at)
-        window = { count: 0, resetAtMs: at + windowMs }
-        windows.set(key, window)
-      }
+      const window = openWindow(key, windowMs)
       window.count++
       return { count: window.count, resetAtMs: window.resetAtMs }
+    },
+
+    async take(key, windowMs, limit, want) {
+      assertKey(key)
+      assertWindow(windowMs)
+      assertTake(limit, want)
+      assertStarted('take')
+      const window = openWindow(key, windowMs)
+      const granted = Math.max(0, Math.min(want, limit - window.count))
+      window.count += granted
+      return { granted, count: window.count, resetAtMs: window.resetAtMs }
     },
 
     async peek(key) {

@@ -1,7 +1,7 @@
 /** Redis counters (server mode, shared by every gateway on the prefix). Imported through `@openvesper/queue/redis` only. */
 import { AppError, silentLogger, type Logger } from '@openvesper/shared'
 import { Redis, type RedisOptions } from 'ioredis'
-import { assertKey, assertWindow, type CounterStore } from './counters.js'
+import { assertKey, assertTake, assertWindow, type CounterStore } from './counters.js'
 import { describeRedisUrl, errorMessage, normalizePrefix, reconnectDelay, settlesWithin, watchConnection } from './internal.js'
 
 export interface RedisCounterStoreOptions {
@@ -37,6 +37,20 @@ end
 return {count, ttl}
 `
 
+/** Up to ARGV[3] of the ARGV[2] hits the window allows; the window opens (with its expiry) on its first hit. */
+const TAKE_SCRIPT = `
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local granted = math.max(0, math.min(tonumber(ARGV[3]), tonumber(ARGV[2]) - count))
+if granted > 0 then count = redis.call('INCRBY', KEYS[1], granted) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 and count > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+if ttl < 0 then ttl = 0 end
+return {granted, count, ttl}
+`
+
 const PEEK_SCRIPT = `
 local count = redis.call('GET', KEYS[1])
 if not count then return {0, 0} end
@@ -48,6 +62,7 @@ return {tonumber(count), ttl}
 type CounterRedis = Redis & {
   ovCounterHit(key: string, windowMs: number): Promise<[number, number]>
   ovCounterPeek(key: string): Promise<[number, number]>
+  ovCounterTake(key: string, windowMs: number, limit: number, want: number): Promise<[number, number, number]>
 }
 
 export function createRedisCounterStore(options: RedisCounterStoreOptions): CounterStore {
@@ -76,6 +91,7 @@ export function createRedisCounterStore(options: RedisCounterStoreOptions): Coun
       const c = new Redis(redisUrl, { ...COUNTER_REDIS_OPTIONS, connectionName: `${base}client` }) as CounterRedis
       c.defineCommand('ovCounterHit', { numberOfKeys: 1, lua: HIT_SCRIPT })
       c.defineCommand('ovCounterPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT })
+      c.defineCommand('ovCounterTake', { numberOfKeys: 1, lua: TAKE_SCRIPT })
       watchConnection(c, log, 'counter store')
       try {
         await c.connect()
@@ -98,6 +114,19 @@ export function createRedisCounterStore(options: RedisCounterStoreOptions): Coun
         return { count: Number(count), resetAtMs: Date.now() + Number(ttl) }
       } catch (err) {
         throw unavailable('hit', err)
+      }
+    },
+
+    async take(key, windowMs, limit, want) {
+      assertKey(key)
+      assertWindow(windowMs)
+      assertTake(limit, want)
+      const c = connection('take')
+      try {
+        const [granted, count, ttl] = await c.ovCounterTake(base + key, windowMs, limit, want)
+        return { granted: Number(granted), count: Number(count), resetAtMs: Date.now() + Number(ttl) }
+      } catch (err) {
+        throw unavailable('take', err)
       }
     },
 

@@ -70,6 +70,35 @@ function defineCounterStoreContractTests(name: string, factory: () => CounterSto
       expect(fresh.resetAtMs).toBeGreaterThan(Date.now() + 59_000)
     })
 
+    it('takes hits in batches, never past the limit, in the same window as hit()', async () => {
+      const store = await started()
+      const key = nextKey()
+      const before = Date.now()
+      const first = await store.take(key, 60_000, 10, 4)
+      expect(first).toMatchObject({ granted: 4, count: 4 })
+      expect(first.resetAtMs).toBeGreaterThanOrEqual(before + 59_000)
+      expect(first.resetAtMs).toBeLessThanOrEqual(Date.now() + 60_000)
+      expect((await store.hit(key, 60_000)).count).toBe(5)
+      // Only what is left of the window is granted, then nothing, and a refused take counts nothing.
+      expect(await store.take(key, 60_000, 10, 4)).toMatchObject({ granted: 4, count: 9 })
+      expect(await store.take(key, 60_000, 10, 4)).toMatchObject({ granted: 1, count: 10 })
+      const refused = await store.take(key, 60_000, 10, 4)
+      expect(refused).toMatchObject({ granted: 0, count: 10 })
+      expect(refused.resetAtMs).toBeLessThanOrEqual(first.resetAtMs + 50)
+      expect((await store.peek(key)).count).toBe(10)
+      // A lower limit on a fuller window grants nothing either.
+      expect(await store.take(key, 60_000, 3, 1)).toMatchObject({ granted: 0, count: 10 })
+    })
+
+    it('opens a new window for take() once the current one has closed', async () => {
+      const store = await started()
+      const key = nextKey()
+      expect(await store.take(key, 100, 2, 5)).toMatchObject({ granted: 2, count: 2 })
+      expect(await store.take(key, 100, 2, 5)).toMatchObject({ granted: 0, count: 2 })
+      await waitFor(async () => (await store.peek(key)).count === 0, { what: 'the window to close' })
+      expect(await store.take(key, 60_000, 2, 1)).toMatchObject({ granted: 1, count: 1 })
+    })
+
     it('rejects bad arguments and use outside start()/close()', async () => {
       const store = factory()
       await expect(store.hit('k', 1000)).rejects.toThrow(/before start\(\)/)
@@ -77,6 +106,9 @@ function defineCounterStoreContractTests(name: string, factory: () => CounterSto
       await expect(store.hit('', 1000)).rejects.toThrow(/non-empty/)
       await expect(store.hit('k', 0)).rejects.toThrow(/windowMs/)
       await expect(store.hit('k', 1.5)).rejects.toThrow(/windowMs/)
+      await expect(store.take('k', 1000, 0, 1)).rejects.toThrow(/limit/)
+      await expect(store.take('k', 1000, 5, 0)).rejects.toThrow(/want/)
+      await expect(store.take('k', 1000, 5, 1.5)).rejects.toThrow(/want/)
       await expect(store.start()).rejects.toThrow(/twice/)
       await store.close()
       await store.close()
@@ -107,6 +139,14 @@ describe('redis counter store', () => {
     expect((await gatewayB.peek(key)).count).toBe(3)
     expect((await other.peek(key)).count).toBe(0)
     expect((await other.hit(key, 60_000)).count).toBe(1)
+  })
+
+  it('hands out one budget between instances: concurrent takes never grant more than the limit', async () => {
+    const gateways = [await started(), await started(), await started()]
+    const key = nextKey()
+    const takes = await Promise.all(Array.from({ length: 30 }, (_, i) => gateways[i % 3]!.take(key, 60_000, 50, 3)))
+    expect(takes.reduce((sum, t) => sum + t.granted, 0)).toBe(50)
+    expect((await gateways[0]!.peek(key)).count).toBe(50)
   })
 
   it('keeps each counter under the prefix with the window as its expiry', async () => {
