@@ -14,6 +14,7 @@
  *                      (profiles under bench/results/profiles/<time>/; timings of a profiled run are not comparable)
  *   --log-level=L      gateway OPENVESPER_LOG_LEVEL (default: info, the product default)
  *   --keep-logs        keep the gateway logs (bench/results/logs/<time>/) even when every scenario succeeded
+ *   --gateway-env=K=V  extra environment for every gateway process (repeatable), to compare settings in one run
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -36,6 +37,7 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
     'keep-logs': { type: 'boolean', default: false },
+    'gateway-env': { type: 'string', multiple: true, default: [] },
   },
   strict: true,
 })
@@ -60,6 +62,14 @@ const SESSION_TURNS = 8
 const LONG_REPLY_WORDS = 100
 const MODEL = 'openai/bench-model'
 const MESSAGE = 'Summarise the plot of Hamlet in one sentence.'
+
+const EXTRA_ENV = Object.fromEntries(
+  flags['gateway-env']!.map((kv) => {
+    const eq = kv.indexOf('=')
+    if (eq < 1) throw new Error(`--gateway-env: expected K=V (got '${kv}')`)
+    return [kv.slice(0, eq), kv.slice(eq + 1)]
+  }),
+)
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-')
 const RESULTS = join(ROOT, 'bench/results')
@@ -109,6 +119,7 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
     OPENVESPER_UPSTREAM_MAX_RETRIES: '0',
     // Every request comes from 127.0.0.1: lift the per-client limit so it counts (its cost is measured) but never rejects.
     OPENVESPER_RATE_LIMIT: '10000000',
+    ...EXTRA_ENV,
     ...extra,
   }
 }
@@ -631,7 +642,7 @@ async function main(): Promise<void> {
     groups: [...only],
     machine: { busyBeforePct: busyBefore * 100, loadavgBefore: loadBefore, loadavgAfter: loadavg(), cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemMb: Math.round(totalmem() / 2 ** 20), freeMemMb: Math.round(freemem() / 2 ** 20), node: process.version },
     git: gitInfo(),
-    settings: { plan: PLAN, connectionsHigh: CONNECTIONS_HIGH, asyncSubmitConcurrency: ASYNC_SUBMIT_CONCURRENCY, workerConcurrency: WORKER_CONCURRENCY, dbPoolMax: DB_POOL_MAX, sessionTurns: SESSION_TURNS, model: MODEL, logLevel: flags['log-level'] },
+    settings: { plan: PLAN, connectionsHigh: CONNECTIONS_HIGH, asyncSubmitConcurrency: ASYNC_SUBMIT_CONCURRENCY, workerConcurrency: WORKER_CONCURRENCY, dbPoolMax: DB_POOL_MAX, sessionTurns: SESSION_TURNS, model: MODEL, logLevel: flags['log-level'], gatewayEnv: EXTRA_ENV },
     rows,
     raw,
     errors,
