@@ -21,6 +21,9 @@ export function openSse(request: FastifyRequest, reply: FastifyReply, headers: R
   const res = reply.raw
   const closed = new AbortController()
   reply.hijack()
+  // The headers, the retry hint and whatever is sent in this tick (a new run's run.started) leave in one write.
+  res.cork()
+  process.nextTick(() => res.uncork())
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
