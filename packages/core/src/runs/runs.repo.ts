@@ -1,5 +1,6 @@
 import { type Db, rawSql, type RunMode, type RunRow, type RunUsage } from '@openvesper/db'
-import { appendEventsSql, type EventItem, numberedEvents, toIso } from './event-sql.js'
+import { createCoalescer } from '@openvesper/shared'
+import { type EventItem, numberedEvents, toIso } from './event-sql.js'
 import type { RunEvent, RunEventType } from './events.js'
 
 export type { EventItem } from './event-sql.js'
@@ -53,24 +54,35 @@ const STARTED_EVENT_CTE = `e as (
     select u.id, u.last_event_seq, 'run.started',
       jsonb_build_object('attempt', u.attempt, 'agent', u.agent_id, 'model', u.model, 'worker', u.lease_owner)
     from u where u.status = 'running'
-    returning created_at
+    returning run_id, created_at
   )`
 
 const INSERT_RUN_COLUMNS = `(id, principal_id, agent_id, session_id, mode, status, input, idempotency_key, request_id, attempt, lease_owner, model, lease_expires_at, started_at, last_event_seq)`
-/** The values of INSERT_RUN_COLUMNS; a claimed run (`$11` = its lease owner) starts at event 1, its run.started. */
-const insertRunValues = (sessionId: string) => `$1, $2, $3, ${sessionId}, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,
+/** The values of INSERT_RUN_COLUMNS in a session (`sess`); a claimed run (`$11` = its lease owner) starts at event 1, its run.started. */
+const SESSION_RUN_VALUES = `$1, $2, $3, sess.id, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,
   case when $11::text is null then null else now() + $13::int * interval '1 millisecond' end,
   case when $11::text is null then null else now() end, $10::int`
 const ON_IDEMPOTENCY_CONFLICT = `on conflict (principal_id, idempotency_key) where idempotency_key is not null do nothing`
 
-/** One statement: the run (claimed with its run.started when inline). Nothing when the idempotency key is taken. */
+/**
+ * Runs outside a session, a batch in one statement (`$1`: a JSON array of NewRunInput), each claimed with its
+ * run.started when inline. A run whose idempotency key its principal already used (also earlier in the same batch)
+ * returns no row.
+ */
 const CREATE_RUN_SQL = `
-  with u as (
-    insert into runs ${INSERT_RUN_COLUMNS} values (${insertRunValues('$4')})
+  with i as (
+    select * from jsonb_to_recordset($1::jsonb) as i(id text, principal_id text, agent_id text, session_id text, mode text,
+      status text, input jsonb, idempotency_key text, request_id text, attempt int, lease_owner text, model text, lease_ms int)
+  ), u as (
+    insert into runs ${INSERT_RUN_COLUMNS}
+    select i.id, i.principal_id, i.agent_id, i.session_id, i.mode, i.status, i.input, i.idempotency_key, i.request_id, i.attempt,
+      i.lease_owner, i.model, case when i.lease_owner is null then null else now() + i.lease_ms * interval '1 millisecond' end,
+      case when i.lease_owner is null then null else now() end, i.attempt
+    from i
     ${ON_IDEMPOTENCY_CONFLICT}
     returning *
   ), ${STARTED_EVENT_CTE}
-  select u.*, (select created_at from e) as started_event_at, null::jsonb as history from u`
+  select u.*, e.created_at as started_event_at from u left join e on e.run_id = u.id`
 
 /**
  * One statement: the session (created on first use, else touched), the run (claimed with its run.started when
@@ -83,7 +95,7 @@ const CREATE_RUN_IN_SESSION_SQL = `
     on conflict (principal_id, key) do update set updated_at = now()
     returning id
   ), u as (
-    insert into runs ${INSERT_RUN_COLUMNS} select ${insertRunValues('sess.id')} from sess
+    insert into runs ${INSERT_RUN_COLUMNS} select ${SESSION_RUN_VALUES} from sess
     ${ON_IDEMPOTENCY_CONFLICT}
     returning *
   ), m as (
@@ -95,37 +107,57 @@ const CREATE_RUN_IN_SESSION_SQL = `
      from session_messages sm where $16::boolean and sm.session_id = u.session_id) as history
   from u`
 
-/** queued → running for this worker, attempt + 1, with the attempt's run.started event. */
+/**
+ * queued → running, attempt + 1, each with the attempt's run.started event: one statement for a batch of claims
+ * (`$1` run ids, `$2` their lease owners, `$3` their lease lengths in ms, no id twice). A run that is no longer
+ * queued returns no row.
+ */
 const CLAIM_SQL = `
-  with u as (
-    update runs set status = 'running', attempt = attempt + 1, lease_owner = $2,
-      lease_expires_at = now() + $3::int * interval '1 millisecond', started_at = coalesce(started_at, now()),
-      updated_at = now(), last_event_seq = last_event_seq + 1
-    where id = $1 and status = 'queued'
-    returning *
+  with i as (
+    select * from unnest($1::text[], $2::text[], $3::int[]) as i(id, owner, lease_ms)
+  ), u as (
+    update runs r set status = 'running', attempt = r.attempt + 1, lease_owner = i.owner,
+      lease_expires_at = now() + i.lease_ms * interval '1 millisecond', started_at = coalesce(r.started_at, now()),
+      updated_at = now(), last_event_seq = r.last_event_seq + 1
+    from i
+    where r.id = i.id and r.status = 'queued'
+    returning r.*
   ), ${STARTED_EVENT_CTE}
-  select u.*, (select created_at from e) as started_event_at from u`
+  select u.*, e.created_at as started_event_at from u join e on e.run_id = u.id`
 
 /**
- * Fenced finalisation: the status, the events still pending and the terminal one (the last item) and, for a
- * completed run in a session, the assistant's transcript entry commit together.
+ * Fenced finalisation of a batch of runs (`$1`: a JSON array of FinishInput). For each run whose attempt still
+ * holds: the status, the events still pending and the terminal one (the last item) and, for a completed run in a
+ * session, the assistant's transcript entry and the session's touch commit together. One row per finished run:
+ * its id, the first stored seq, the events' time and the ended run.
  */
 const FINISH_SQL = `
-  with u as (
-    update runs set status = $3, output = $4, usage = $5::jsonb, model = $6, failure_reason = $7, error_message = $8,
-      lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now(),
-      last_event_seq = last_event_seq + $10::int
-    where id = $1 and attempt = $2 and status = 'running'
-    returning *
-  ), ev as (${appendEventsSql('$1', '$9', '$10')}
+  with i as (
+    select * from jsonb_to_recordset($1::jsonb) as i(id text, attempt int, status text, output text, usage jsonb, model text,
+      reason text, message text, events jsonb, message_id text)
+  ), u as (
+    update runs r set status = i.status, output = i.output, usage = i.usage, model = i.model, failure_reason = i.reason,
+      error_message = i.message, lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now(),
+      last_event_seq = r.last_event_seq + jsonb_array_length(i.events)
+    from i
+    where r.id = i.id and r.attempt = i.attempt and r.status = 'running'
+    returning r.*, i.events as finish_events, i.message_id as finish_message_id
+  ), ev as (
+    insert into run_events (run_id, seq, type, data)
+    select u.id, u.last_event_seq - jsonb_array_length(u.finish_events) + e.ord::int, e.value->>'type', e.value->'data'
+    from u, jsonb_array_elements(u.finish_events) with ordinality as e(value, ord)
+    returning run_id, seq, created_at
   ), m as (
     insert into session_messages (id, session_id, run_id, role, content)
-    select $11, u.session_id, $1, 'assistant', jsonb_build_object('text', $4::text) from u
-    where u.session_id is not null and $3 = 'completed'
+    select u.finish_message_id, u.session_id, u.id, 'assistant', jsonb_build_object('text', u.output) from u
+    where u.session_id is not null and u.status = 'completed'
   ), s as (
-    update sessions set updated_at = now() where $3 = 'completed' and id = (select session_id from u)
+    update sessions set updated_at = now() where id in (select u.session_id from u where u.status = 'completed')
   )
-  select min(ev.seq) as seq, min(ev.created_at) as created_at, (select to_jsonb(u.*) from u) as run from ev`
+  select u.id, (select min(ev.seq) from ev where ev.run_id = u.id) as seq,
+    (select min(ev.created_at) from ev where ev.run_id = u.id) as created_at,
+    to_jsonb(u.*) - 'finish_events' - 'finish_message_id' as run
+  from u`
 
 /** Any active status → cancelled, with its run.cancelled event. */
 const CANCEL_SQL = `
@@ -177,12 +209,99 @@ function startedEvent(raw: Record<string, unknown>, run: RunRow): RunEvent {
   }
 }
 
+interface ClaimInput {
+  id: string
+  workerId: string
+  leaseMs: number
+}
+
+/** One run of a FINISH_SQL batch, as its JSON input names it. */
+interface FinishInput {
+  id: string
+  attempt: number
+  status: 'completed' | 'failed'
+  output: string | null
+  usage: RunUsage | null
+  model: string | null
+  reason: string | null
+  message: string | null
+  events: readonly EventItem[]
+  message_id: string
+}
+
+type Finished = { run: RunRow; events: RunEvent[] } | undefined
+
+const repos = new WeakMap<Db, ReturnType<typeof buildRunsRepo>>()
+
 /**
- * Run queries. The hot ones (create, claim, finish, cancel, lookups) are single hand-written statements sent
- * through `rawSql` (prepared, no query builder); every write after the claim is fenced on `attempt`.
+ * Run queries over `db`: one repository per database handle, so the claims and finishes of every run in the
+ * process share their batches. The hot ones (create, claim, finish, cancel, lookups) are single hand-written
+ * statements sent through `rawSql` (prepared, no query builder); every write after the claim is fenced on `attempt`.
  */
 export function createRunsRepo(db: Db) {
+  let repo = repos.get(db)
+  if (!repo) repos.set(db, (repo = buildRunsRepo(db)))
+  return repo
+}
+
+function buildRunsRepo(db: Db) {
   const raw = rawSql(db)
+
+  const createOne = createCoalescer<NewRun, CreatedRow | undefined>(async (runs) => {
+    const rows = await raw.query<Record<string, unknown>>(CREATE_RUN_SQL, [
+      JSON.stringify(
+        runs.map((r) => ({
+          id: r.id,
+          principal_id: r.principalId,
+          agent_id: r.agentId,
+          session_id: r.sessionId,
+          mode: r.mode,
+          status: r.claimBy ? 'running' : 'queued',
+          input: { message: r.message },
+          idempotency_key: r.idempotencyKey,
+          request_id: r.requestId,
+          attempt: r.claimBy ? 1 : 0,
+          lease_owner: r.claimBy?.workerId ?? null,
+          model: r.model ?? null,
+          lease_ms: r.claimBy?.leaseMs ?? 0,
+        })),
+      ),
+    ])
+    const byId = new Map(rows.map((row) => [String(row.id), row]))
+    return runs.map((r) => {
+      const row = byId.get(r.id)
+      if (!row) return undefined
+      const run = toRunRow(row)
+      return { run, started: r.claimBy ? startedEvent(row, run) : undefined }
+    })
+  })
+
+  const claimOne = createCoalescer<ClaimInput, ClaimedRow | undefined>(async (inputs) => {
+    // A run asked for twice in one batch (a duplicate job) is claimed by the first ask only, as it would be one by one.
+    const first = new Map<string, ClaimInput>()
+    for (const c of inputs) if (!first.has(c.id)) first.set(c.id, c)
+    const unique = [...first.values()]
+    const rows = await raw.query<Record<string, unknown>>(CLAIM_SQL, [unique.map((c) => c.id), unique.map((c) => c.workerId), unique.map((c) => c.leaseMs)])
+    const byId = new Map(rows.map((row) => [String(row.id), row]))
+    return inputs.map((c) => {
+      const row = byId.get(c.id)
+      if (!row || first.get(c.id) !== c) return undefined
+      const run = toRunRow(row)
+      return { run, started: startedEvent(row, run) }
+    })
+  })
+
+  const finishOne = createCoalescer<FinishInput, Finished>(async (inputs) => {
+    const rows = await raw.query<{ id: string; seq: number | null; created_at: unknown; run: Record<string, unknown> }>(FINISH_SQL, [JSON.stringify(inputs)])
+    // Keyed by attempt too: of two attempts of one run in a batch, only the one whose fence held has a row.
+    const byAttempt = new Map(rows.map((row) => [`${row.id}#${Number(row.run.attempt)}`, row]))
+    return inputs.map((f) => {
+      const row = byAttempt.get(`${f.id}#${f.attempt}`)
+      if (!row || row.seq === null) return undefined
+      return { run: toRunRow(row.run), events: numberedEvents(f.id, f.events, [row]) }
+    })
+  })
+
   return {
     /**
      * Inserts a run — in its session when `session` is given (see CREATE_RUN_IN_SESSION_SQL) — in one statement.
@@ -192,12 +311,13 @@ export function createRunsRepo(db: Db) {
       r: NewRun,
       session?: { key: string; sessionId: string; messageId: string; withHistory: boolean },
     ): Promise<CreatedRow | undefined> {
+      if (!session) return createOne(r)
       const claimed = r.claimBy
-      const params = [
+      const rows = await raw.query(CREATE_RUN_IN_SESSION_SQL, [
         r.id,
         r.principalId,
         r.agentId,
-        session ? session.sessionId : r.sessionId, // the session variant inserts the session under this id on first use
+        session.sessionId, // the session is inserted under this id on first use
         r.mode,
         claimed ? 'running' : 'queued',
         JSON.stringify({ message: r.message }),
@@ -207,17 +327,17 @@ export function createRunsRepo(db: Db) {
         claimed?.workerId ?? null,
         r.model ?? null,
         claimed?.leaseMs ?? 0,
-      ]
-      const rows = session
-        ? await raw.query(CREATE_RUN_IN_SESSION_SQL, [...params, session.key, session.messageId, session.withHistory])
-        : await raw.query(CREATE_RUN_SQL, params)
+        session.key,
+        session.messageId,
+        session.withHistory,
+      ])
       const row = rows[0]
       if (!row) return undefined
       const run = toRunRow(row)
       return {
         run,
         started: claimed ? startedEvent(row, run) : undefined,
-        history: session?.withHistory ? ((row.history as HistoryEntry[] | null) ?? []) : undefined,
+        history: session.withHistory ? ((row.history as HistoryEntry[] | null) ?? []) : undefined,
       }
     },
 
@@ -238,10 +358,7 @@ export function createRunsRepo(db: Db) {
 
     /** queued → running for this worker, with its run.started; `undefined` when it is no longer queued. */
     async claim(id: string, workerId: string, leaseMs: number): Promise<ClaimedRow | undefined> {
-      const [row] = await raw.query(CLAIM_SQL, [id, workerId, leaseMs])
-      if (!row) return undefined
-      const run = toRunRow(row)
-      return { run, started: startedEvent(row, run) }
+      return claimOne({ id, workerId, leaseMs })
     },
 
     /** Extends the lease; false when the fence no longer holds (cancelled, finished, re-claimed). */
@@ -258,30 +375,20 @@ export function createRunsRepo(db: Db) {
      * running → completed | failed, fenced, storing `items` (pending events, the terminal one last). The ended run
      * and its stored events, or `undefined` when this executor no longer owns the run.
      */
-    async finish(
-      id: string,
-      attempt: number,
-      items: readonly EventItem[],
-      result: FinishFields,
-      messageId: string,
-    ): Promise<{ run: RunRow; events: RunEvent[] } | undefined> {
+    async finish(id: string, attempt: number, items: readonly EventItem[], result: FinishFields, messageId: string): Promise<Finished> {
       const completed = result.status === 'completed'
-      const rows = await raw.query<{ seq: number | null; created_at: unknown; run: Record<string, unknown> | null }>(FINISH_SQL, [
+      return finishOne({
         id,
         attempt,
-        result.status,
-        result.output,
-        result.usage === null ? null : JSON.stringify(result.usage),
-        result.model,
-        completed ? null : result.reason,
-        completed ? null : result.message,
-        JSON.stringify(items),
-        items.length,
-        messageId,
-      ])
-      const row = rows[0]
-      if (!row || row.seq === null || !row.run) return undefined
-      return { run: toRunRow(row.run), events: numberedEvents(id, items, [row]) }
+        status: result.status,
+        output: result.output,
+        usage: result.usage,
+        model: result.model,
+        reason: completed ? null : result.reason,
+        message: completed ? null : result.message,
+        events: items,
+        message_id: messageId,
+      })
     },
 
     /** Any active status → cancelled, with its run.cancelled event (returned); `undefined` when the run already ended. */
@@ -331,7 +438,7 @@ export function createRunsRepo(db: Db) {
     },
   }
 }
-export type RunsRepo = ReturnType<typeof createRunsRepo>
+export type RunsRepo = ReturnType<typeof buildRunsRepo>
 
 const asDate = (v: unknown): Date | null => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v)))
 const asJson = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T))
