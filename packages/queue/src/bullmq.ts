@@ -7,7 +7,7 @@
  * dies mid-run is re-delivered once by BullMQ's stalled-job check (after the 30 s lock expires), so handlers must be
  * idempotent.
  */
-import { AppError, silentLogger, type Logger } from '@openvesper/shared'
+import { AppError, createCoalescer, silentLogger, type Logger } from '@openvesper/shared'
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
 import {
@@ -89,6 +89,14 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
   const unavailable = (operation: string, err: unknown) =>
     new AppError('unavailable', `job queue unavailable (${operation}, Redis at ${where}): ${errorMessage(err)}`, { cause: err })
 
+  // Jobs enqueued at the same moment (concurrent requests) are added in one round trip.
+  const add = createCoalescer<{ name: string; data: Record<string, unknown>; jobId: string; delay?: number }, void>(async (jobs) => {
+    await started('enqueue').addBulk(
+      jobs.map(({ name, data, jobId, delay }) => ({ name, data, opts: { ...JOB_OPTIONS, jobId, ...(delay ? { delay } : {}) } })),
+    )
+    return jobs.map(() => undefined)
+  })
+
   return {
     kind: 'bullmq',
     queueName,
@@ -121,10 +129,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       assertJobName(name)
       assertId('jobId', enqueueOptions.jobId)
       assertDelayMs(enqueueOptions.delayMs)
-      const delay = enqueueOptions.delayMs
-      const q = started('enqueue')
+      started('enqueue')
       try {
-        await q.add(name, data, { ...JOB_OPTIONS, jobId: enqueueOptions.jobId, ...(delay ? { delay } : {}) })
+        await add({ name, data, jobId: enqueueOptions.jobId, delay: enqueueOptions.delayMs })
       } catch (err) {
         throw unavailable('enqueue', err)
       }

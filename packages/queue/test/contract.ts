@@ -94,6 +94,23 @@ export function defineJobQueueContractTests(name: string, factory: JobQueueFacto
       expect(ids).toEqual(['dup', 'after_dup'])
     })
 
+    it('treats jobs enqueued at the same moment (one batch) like jobs enqueued one by one', async () => {
+      const { queue } = await startQueue()
+      const seen: Array<{ id: string; at: number }> = []
+      await startWorkers(queue, { 'same.run': async (_d, ctx) => void seen.push({ id: ctx.jobId, at: Date.now() }) }, { concurrency: 4 })
+      const t0 = Date.now()
+      await Promise.all([
+        queue.enqueue('same.run', { n: 1 }, { jobId: 'same_dup' }),
+        queue.enqueue('same.run', { n: 2 }, { jobId: 'same_dup' }),
+        queue.enqueue('same.run', {}, { jobId: 'same_later', delayMs: 300 }),
+        ...Array.from({ length: 10 }, (_, i) => queue.enqueue('same.run', { i }, { jobId: `same_${i}` })),
+      ])
+      await waitFor(() => seen.some((s) => s.id === 'same_later'), { what: 'the delayed job' })
+      expect(seen.filter((s) => s.id === 'same_dup')).toHaveLength(1)
+      expect(seen.filter((s) => s.id.startsWith('same_') && /^same_\d+$/.test(s.id))).toHaveLength(10)
+      expect(seen.find((s) => s.id === 'same_later')!.at - t0).toBeGreaterThanOrEqual(280)
+    })
+
     it('delivers a delayed job after its delay, once even when enqueued twice', async () => {
       const { queue } = await startQueue()
       const seen: Array<{ id: string; data: Record<string, unknown> }> = []
