@@ -101,6 +101,8 @@ const yes = (ok: boolean) => (ok ? 'yes' : 'NO')
 // Shared infrastructure
 
 let upstream: IpcChild | undefined
+/** The local Redis server, metered by every cpuMeter (undefined when Redis runs elsewhere). */
+let redisPid: number | undefined
 let upstreamUrl = ''
 let db: BenchDatabase | undefined
 const redis = benchRedisPrefix()
@@ -172,10 +174,12 @@ async function setUpstreamDelay(delayMs: number): Promise<void> {
 }
 
 /**
- * CPU time used by the named processes (and by the Postgres backends serving the gateway or the raw baseline)
- * between start() and stop(), in ms. Robust to other load on the machine, unlike wall-clock figures.
+ * CPU time used by the named processes, the Postgres backends serving the gateway or the raw baseline, and the local
+ * Redis server (shared, so it counts everything Redis did meanwhile) between start() and stop(), in ms. Robust to other
+ * load on the machine, unlike wall-clock figures.
  */
-function cpuMeter(procs: Record<string, number | undefined>) {
+function cpuMeter(named: Record<string, number | undefined>) {
+  const procs = redisPid ? { ...named, redis: redisPid } : named
   const pgPids = async (): Promise<number[]> =>
     (await db!.sql`select pid from pg_stat_activity where datname = current_database() and application_name in ('openvesper', 'ov-bench-raw')`).map((r: { pid: number }) => r.pid)
   let before: Record<string, number> = {}
@@ -602,7 +606,7 @@ async function main(): Promise<void> {
     const b = spawnSync(join(ROOT, 'node_modules/.bin/turbo'), ['run', 'build', '--output-logs=errors-only'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
     if (b.status !== 0) throw new Error('build failed (pnpm exec turbo run build)')
   }
-  await assertServices()
+  redisPid = await assertServices()
   const busyBefore = await cpuBusy(1000)
   const loadBefore = loadavg()
   log(`machine before the run: ${f0(busyBefore * 100)}% CPU busy, load ${loadBefore.map(f2).join(' ')}`)

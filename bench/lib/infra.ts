@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 /** The machine's Postgres and Redis: bench databases (migrated, dropped at the end) and a unique Redis key prefix. */
 import { randomBytes } from 'node:crypto'
 // Built output of @openvesper/db (the bench runs against the built code, like the spawned gateway does).
@@ -70,7 +71,11 @@ export async function dropStaleBenchDatabases(): Promise<string[]> {
   })
 }
 
-export async function assertServices(): Promise<void> {
+/**
+ * Checks that Postgres and Redis answer. Returns the Redis server's process id when it runs on this machine (its CPU
+ * time is then metered with the rest), else undefined.
+ */
+export async function assertServices(): Promise<number | undefined> {
   await admin((sql) => sql`select 1`).catch((err: Error) => {
     throw new Error(`PostgreSQL is not reachable at ${new URL(PG_ADMIN_URL).host}: ${err.message}`)
   })
@@ -78,6 +83,8 @@ export async function assertServices(): Promise<void> {
   try {
     await r.connect()
     await r.ping()
+    const pid = Number(/process_id:(\d+)/.exec(await r.info('server'))?.[1])
+    return Number.isInteger(pid) && existsSync(`/proc/${pid}`) ? pid : undefined
   } catch (err) {
     throw new Error(`Redis is not reachable at ${REDIS_URL}: ${(err as Error).message}`)
   } finally {
