@@ -20,7 +20,30 @@ export interface CannonResult {
   rps: number
   /** Fractional milliseconds, from autocannon's per-response timings (its histogram keeps whole ms only). */
   latency: Summary
+  /** Every 2xx response's latency (ms), to pool several runs. */
+  samples: number[]
   statusCodes: Record<string, number>
+}
+
+/** Several runs of one load as one: counts and durations added, latencies pooled. */
+export function poolCannon(results: CannonResult[]): CannonResult {
+  const samples = results.flatMap((r) => r.samples)
+  const sum = (k: 'requests' | 'ok' | 'non2xx' | 'errors' | 'timeouts' | 'durationS') => results.reduce((a, r) => a + r[k], 0)
+  const statusCodes: Record<string, number> = {}
+  for (const r of results) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n
+  const durationS = sum('durationS')
+  return {
+    requests: sum('requests'),
+    ok: sum('ok'),
+    non2xx: sum('non2xx'),
+    errors: sum('errors'),
+    timeouts: sum('timeouts'),
+    durationS,
+    rps: sum('ok') / durationS,
+    latency: summarize(samples),
+    samples,
+    statusCodes,
+  }
 }
 
 export interface CannonOptions {
@@ -69,6 +92,7 @@ export function runCannon(o: CannonOptions): Promise<CannonResult> {
           durationS,
           rps: ok / durationS,
           latency: summarize(latencies),
+          samples: latencies,
           statusCodes,
         })
       },
@@ -93,6 +117,33 @@ export interface StreamTiming {
  * Sends `count` streaming requests one after another on one kept-alive connection and times, from the moment
  * the request is written, the first event and the first text (checked on every received chunk).
  */
+export interface StreamTimings {
+  firstEvent: Summary
+  firstText: Summary
+  total: Summary
+  count: number
+  failures: number
+  /** The timings behind the summaries (ms), to pool several runs. */
+  samples: { first: number[]; text: number[]; total: number[] }
+}
+
+/** Several runs of timeStreams as one. */
+export function poolStreams(results: StreamTimings[]): StreamTimings {
+  const samples = {
+    first: results.flatMap((r) => r.samples.first),
+    text: results.flatMap((r) => r.samples.text),
+    total: results.flatMap((r) => r.samples.total),
+  }
+  return {
+    firstEvent: summarize(samples.first),
+    firstText: summarize(samples.text),
+    total: summarize(samples.total),
+    count: samples.first.length,
+    failures: results.reduce((a, r) => a + r.failures, 0),
+    samples,
+  }
+}
+
 export async function timeStreams(o: {
   url: string
   headers?: Record<string, string>
@@ -100,7 +151,7 @@ export async function timeStreams(o: {
   count: number
   maxDurationMs: number
   kind: 'gateway' | 'upstream'
-}): Promise<{ firstEvent: Summary; firstText: Summary; total: Summary; count: number; failures: number }> {
+}): Promise<StreamTimings> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   const u = new URL(o.url)
   const first: number[] = []
@@ -157,7 +208,7 @@ export async function timeStreams(o: {
   } finally {
     agent.destroy()
   }
-  return { firstEvent: summarize(first), firstText: summarize(text), total: summarize(total), count: first.length, failures }
+  return { firstEvent: summarize(first), firstText: summarize(text), total: summarize(total), count: first.length, failures, samples: { first, text, total } }
 }
 
 export interface AsyncRunsResult {
