@@ -113,7 +113,7 @@ export function createLocalFirstEventBus(remote: EventBus, options: { instanceId
       await remote.publish(channel, tag + message)
     },
 
-    async subscribe(channel, handler) {
+    async subscribe(channel, handler, subscribeOptions) {
       assertChannel(channel)
       let handlers = local.get(channel)
       if (!handlers) local.set(channel, (handlers = new Set()))
@@ -125,6 +125,7 @@ export function createLocalFirstEventBus(remote: EventBus, options: { instanceId
         own.delete(entry)
         if (own.size === 0 && local.get(channel) === own) local.delete(channel)
       }
+      if (subscribeOptions?.local) return async () => drop()
       let unsubscribeRemote: () => Promise<void>
       try {
         unsubscribeRemote = await remote.subscribe(channel, (raw) => {

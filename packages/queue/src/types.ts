@@ -49,11 +49,19 @@ export interface JobQueue {
   close(): Promise<void>
 }
 
+export interface SubscribeOptions {
+  /**
+   * Only messages published in this process are wanted (the local-first bus then leaves Redis out of the
+   * subscription). Buses without a local path ignore it and deliver every message.
+   */
+  local?: boolean
+}
+
 export interface EventBus {
   readonly kind: 'redis' | 'inprocess'
   start(): Promise<void>
   publish(channel: string, message: string): Promise<void>
   /** Resolves once the subscription is active; the returned function unsubscribes. */
-  subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>
+  subscribe(channel: string, onMessage: (message: string) => void, options?: SubscribeOptions): Promise<() => Promise<void>>
   close(): Promise<void>
 }

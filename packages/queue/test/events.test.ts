@@ -154,6 +154,26 @@ describe('local-first event bus', () => {
     await published
   })
 
+  it('keeps a local-only subscription out of Redis: it gets this process\'s messages, not the others\'', async () => {
+    const a = await instance('a')
+    const b = await instance('b')
+    const got: string[] = []
+    const unsubscribe = await a.subscribe('run:local', (m) => void got.push(m), { local: true })
+    const admin = new Redis(redis.url)
+    cleanups.push(async () => void admin.disconnect())
+    expect(await admin.pubsub('NUMSUB', `${redis.prefix}:events:run:local`)).toEqual([`${redis.prefix}:events:run:local`, 0])
+    const watcher: string[] = []
+    await b.subscribe('run:local', (m) => void watcher.push(m))
+    await b.publish('run:local', 'from b')
+    await a.publish('run:local', 'from a')
+    await waitFor(() => watcher.length === 2) // b hears both: a's message went through Redis as usual
+    expect(got).toEqual(['from a'])
+    await unsubscribe()
+    await a.publish('run:local', 'after')
+    await waitFor(() => watcher.length === 3)
+    expect(got).toEqual(['from a'])
+  })
+
   it('delivers messages from publishers that do not mark their origin (a plain Redis bus)', async () => {
     const a = await instance('a')
     const plain = createRedisEventBus({ redisUrl: redis.url, prefix: redis.prefix })

@@ -61,8 +61,10 @@ export interface FollowOptions {
   /** Called once the subscription is active: start the producer here when using `fresh`. */
   onSubscribed?: () => void
   /**
-   * Nothing after `afterSeq` can have been published before the subscription (the caller starts the run's
-   * executor in `onSubscribed`): skip the initial read of the stored log.
+   * Nothing after `afterSeq` can have been published before the subscription, and the run executes in this
+   * process (the caller starts its executor in `onSubscribed`): skip the initial read of the stored log, and
+   * listen to this process's publications only (in server mode no Redis subscription; should another process
+   * take the run over, the log poll delivers its events).
    */
   fresh?: boolean
 }
@@ -182,10 +184,14 @@ export function createRunEvents(deps: RunEventsDeps) {
       }
 
       let lastMessageAt = Date.now()
-      const unsubscribe = await bus.subscribe(runChannel(runId), (message) => {
-        lastMessageAt = Date.now()
-        for (const e of parseEventMessage(message)) enqueue(() => deliverLive(e))
-      })
+      const unsubscribe = await bus.subscribe(
+        runChannel(runId),
+        (message) => {
+          lastMessageAt = Date.now()
+          for (const e of parseEventMessage(message)) enqueue(() => deliverLive(e))
+        },
+        { local: options.fresh === true },
+      )
       // Safety net for lost publications: read the log only when the bus has been quiet for a while.
       const timer = setInterval(() => {
         if (Date.now() - lastMessageAt >= pollMs) enqueue(() => deliverUpTo())
