@@ -7,7 +7,7 @@
  * dies mid-run is re-delivered once by BullMQ's stalled-job check (after the 30 s lock expires), so handlers must be
  * idempotent.
  */
-import { AppError, createCoalescer, silentLogger, type Logger } from '@openvesper/shared'
+import { createCoalescer, silentLogger, type Logger } from '@openvesper/shared'
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
 import {
@@ -19,11 +19,13 @@ import {
   assertJobName,
   assertWorkerOptions,
   createActiveJobs,
+  createLifecycle,
   describeRedisUrl,
   errorMessage,
   handlerFor,
   normalizePrefix,
   reconnectDelay,
+  redisUnavailable,
   settlesWithin,
   watchConnection,
 } from './internal.js'
@@ -75,19 +77,17 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
   const log = (options.log ?? silentLogger).child({ queue: queueName })
   const where = describeRedisUrl(redisUrl)
 
-  let state: 'new' | 'starting' | 'started' | 'closed' = 'new'
+  const lifecycle = createLifecycle('job queue', 'queue')
   let producer: Redis | undefined
   let queue: Queue | undefined
   const hosts = new Set<WorkerHost>()
 
   function started(operation: string): Queue {
-    if (state === 'closed') throw new Error(`job queue: ${operation} after close()`)
-    if (state !== 'started' || !queue) throw new Error(`job queue: ${operation} before start(); call queue.start() first`)
-    return queue
+    lifecycle.assertStarted(operation)
+    return queue!
   }
 
-  const unavailable = (operation: string, err: unknown) =>
-    new AppError('unavailable', `job queue unavailable (${operation}, Redis at ${where}): ${errorMessage(err)}`, { cause: err })
+  const unavailable = redisUnavailable('job queue', where)
 
   // Jobs enqueued at the same moment (concurrent requests) are added in one round trip.
   const add = createCoalescer<{ name: string; data: Record<string, unknown>; jobId: string; delay?: number }, void>(async (jobs) => {
@@ -102,8 +102,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     queueName,
 
     async start() {
-      if (state !== 'new') throw new Error(`job queue: start() called twice (state: ${state})`)
-      state = 'starting'
+      lifecycle.beginStart()
       const conn = new Redis(redisUrl, { ...PRODUCER_REDIS_OPTIONS, connectionName: `${prefix}:${queueName}:producer` })
       watchConnection(conn, log, 'job queue producer')
       let q: Queue | undefined
@@ -116,12 +115,12 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       } catch (err) {
         if (q) await settlesWithin(q.close(), 1_000)
         conn.disconnect()
-        state = 'new'
+        lifecycle.endStart(false)
         throw new Error(`job queue: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
       }
       producer = conn
       queue = q
-      state = 'started'
+      lifecycle.endStart(true)
       log.info({ redis: where, prefix }, 'job queue: BullMQ on Redis')
     },
 
@@ -165,8 +164,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     },
 
     async close() {
-      if (state === 'closed') return
-      state = 'closed'
+      if (!lifecycle.close()) return
       await Promise.all([...hosts].map((host) => host.close()))
       hosts.clear()
       if (queue) await settlesWithin(queue.close(), 2_000)

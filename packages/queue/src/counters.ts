@@ -4,6 +4,7 @@
  * closes opens a new one. Both adapters do no I/O on construction, connect in `start()` and fail fast: a Redis outage is a rejected
  * promise within ~1 s, never a hang (the caller decides whether that allows or refuses the request).
  */
+import { createLifecycle } from './internal.js'
 
 export interface CounterWindow {
   /** Hits counted in the current window (0 when no window is open). */
@@ -65,13 +66,8 @@ export function createInProcessCounterStore(options: InProcessCounterStoreOption
   const sweepIntervalMs = options.sweepIntervalMs ?? 30_000
   if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error(`counter store: maxKeys must be an integer >= 1 (got ${String(maxKeys)})`)
   const windows = new Map<string, { count: number; resetAtMs: number }>()
-  let state: 'new' | 'started' | 'closed' = 'new'
+  const lifecycle = createLifecycle('counter store', 'counters')
   let sweeper: NodeJS.Timeout | undefined
-
-  function assertStarted(operation: string): void {
-    if (state === 'closed') throw new Error(`counter store: ${operation} after close()`)
-    if (state !== 'started') throw new Error(`counter store: ${operation} before start(); call counters.start() first`)
-  }
 
   function sweep(at: number): void {
     for (const [key, window] of windows) if (window.resetAtMs <= at) windows.delete(key)
@@ -104,8 +100,8 @@ export function createInProcessCounterStore(options: InProcessCounterStoreOption
     kind: 'inprocess',
 
     async start() {
-      if (state !== 'new') throw new Error(`counter store: start() called twice (state: ${state})`)
-      state = 'started'
+      lifecycle.beginStart()
+      lifecycle.endStart(true)
       sweeper = setInterval(() => sweep(now()), sweepIntervalMs)
       sweeper.unref()
     },
@@ -113,7 +109,7 @@ export function createInProcessCounterStore(options: InProcessCounterStoreOption
     async hit(key, windowMs) {
       assertKey(key)
       assertWindow(windowMs)
-      assertStarted('hit')
+      lifecycle.assertStarted('hit')
       const window = openWindow(key, windowMs)
       window.count++
       return { count: window.count, resetAtMs: window.resetAtMs }
@@ -123,7 +119,7 @@ export function createInProcessCounterStore(options: InProcessCounterStoreOption
       assertKey(key)
       assertWindow(windowMs)
       assertTake(limit, want)
-      assertStarted('take')
+      lifecycle.assertStarted('take')
       const window = openWindow(key, windowMs)
       const granted = Math.max(0, Math.min(want, limit - window.count))
       window.count += granted
@@ -132,7 +128,7 @@ export function createInProcessCounterStore(options: InProcessCounterStoreOption
 
     async peek(key) {
       assertKey(key)
-      assertStarted('peek')
+      lifecycle.assertStarted('peek')
       const at = now()
       const window = windows.get(key)
       if (!window || window.resetAtMs <= at) return { count: 0, resetAtMs: at }
@@ -140,8 +136,7 @@ export function createInProcessCounterStore(options: InProcessCounterStoreOption
     },
 
     async close() {
-      if (state === 'closed') return
-      state = 'closed'
+      if (!lifecycle.close()) return
       clearInterval(sweeper)
       windows.clear()
     },

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { silentLogger, type Logger } from '@openvesper/shared'
+import { createLifecycle } from './internal.js'
 import type { EventBus } from './types.js'
 
 /** Both buses expose how many channels have local subscribers, for leak tests and metrics. */
@@ -26,32 +27,27 @@ export function createInProcessEventBus(options: { log?: Logger } = {}): InProce
   const log = options.log ?? silentLogger
   const emitter = new EventEmitter()
   emitter.setMaxListeners(0)
-  let state: 'new' | 'started' | 'closed' = 'new'
-
-  function assertStarted(operation: string): void {
-    if (state === 'closed') throw new Error(`event bus: ${operation} after close()`)
-    if (state !== 'started') throw new Error(`event bus: ${operation} before start(); call bus.start() first`)
-  }
+  const lifecycle = createLifecycle('event bus', 'bus')
 
   return {
     kind: 'inprocess',
 
     async start() {
-      if (state !== 'new') throw new Error(`event bus: start() called twice (state: ${state})`)
-      state = 'started'
+      lifecycle.beginStart()
+      lifecycle.endStart(true)
       log.info('event bus: in-process (embedded mode)')
     },
 
     async publish(channel, message) {
       assertChannel(channel)
-      assertStarted('publish')
+      lifecycle.assertStarted('publish')
       if (emitter.listenerCount(channel) === 0) return
       queueMicrotask(() => emitter.emit(channel, message))
     },
 
     async subscribe(channel, handler) {
       assertChannel(channel)
-      assertStarted('subscribe')
+      lifecycle.assertStarted('subscribe')
       const listener = (message: string) => {
         try {
           handler(message)
@@ -71,7 +67,7 @@ export function createInProcessEventBus(options: { log?: Logger } = {}): InProce
     channelCount: () => emitter.eventNames().length,
 
     async close() {
-      state = 'closed'
+      lifecycle.close()
       emitter.removeAllListeners()
     },
   }

@@ -13,6 +13,7 @@ import {
   assertJobName,
   assertWorkerOptions,
   createActiveJobs,
+  createLifecycle,
   handlerFor,
   settlesWithin,
   type ActiveJobs,
@@ -58,7 +59,7 @@ interface Scheduler {
 
 export function createInProcessQueue(options: InProcessQueueOptions = {}): InProcessJobQueue {
   const log = options.log ?? silentLogger
-  let state: 'new' | 'started' | 'closed' = 'new'
+  const lifecycle = createLifecycle('job queue', 'queue')
   const waiting: QueuedJob[] = []
   /** Ids waiting, delayed or active: enqueueing one of them again is a no-op. */
   const present = new Set<string>()
@@ -67,11 +68,6 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
   const hosts = new Set<Host>()
   const openHosts = new Set<WorkerHost>()
 
-  function assertStarted(operation: string): void {
-    if (state === 'closed') throw new Error(`job queue: ${operation} after close()`)
-    if (state !== 'started') throw new Error(`job queue: ${operation} before start(); call queue.start() first`)
-  }
-
   function push(job: QueuedJob): void {
     waiting.push(job)
     pump()
@@ -79,7 +75,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
 
   /** Hands waiting jobs to hosts with a free slot, oldest job first, least busy host first. */
   function pump(): void {
-    while (state === 'started' && waiting.length > 0) {
+    while (lifecycle.started && waiting.length > 0) {
       let target: Host | undefined
       for (const host of hosts) {
         if (host.closing || host.jobs.count() >= host.concurrency) continue
@@ -127,7 +123,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
     scheduler.millis = millis
     scheduler.timer = setTimeout(() => {
       scheduler.timer = undefined
-      if (state !== 'started' || schedulers.get(schedulerId) !== scheduler) return
+      if (!lifecycle.started || schedulers.get(schedulerId) !== scheduler) return
       const id = `repeat:${schedulerId}:${millis}`
       const job: QueuedJob = { id, name: scheduler.name, data: scheduler.data, tick: { schedulerId, millis } }
       scheduler.queued = job
@@ -140,8 +136,8 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
     kind: 'inprocess',
 
     async start() {
-      if (state !== 'new') throw new Error(`job queue: start() called twice (state: ${state})`)
-      state = 'started'
+      lifecycle.beginStart()
+      lifecycle.endStart(true)
       log.info('job queue: in-process (embedded mode; durability comes from Postgres and the reconciler)')
     },
 
@@ -150,7 +146,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       assertId('jobId', enqueueOptions.jobId)
       assertDelayMs(enqueueOptions.delayMs)
       const delay = enqueueOptions.delayMs
-      assertStarted('enqueue')
+      lifecycle.assertStarted('enqueue')
       const { jobId } = enqueueOptions
       if (present.has(jobId)) return
       present.add(jobId)
@@ -167,7 +163,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       assertId('schedulerId', schedulerId)
       assertJobName(name)
       assertEveryMs(everyMs)
-      assertStarted('every')
+      lifecycle.assertStarted('every')
       const existing = schedulers.get(schedulerId)
       if (existing && existing.everyMs === everyMs) {
         // Same interval: keep the pending iteration's time, take the new template (as BullMQ's upsert does).
@@ -191,7 +187,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
 
     async startWorkers(hostOptions) {
       assertWorkerOptions(hostOptions)
-      assertStarted('startWorkers')
+      lifecycle.assertStarted('startWorkers')
       const host: Host = {
         workerId: hostOptions.workerId,
         handlers: { ...hostOptions.handlers },
@@ -229,9 +225,9 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
     },
 
     async close() {
-      if (state === 'closed') return
+      if (lifecycle.closed) return
       await Promise.all([...openHosts].map((host) => host.close()))
-      state = 'closed'
+      lifecycle.close()
       for (const timer of delayTimers) clearTimeout(timer)
       delayTimers.clear()
       for (const scheduler of schedulers.values()) clearTimeout(scheduler.timer)

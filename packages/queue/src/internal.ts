@@ -2,8 +2,48 @@
  * Helpers shared by the adapters (not exported from the package): argument checks that must behave the same in
  * both modes, the active-job tracker behind `WorkerHost.active()`/`close()`, and Redis connection settings.
  */
-import type { Logger } from '@openvesper/shared'
+import { AppError, type Logger } from '@openvesper/shared'
 import type { WorkerHostOptions } from './types.js'
+
+/**
+ * The life of an adapter — new, starting, started, closed — and the errors every adapter gives for using it out of
+ * turn. `component` names it in messages ("job queue"), `handle` is what callers hold ("queue").
+ */
+export function createLifecycle(component: string, handle: string) {
+  let state: 'new' | 'starting' | 'started' | 'closed' = 'new'
+  return {
+    get started(): boolean {
+      return state === 'started'
+    },
+    get closed(): boolean {
+      return state === 'closed'
+    },
+    /** Throws unless started: after close(), or before start(). */
+    assertStarted(operation: string): void {
+      if (state === 'closed') throw new Error(`${component}: ${operation} after close()`)
+      if (state !== 'started') throw new Error(`${component}: ${operation} before start(); call ${handle}.start() first`)
+    },
+    /** new → starting; a second start() throws. */
+    beginStart(): void {
+      if (state !== 'new') throw new Error(`${component}: start() called twice (state: ${state})`)
+      state = 'starting'
+    },
+    /** starting → started, or back to new when the start failed (start() may be called again). */
+    endStart(ok: boolean): void {
+      state = ok ? 'started' : 'new'
+    },
+    /** → closed; false when it already was (close() is idempotent). */
+    close(): boolean {
+      if (state === 'closed') return false
+      state = 'closed'
+      return true
+    },
+  }
+}
+
+/** The `unavailable` error of a Redis adapter: fast, specific, with the cause kept. */
+export const redisUnavailable = (component: string, where: string) => (operation: string, err: unknown) =>
+  new AppError('unavailable', `${component} unavailable (${operation}, Redis at ${where}): ${errorMessage(err)}`, { cause: err })
 
 /** Default `WorkerHost.close()` grace period. */
 export const DEFAULT_GRACE_MS = 10_000

@@ -1,8 +1,8 @@
 /** Redis counters (server mode, shared by every gateway on the prefix). Imported through `@openvesper/queue/redis` only. */
-import { AppError, silentLogger, type Logger } from '@openvesper/shared'
+import { silentLogger, type Logger } from '@openvesper/shared'
 import { Redis, type RedisOptions } from 'ioredis'
 import { assertKey, assertTake, assertWindow, type CounterStore } from './counters.js'
-import { describeRedisUrl, errorMessage, normalizePrefix, reconnectDelay, settlesWithin, watchConnection } from './internal.js'
+import { createLifecycle, describeRedisUrl, errorMessage, normalizePrefix, reconnectDelay, redisUnavailable, settlesWithin, watchConnection } from './internal.js'
 
 export interface RedisCounterStoreOptions {
   redisUrl: string
@@ -70,24 +70,21 @@ export function createRedisCounterStore(options: RedisCounterStoreOptions): Coun
   const base = `${normalizePrefix(options.prefix)}:counters:`
   const log = options.log ?? silentLogger
   const where = describeRedisUrl(redisUrl)
-  let state: 'new' | 'starting' | 'started' | 'closed' = 'new'
+  const lifecycle = createLifecycle('counter store', 'counters')
   let conn: CounterRedis | undefined
 
   function connection(operation: string): CounterRedis {
-    if (state === 'closed') throw new Error(`counter store: ${operation} after close()`)
-    if (state !== 'started' || !conn) throw new Error(`counter store: ${operation} before start(); call counters.start() first`)
-    return conn
+    lifecycle.assertStarted(operation)
+    return conn!
   }
 
-  const unavailable = (operation: string, err: unknown) =>
-    new AppError('unavailable', `counter store unavailable (${operation}, Redis at ${where}): ${errorMessage(err)}`, { cause: err })
+  const unavailable = redisUnavailable('counter store', where)
 
   return {
     kind: 'redis',
 
     async start() {
-      if (state !== 'new') throw new Error(`counter store: start() called twice (state: ${state})`)
-      state = 'starting'
+      lifecycle.beginStart()
       const c = new Redis(redisUrl, { ...COUNTER_REDIS_OPTIONS, connectionName: `${base}client` }) as CounterRedis
       c.defineCommand('ovCounterHit', { numberOfKeys: 1, lua: HIT_SCRIPT })
       c.defineCommand('ovCounterPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT })
@@ -97,11 +94,11 @@ export function createRedisCounterStore(options: RedisCounterStoreOptions): Coun
         await c.connect()
       } catch (err) {
         c.disconnect()
-        state = 'new'
+        lifecycle.endStart(false)
         throw new Error(`counter store: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
       }
       conn = c
-      state = 'started'
+      lifecycle.endStart(true)
       log.info({ redis: where }, 'counter store: Redis')
     },
 
@@ -142,8 +139,7 @@ export function createRedisCounterStore(options: RedisCounterStoreOptions): Coun
     },
 
     async close() {
-      if (state === 'closed') return
-      state = 'closed'
+      if (!lifecycle.close()) return
       const c = conn
       conn = undefined
       if (c && !(await settlesWithin(c.quit(), 1_000))) c.disconnect()

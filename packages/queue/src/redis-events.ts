@@ -1,8 +1,8 @@
 /** The Redis pub/sub event bus (server mode). Imported through `@openvesper/queue/redis` only. */
-import { AppError, silentLogger, type Logger } from '@openvesper/shared'
+import { silentLogger, type Logger } from '@openvesper/shared'
 import { Redis, type RedisOptions } from 'ioredis'
 import { assertChannel, type CountingEventBus } from './events.js'
-import { describeRedisUrl, errorMessage, normalizePrefix, reconnectDelay, settlesWithin, watchConnection } from './internal.js'
+import { createLifecycle, describeRedisUrl, errorMessage, normalizePrefix, reconnectDelay, redisUnavailable, settlesWithin, watchConnection } from './internal.js'
 
 export interface RedisEventBus extends CountingEventBus {
   readonly kind: 'redis'
@@ -41,19 +41,17 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
   const base = `${normalizePrefix(options.prefix)}:events:`
   const log = options.log ?? silentLogger
   const where = describeRedisUrl(redisUrl)
-  let state: 'new' | 'starting' | 'started' | 'closed' = 'new'
+  const lifecycle = createLifecycle('event bus', 'bus')
   let pub: Redis | undefined
   let sub: Redis | undefined
   const channels = new Map<string, Channel>()
 
   function connections(operation: string): { pub: Redis; sub: Redis } {
-    if (state === 'closed') throw new Error(`event bus: ${operation} after close()`)
-    if (state !== 'started' || !pub || !sub) throw new Error(`event bus: ${operation} before start(); call bus.start() first`)
-    return { pub, sub }
+    lifecycle.assertStarted(operation)
+    return { pub: pub!, sub: sub! }
   }
 
-  const unavailable = (operation: string, err: unknown) =>
-    new AppError('unavailable', `event bus unavailable (${operation}, Redis at ${where}): ${errorMessage(err)}`, { cause: err })
+  const unavailable = redisUnavailable('event bus', where)
 
   function onMessage(redisChannel: string, message: string): void {
     const channel = channels.get(redisChannel)
@@ -76,8 +74,7 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
     kind: 'redis',
 
     async start() {
-      if (state !== 'new') throw new Error(`event bus: start() called twice (state: ${state})`)
-      state = 'starting'
+      lifecycle.beginStart()
       // Publications issued in the same tick (events of concurrent runs) leave in one write.
       const p = new Redis(redisUrl, { ...BUS_REDIS_OPTIONS, connectionName: `${base}pub`, enableAutoPipelining: true })
       const s = new Redis(redisUrl, { ...BUS_REDIS_OPTIONS, connectionName: `${base}sub` })
@@ -89,12 +86,12 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
       } catch (err) {
         p.disconnect()
         s.disconnect()
-        state = 'new'
+        lifecycle.endStart(false)
         throw new Error(`event bus: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
       }
       pub = p
       sub = s
-      state = 'started'
+      lifecycle.endStart(true)
       log.info({ redis: where }, 'event bus: Redis pub/sub')
     },
 
@@ -137,7 +134,7 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
         channelEntry.subscriptions.delete(subscription)
         if (channelEntry.subscriptions.size > 0 || channels.get(key) !== channelEntry) return
         channels.delete(key)
-        if (state !== 'started') return
+        if (!lifecycle.started) return
         try {
           await conn.sub.unsubscribe(key)
         } catch (err) {
@@ -151,8 +148,7 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
     channelCount: () => channels.size,
 
     async close() {
-      if (state === 'closed') return
-      state = 'closed'
+      if (!lifecycle.close()) return
       channels.clear()
       await Promise.all(
         [pub, sub].map(async (conn) => {
