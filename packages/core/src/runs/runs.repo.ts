@@ -65,7 +65,7 @@ const SESSION_RUN_VALUES = `$1, $2, $3, sess.id, $5, $6, $7::jsonb, $8, $9, $10,
 const ON_IDEMPOTENCY_CONFLICT = `on conflict (principal_id, idempotency_key) where idempotency_key is not null do nothing`
 
 /**
- * Runs outside a session, a batch in one statement (`$1`: a JSON array of NewRunInput), each claimed with its
+ * Runs outside a session, a batch in one statement (`$1`: a JSON array of `runColumns`), each claimed with its
  * run.started when inline. A run whose idempotency key its principal already used (also earlier in the same batch)
  * returns no row.
  */
@@ -231,6 +231,23 @@ interface FinishInput {
 
 type Finished = { run: RunRow; events: RunEvent[] } | undefined
 
+/** The column values of a new run: claimed (attempt 1, leased) when it executes inline, else queued. */
+const runColumns = (r: NewRun) => ({
+  id: r.id,
+  principal_id: r.principalId,
+  agent_id: r.agentId,
+  session_id: r.sessionId,
+  mode: r.mode,
+  status: r.claimBy ? 'running' : 'queued',
+  input: { message: r.message },
+  idempotency_key: r.idempotencyKey,
+  request_id: r.requestId,
+  attempt: r.claimBy ? 1 : 0,
+  lease_owner: r.claimBy?.workerId ?? null,
+  model: r.model ?? null,
+  lease_ms: r.claimBy?.leaseMs ?? 0,
+})
+
 const repos = new WeakMap<Db, ReturnType<typeof buildRunsRepo>>()
 
 /**
@@ -248,25 +265,7 @@ function buildRunsRepo(db: Db) {
   const raw = rawSql(db)
 
   const createOne = createCoalescer<NewRun, CreatedRow | undefined>(async (runs) => {
-    const rows = await raw.query<Record<string, unknown>>(CREATE_RUN_SQL, [
-      JSON.stringify(
-        runs.map((r) => ({
-          id: r.id,
-          principal_id: r.principalId,
-          agent_id: r.agentId,
-          session_id: r.sessionId,
-          mode: r.mode,
-          status: r.claimBy ? 'running' : 'queued',
-          input: { message: r.message },
-          idempotency_key: r.idempotencyKey,
-          request_id: r.requestId,
-          attempt: r.claimBy ? 1 : 0,
-          lease_owner: r.claimBy?.workerId ?? null,
-          model: r.model ?? null,
-          lease_ms: r.claimBy?.leaseMs ?? 0,
-        })),
-      ),
-    ])
+    const rows = await raw.query<Record<string, unknown>>(CREATE_RUN_SQL, [JSON.stringify(runs.map(runColumns))])
     const byId = new Map(rows.map((row) => [String(row.id), row]))
     return runs.map((r) => {
       const row = byId.get(r.id)
@@ -312,21 +311,21 @@ function buildRunsRepo(db: Db) {
       session?: { key: string; sessionId: string; messageId: string; withHistory: boolean },
     ): Promise<CreatedRow | undefined> {
       if (!session) return createOne(r)
-      const claimed = r.claimBy
+      const c = runColumns(r)
       const rows = await raw.query(CREATE_RUN_IN_SESSION_SQL, [
-        r.id,
-        r.principalId,
-        r.agentId,
+        c.id,
+        c.principal_id,
+        c.agent_id,
         session.sessionId, // the session is inserted under this id on first use
-        r.mode,
-        claimed ? 'running' : 'queued',
-        JSON.stringify({ message: r.message }),
-        r.idempotencyKey,
-        r.requestId,
-        claimed ? 1 : 0,
-        claimed?.workerId ?? null,
-        r.model ?? null,
-        claimed?.leaseMs ?? 0,
+        c.mode,
+        c.status,
+        JSON.stringify(c.input),
+        c.idempotency_key,
+        c.request_id,
+        c.attempt,
+        c.lease_owner,
+        c.model,
+        c.lease_ms,
         session.key,
         session.messageId,
         session.withHistory,
@@ -336,7 +335,7 @@ function buildRunsRepo(db: Db) {
       const run = toRunRow(row)
       return {
         run,
-        started: claimed ? startedEvent(row, run) : undefined,
+        started: r.claimBy ? startedEvent(row, run) : undefined,
         history: session.withHistory ? ((row.history as HistoryEntry[] | null) ?? []) : undefined,
       }
     },
