@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { apiTokens, type ApiTokenRow, type Db, rawSql } from '@openvesper/db'
 import type { EventBus } from '@openvesper/queue'
-import { type Clock, type Logger, newId, silentLogger } from '@openvesper/shared'
+import { type Clock, type Logger, newId, setBounded, silentLogger } from '@openvesper/shared'
 import { and, eq, isNull } from 'drizzle-orm'
 
 /** The authenticated caller of a request: who it is and what its token may do (bound server-side). */
@@ -171,10 +171,7 @@ export function createTokensService({ db, clock, cacheMs = 0, bus, log = silentL
       if (stored.length !== digest.length || !timingSafeEqual(stored, digest)) return undefined
       if (row.revokedAt !== null) return undefined
       const principal: Principal = Object.freeze({ id: row.principalId, tokenId: row.id, scopes: Object.freeze([...row.scopes]) })
-      if (cacheMs > 0) {
-        if (cache.size >= MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value!)
-        cache.set(key, { principal, expiresAt: Date.now() + cacheMs })
-      }
+      if (cacheMs > 0) setBounded(cache, key, { principal, expiresAt: Date.now() + cacheMs }, MAX_CACHED_TOKENS)
       return principal
     },
 

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import type { WindowLimit } from '@openvesper/config'
 import type { CounterStore, CounterWindow, EventBus } from '@openvesper/queue'
-import { AppError, isAppError, type Logger, silentLogger } from '@openvesper/shared'
+import { AppError, isAppError, type Logger, setBounded, silentLogger } from '@openvesper/shared'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 
 /** What the runtime hands the HTTP layer (`services.limits`): the shared counters and the configured limits. */
@@ -93,16 +93,6 @@ interface Lease {
   taking?: Promise<boolean>
 }
 
-/** A map that forgets its oldest entries beyond `max` (Map iteration is insertion order). */
-function remember<V>(map: Map<string, V>, key: string, value: V, max = MAX_TRACKED_CLIENTS): void {
-  map.delete(key)
-  map.set(key, value)
-  for (const oldest of map.keys()) {
-    if (map.size <= max) break
-    map.delete(oldest)
-  }
-}
-
 /**
  * The failed-authentication windows one process knows of (server mode): its own counts, and the clients other
  * gateways announced on the bus (`AUTH_THROTTLED_CHANNEL`) when their count reached the budget. Owned by the
@@ -121,7 +111,7 @@ export function createFailureBook({ bus, log = silentLogger }: { bus?: EventBus;
   const windows = new Map<string, CounterWindow>()
   let unsubscribe: (() => Promise<void>) | undefined
   const note = (address: string, window: CounterWindow) => {
-    if (window.count > 0 && window.resetAtMs > Date.now()) remember(windows, address, { count: window.count, resetAtMs: window.resetAtMs })
+    if (window.count > 0 && window.resetAtMs > Date.now()) setBounded(windows, address, { count: window.count, resetAtMs: window.resetAtMs }, MAX_TRACKED_CLIENTS)
     else windows.delete(address)
   }
   const announced = (message: string) => {
@@ -237,7 +227,7 @@ export function createClientLimiter(limits: LimitsService, log: Pick<FastifyBase
       }
       if (lease?.exhausted) throw rateLimited('too many requests from this client', lease.resetAtMs)
       const fresh: Lease = { remaining: 0, resetAtMs: 0, exhausted: false }
-      remember(leases, address, fresh)
+      setBounded(leases, address, fresh, MAX_TRACKED_CLIENTS)
       fresh.taking = refill(address, fresh).finally(() => (fresh.taking = undefined))
     }
   }
