@@ -215,7 +215,7 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
 
   await app.register(systemRoutes, { services })
   await app.register(tokensRoutes, { services })
-  await app.register(runsRoutes, { services })
-  await app.register(wsRoutes, { services })
+  await app.register(runsRoutes, { services, streams: config.limits.streams })
+  await app.register(wsRoutes, { services, streams: config.limits.streams })
   return app
 }

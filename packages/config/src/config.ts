@@ -27,7 +27,12 @@ export interface Config {
     /** Normalised origins (`https://app.example`) that may open WebSocket and SSE streams from a browser. */
     allowedOrigins: string[]
   }
-  limits: { requests: WindowLimit; authFailures: WindowLimit }
+  limits: {
+    requests: WindowLimit
+    authFailures: WindowLimit
+    /** A streaming client (SSE, WebSocket) that stops reading: dropped past this many unsent bytes, or once nothing was sent for `stallMs`. */
+    streams: { maxBufferedBytes: number; stallMs: number }
+  }
   database: { url: string | undefined; dataDir: string; poolMax: number; migrateOnStart: boolean }
   redis: { url: string | undefined; prefix: string }
   auth: { bootstrapToken: string | undefined; cacheMs: number }
@@ -80,6 +85,8 @@ export const ENV: Record<string, Entry> = {
   OPENVESPER_RATE_LIMIT_WINDOW_MS: { path: 'limits.requests.windowMs', kind: 'int', default: 60_000, min: 1000, max: 86_400_000, description: 'Window of OPENVESPER_RATE_LIMIT.' },
   OPENVESPER_AUTH_FAIL_LIMIT: { path: 'limits.authFailures.limit', kind: 'int', default: 20, min: 1, max: 1_000_000, description: 'Failed authentications (401) one client may cause per OPENVESPER_AUTH_FAIL_WINDOW_MS; then every request needing a token is 429 with Retry-After until the window ends.' },
   OPENVESPER_AUTH_FAIL_WINDOW_MS: { path: 'limits.authFailures.windowMs', kind: 'int', default: 60_000, min: 1000, max: 86_400_000, description: 'Window of OPENVESPER_AUTH_FAIL_LIMIT.' },
+  OPENVESPER_STREAM_MAX_BUFFERED_BYTES: { path: 'limits.streams.maxBufferedBytes', kind: 'int', default: 8_388_608, min: 65_536, max: 268_435_456, description: 'Unsent bytes one SSE or WebSocket client may leave waiting in the gateway before it is disconnected (WebSocket: close 1013). It can resume from the log: SSE with Last-Event-ID, WebSocket with run.subscribe {afterSeq}.' },
+  OPENVESPER_STREAM_STALL_MS: { path: 'limits.streams.stallMs', kind: 'int', default: 30_000, min: 1000, max: 600_000, description: 'An SSE or WebSocket client with bytes waiting in the gateway that takes none of them for this long is disconnected, under the byte limit too.' },
   OPENVESPER_SHUTDOWN_GRACE_MS: { path: 'server.shutdownGraceMs', kind: 'int', default: 10_000, min: 0, max: 600_000, description: 'How long SIGTERM waits for in-flight requests and runs before exiting.' },
   DATABASE_URL: { path: 'database.url', kind: 'url', secret: true, description: 'PostgreSQL URL. Unset: embedded PGlite in OPENVESPER_DATA_DIR.' },
   OPENVESPER_DATA_DIR: { path: 'database.dataDir', kind: 'string', default: './.openvesper', description: 'Embedded mode data folder (PGlite); `memory://` keeps it in memory.' },

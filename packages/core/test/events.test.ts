@@ -135,4 +135,35 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
       [3, 'run.completed'],
     ])
   })
+
+  it('keeps at most maxBacklogBytes of bus messages for a slow consumer and catches up from the log (A13)', async () => {
+    const runId = await newRun()
+    const text = 'y'.repeat(1000)
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const got: RunEvent[] = []
+    const ctrl = new AbortController()
+    const following = events.follow(runId, 0, async (e) => {
+      got.push(e)
+      await gate // the consumer is stuck while the run produces 200 KB
+    }, ctrl.signal, { maxBacklogBytes: 8 * 1024, pollMs: 60_000 })
+    await new Promise((r) => setTimeout(r, 100)) // subscribed
+    for (let i = 0; i < 200; i++) await append(runId, 'agent.text_delta', { text, i }, { attempt: 1 })
+    await append(runId, 'run.completed', { output: 'done' }, { attempt: 1 })
+    release()
+    const result = await following
+    // Every event once and in order; most of them came from the log, since the bus messages past 8 KB were dropped.
+    expect(got.map((e) => e.seq)).toEqual(Array.from({ length: 202 }, (_, i) => i + 1))
+    expect(got.slice(1, -1).map((e) => e.data.i)).toEqual(Array.from({ length: 200 }, (_, i) => i))
+    expect(result.delivered).toBe(202)
+    expect(result.fromLog).toBeGreaterThan(180)
+
+    // A consumer that keeps up gets the live messages.
+    const fast = await newRun()
+    const quick = events.follow(fast, 1, () => {}, new AbortController().signal, { maxBacklogBytes: 8 * 1024, pollMs: 60_000 })
+    await new Promise((r) => setTimeout(r, 100))
+    for (let i = 0; i < 20; i++) await append(fast, 'agent.text_delta', { text }, { attempt: 1 })
+    await append(fast, 'run.completed', { output: 'done' }, { attempt: 1 })
+    expect(await quick).toEqual({ delivered: 21, fromLog: 0 })
+  })
 })

@@ -67,7 +67,20 @@ export interface FollowOptions {
    * take the run over, the log poll delivers its events).
    */
   fresh?: boolean
+  /**
+   * Bytes of bus messages that may wait for a slow `onEvent` (default 1 MiB). Past it, live messages are dropped and
+   * the follower catches up from the stored log once `onEvent` is ready again: a slow consumer costs reads, not memory.
+   */
+  maxBacklogBytes?: number
 }
+
+/** How a follow went: events delivered, and how many of them were read from the stored log rather than the bus. */
+export interface FollowResult {
+  delivered: number
+  fromLog: number
+}
+
+const DEFAULT_MAX_BACKLOG_BYTES = 1024 * 1024
 
 export interface RunEventsDeps {
   db: Db
@@ -133,14 +146,31 @@ export function createRunEvents(deps: RunEventsDeps) {
      * stored log, then tails the bus, filling any gap from the log and polling it as a safety net.
      * Resolves after the terminal event was delivered, or when `signal` aborts.
      */
-    async follow(runId: string, afterSeq: number, onEvent: (e: RunEvent) => void | Promise<void>, signal: AbortSignal, options: FollowOptions = {}): Promise<void> {
+    async follow(
+      runId: string,
+      afterSeq: number,
+      onEvent: (e: RunEvent) => void | Promise<void>,
+      signal: AbortSignal,
+      options: FollowOptions = {},
+    ): Promise<FollowResult> {
       const pollMs = options.pollMs ?? 1000
+      const maxBacklogBytes = options.maxBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES
+      const result: FollowResult = { delivered: 0, fromLog: 0 }
       let last = afterSeq
       let done = false
       let chain = Promise.resolve()
       let finish!: () => void
       const finished = new Promise<void>((resolve) => (finish = resolve))
 
+      const deliver = async (e: RunEvent) => {
+        last = e.seq
+        result.delivered++
+        await onEvent(e)
+        if (isTerminalEvent(e.type)) {
+          done = true
+          finish()
+        }
+      }
       const deliverUpTo = async (upTo?: number) => {
         if (done) return
         for (;;) {
@@ -148,13 +178,8 @@ export function createRunEvents(deps: RunEventsDeps) {
           for (const e of batch) {
             if (done || e.seq !== last + 1) return
             if (upTo !== undefined && e.seq > upTo) return
-            last = e.seq
-            await onEvent(e)
-            if (isTerminalEvent(e.type)) {
-              done = true
-              finish()
-              return
-            }
+            result.fromLog++
+            await deliver(e)
           }
           if (batch.length === 0 && (await endedBefore(runId, last))) {
             // The run ended and the cursor is already at (or past) its terminal event: nothing more will come.
@@ -168,12 +193,7 @@ export function createRunEvents(deps: RunEventsDeps) {
         if (done || e.seq <= last) return
         if (e.seq > last + 1) await deliverUpTo(e.seq - 1) // a gap: fetch the missing events from the log
         if (done || e.seq !== last + 1) return
-        last = e.seq
-        await onEvent(e)
-        if (isTerminalEvent(e.type)) {
-          done = true
-          finish()
-        }
+        await deliver(e)
       }
       const enqueue = (task: () => Promise<void>) => {
         chain = chain.then(task).catch((err) => {
@@ -184,11 +204,31 @@ export function createRunEvents(deps: RunEventsDeps) {
       }
 
       let lastMessageAt = Date.now()
+      /** Bytes of bus messages queued for delivery, and whether live messages are being dropped (catching up from the log). */
+      let backlog = 0
+      let lagging = false
       const unsubscribe = await bus.subscribe(
         runChannel(runId),
         (message) => {
           lastMessageAt = Date.now()
-          for (const e of parseEventMessage(message)) enqueue(() => deliverLive(e))
+          if (lagging) return
+          if (backlog > 0 && backlog + message.length > maxBacklogBytes) {
+            lagging = true
+            enqueue(async () => {
+              lagging = false
+              await deliverUpTo()
+            })
+            return
+          }
+          backlog += message.length
+          const events = parseEventMessage(message)
+          enqueue(async () => {
+            try {
+              for (const e of events) await deliverLive(e)
+            } finally {
+              backlog -= message.length
+            }
+          })
         },
         { local: options.fresh === true },
       )
@@ -211,6 +251,7 @@ export function createRunEvents(deps: RunEventsDeps) {
         await unsubscribe().catch(() => {})
         await chain
       }
+      return result
     },
   }
 }

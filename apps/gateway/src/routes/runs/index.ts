@@ -7,6 +7,7 @@ import { Type } from 'typebox'
 import { CreateRunBodySchema, describeRun, RunAcceptedSchema, RunSchema, toRun } from '../../schemas/run.js'
 import { ref } from '../../http/components.js'
 import type { Services } from '../../services.js'
+import type { StreamLimits } from '../../http/stream-guard.js'
 import { openSse, resumeCursor, type SseSink } from './sse.js'
 
 const RunParams = Type.Object({ runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$', description: 'Run id.' }) }, { additionalProperties: false })
@@ -50,7 +51,7 @@ function onDisconnect(reply: FastifyReply): AbortSignal {
   return ctrl.signal
 }
 
-export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services; streams: StreamLimits }> = async (app, { services, streams }) => {
   const { runs } = services
   // Open SSE streams end when the server closes (clients resume with Last-Event-ID elsewhere).
   const openStreams = new Set<SseSink>()
@@ -63,7 +64,7 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
    * once the stream listens, so nothing needs to be read back from the log.
    */
   const streamRun = async (run: RunRow, request: FastifyRequest, reply: FastifyReply, after: number | undefined, fresh?: CreatedRun) => {
-    const sink = openSse(request, reply, { 'x-run-id': run.id })
+    const sink = openSse(request, reply, streams, { 'x-run-id': run.id })
     openStreams.add(sink)
     const unwatch = watchCredential(services.tokens, request.principal.tokenId, () => sink.close())
     try {

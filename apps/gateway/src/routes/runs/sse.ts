@@ -1,13 +1,12 @@
 import type { RunEvent } from '@openvesper/core'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { createStreamGuard, type StreamLimits } from '../../http/stream-guard.js'
 
-/** Bytes a slow SSE client may leave unread before it is disconnected. */
-export const SSE_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
 export const SSE_KEEPALIVE_MS = 15_000
 export const SSE_RETRY_MS = 3000
 
 export interface SseSink {
-  /** Writes one run event (`id:` = its sequence number); waits while the client is slow. */
+  /** Writes one run event (`id:` = its sequence number); waits while the client is slow, and drops one that stalls. */
   send(event: RunEvent): Promise<void>
   /** Aborted when the client goes away (or is dropped for being too slow). */
   signal: AbortSignal
@@ -16,10 +15,21 @@ export interface SseSink {
   close(): void
 }
 
-/** Takes over the response and opens a text/event-stream with keep-alive comments. */
-export function openSse(request: FastifyRequest, reply: FastifyReply, headers: Record<string, string> = {}): SseSink {
+/**
+ * Takes over the response and opens a text/event-stream with keep-alive comments. A client that stops reading is
+ * disconnected past `limits` (it resumes with Last-Event-ID).
+ */
+export function openSse(request: FastifyRequest, reply: FastifyReply, limits: StreamLimits, headers: Record<string, string> = {}): SseSink {
   const res = reply.raw
   const closed = new AbortController()
+  const guard = createStreamGuard(limits, {
+    buffered: () => res.writableLength,
+    drop(reason, bufferedBytes) {
+      request.log.warn({ reason, bufferedBytes, runId: headers['x-run-id'] }, 'SSE client too slow: disconnected')
+      res.destroy()
+    },
+  })
+  const write = (chunk: string) => guard.send((done) => res.write(chunk, done))
   reply.hijack()
   // The headers, the retry hint and whatever is sent in this tick (a new run's run.started) leave in one write.
   res.cork()
@@ -33,10 +43,11 @@ export function openSse(request: FastifyRequest, reply: FastifyReply, headers: R
     'x-request-id': String(request.id),
     ...headers,
   })
-  res.write(`retry: ${SSE_RETRY_MS}\n\n`)
-  const keepalive = setInterval(() => res.write(': ping\n\n'), SSE_KEEPALIVE_MS)
+  write(`retry: ${SSE_RETRY_MS}\n\n`)
+  const keepalive = setInterval(() => write(': ping\n\n'), SSE_KEEPALIVE_MS)
   const onClose = () => {
     clearInterval(keepalive)
+    guard.close()
     closed.abort()
   }
   res.on('close', onClose)
@@ -45,12 +56,7 @@ export function openSse(request: FastifyRequest, reply: FastifyReply, headers: R
     async send(e) {
       if (closed.signal.aborted) return
       const payload = JSON.stringify({ runId: e.runId, seq: e.seq, type: e.type, ...e.data, createdAt: e.createdAt })
-      const ok = res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${payload}\n\n`)
-      if (ok) return
-      if (res.writableLength > SSE_MAX_BUFFERED_BYTES) {
-        res.destroy()
-        return
-      }
+      if (write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${payload}\n\n`) || guard.dropped) return
       await new Promise<void>((resolve) => {
         const done = () => {
           res.off('drain', done)
@@ -66,6 +72,7 @@ export function openSse(request: FastifyRequest, reply: FastifyReply, headers: R
     },
     end() {
       clearInterval(keepalive)
+      guard.close()
       res.off('close', onClose)
       if (!res.writableEnded) res.end()
     },

@@ -7,12 +7,15 @@ import type { WebSocket } from 'ws'
 import { CreateRunBodySchema, describeRun } from '../../schemas/run.js'
 import { watchCredential } from '../../http/credential-watch.js'
 import { hasScopes, type Scope } from '../../http/scopes.js'
+import { createStreamGuard, type StreamLimits } from '../../http/stream-guard.js'
 import type { Services } from '../../services.js'
 
 /** Largest inbound WebSocket message; larger ones close the socket with 1009. */
 export const WS_MAX_PAYLOAD = 1024 * 1024
-/** Unsent bytes a slow WebSocket client may accumulate before it is closed with 1013. */
-export const WS_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+/** How long a client dropped for being too slow gets for the close handshake before its socket is destroyed. */
+const WS_SLOW_CLOSE_GRACE_MS = 5000
+/** Unsent bytes past which subscriptions wait for the client before sending their next event. */
+const WS_HIGH_WATER_BYTES = 64 * 1024
 export const WS_PING_INTERVAL_MS = 30_000
 /** Messages one token may send per second over all its sockets in this process (token bucket)… */
 export const WS_MESSAGES_PER_SECOND = 20
@@ -76,7 +79,7 @@ type Method = keyof typeof METHODS
 const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, app: -32000, rateLimited: -32029 } as const
 const APP_RPC_CODES: Partial<Record<AppError['code'], number>> = { unauthorized: -32001, forbidden: -32003, not_found: -32004, conflict: -32009 }
 
-export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services; streams: StreamLimits }> = async (app, { services, streams }) => {
   const { runs } = services
   const budget = createMessageBudget(WS_MESSAGES_PER_SECOND, WS_MESSAGE_BURST)
 
@@ -116,15 +119,36 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       }, WS_PING_INTERVAL_MS)
       socket.on('pong', () => (alive = true))
 
-      const send = (payload: unknown) => {
-        if (socket.readyState !== socket.OPEN) return
-        if (socket.bufferedAmount > WS_MAX_BUFFERED_BYTES) {
+      // A client that stops reading is closed with 1013 (try again later) and resumes with run.subscribe {afterSeq}.
+      const guard = createStreamGuard(streams, {
+        buffered: () => socket.bufferedAmount,
+        drop(reason, bufferedBytes) {
+          request.log.warn({ reason, bufferedBytes }, 'WebSocket client too slow: closing')
           socket.close(1013, 'client too slow')
-          return
-        }
-        socket.send(JSON.stringify(payload))
+          // A client that reads nothing never answers the close frame either.
+          setTimeout(() => socket.terminate(), WS_SLOW_CLOSE_GRACE_MS).unref()
+        },
+      })
+      /** `sent` is called once the message left the process, or at once when it is not sent. */
+      const send = (payload: unknown, sent?: () => void) => {
+        const data = JSON.stringify(payload)
+        const written =
+          socket.readyState === socket.OPEN &&
+          guard.send((done) =>
+            socket.send(data, (err) => {
+              done(err)
+              sent?.()
+            }),
+          )
+        if (!written) sent?.()
       }
-      const notify = (e: RunEvent) => send({ jsonrpc: '2.0', method: e.type, params: { runId: e.runId, seq: e.seq, ...e.data, createdAt: e.createdAt } })
+      // Backpressure: past WS_HIGH_WATER_BYTES unsent, subscriptions wait until the last event sent left the process.
+      let lastSent: Promise<void> = Promise.resolve()
+      const notify = async (e: RunEvent): Promise<void> => {
+        if (socket.bufferedAmount >= WS_HIGH_WATER_BYTES) await lastSent
+        const payload = { jsonrpc: '2.0', method: e.type, params: { runId: e.runId, seq: e.seq, ...e.data, createdAt: e.createdAt } }
+        lastSent = new Promise<void>((resolve) => send(payload, resolve))
+      }
       const fail = (id: unknown, code: number, message: string, data?: unknown) =>
         send({ jsonrpc: '2.0', id: id ?? null, error: { code, message, ...(data === undefined ? {} : { data }) } })
 
@@ -201,6 +225,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       })
 
       socket.on('close', () => {
+        guard.close()
         budget.close(tokenId)
         unwatch()
         clearInterval(ping)
