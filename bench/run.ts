@@ -12,7 +12,7 @@
  *   --only=a,b         scenario groups: cold, sync, stream, async, scale, embedded
  *   --profile          spawn gateway/worker processes with `node --cpu-prof`; prints the top functions per profile
  *                      (profiles under bench/results/profiles/<time>/; timings of a profiled run are not comparable)
- *   --log-level=L      gateway OPENVESPER_LOG_LEVEL (default: info, the product default)
+ *   --log-level=L      OPENVESPER_LOG_LEVEL of the HTTP gateways (default: info, the product default); workers stay at info, their readiness is read from their log
  *   --keep-logs        keep the gateway logs (bench/results/logs/<time>/) even when every scenario succeeded
  *   --gateway-env=K=V  extra environment for every gateway process (repeatable), to compare settings in one run
  */
@@ -144,10 +144,13 @@ function embeddedEnv(): Record<string, string> {
   return gatewayEnv({ OPENVESPER_DATA_DIR: join(embeddedDir, 'data') })
 }
 
+/** Levels that hide the 'worker started' line a worker's readiness is read from (a worker logs nothing per run). */
+const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent'])
+
 async function start(role: GatewayProcess['role'], env: Record<string, string>, name: string, timeoutMs = 60_000): Promise<GatewayProcess> {
   const p = await spawnGateway({
     role,
-    env,
+    env: role === 'worker' && QUIET_LEVELS.has(env.OPENVESPER_LOG_LEVEL ?? '') ? { ...env, OPENVESPER_LOG_LEVEL: 'info' } : env,
     timeoutMs,
     logFile: join(LOGS, `${name}.log`),
     ...(flags.profile ? { cpuProfDir: PROFILES, profName: name } : {}),
