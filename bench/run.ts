@@ -9,7 +9,7 @@
  * Flags:
  *   --quick            short durations and counts (smoke run)
  *   --no-build         skip `turbo run build` (the dist must be current)
- *   --only=a,b         scenario groups: cold, sync, stream, async, scale, embedded
+ *   --only=a,b         scenario groups: cold, sync, stream, async, scale, embedded, slow
  *   --profile          spawn gateway/worker processes with `node --cpu-prof`; prints the top functions per profile
  *                      (profiles under bench/results/profiles/<time>/; timings of a profiled run are not comparable)
  *   --log-level=L      OPENVESPER_LOG_LEVEL of the HTTP gateways (default: info, the product default); workers stay at info, their readiness is read from their log
@@ -21,12 +21,13 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { Agent } from 'node:http'
 import { parseArgs } from 'node:util'
 import { bullmq, Redis } from './lib/deps.js'
 import { assertServices, benchRedisPrefix, createBenchDatabase, dropStaleBenchDatabases, REDIS_URL, type BenchDatabase } from './lib/infra.js'
-import { type CannonResult, poolCannon, poolStreams, runAsyncBatch, runCannon, type StreamTimings, timeStreams, type AsyncRunsResult } from './lib/load.js'
+import { type CannonResult, followRun, poolCannon, poolStreams, runAsyncBatch, runCannon, rawReader, send, type StreamTimings, timeStreams, type AsyncRunsResult } from './lib/load.js'
 import { cpuMs, forkIpc, type GatewayProcess, type IpcChild, ROOT, rssMb, sleep, spawnGateway } from './lib/procs.js'
-import { median } from './lib/stats.js'
+import { median, summarize } from './lib/stats.js'
 import { formatProfile, summarizeProfile } from './tools/profile-top.js'
 
 const { values: flags } = parseArgs({
@@ -42,7 +43,7 @@ const { values: flags } = parseArgs({
   strict: true,
 })
 
-const GROUPS = ['cold', 'sync', 'stream', 'async', 'scale', 'embedded'] as const
+const GROUPS = ['cold', 'sync', 'stream', 'async', 'scale', 'embedded', 'slow'] as const
 type Group = (typeof GROUPS)[number]
 const only = new Set((flags.only?.split(',').map((s) => s.trim()).filter(Boolean) ?? GROUPS) as Group[])
 for (const g of only) if (!GROUPS.includes(g)) throw new Error(`--only: unknown group '${g}' (known: ${GROUPS.join(', ')})`)
@@ -50,8 +51,8 @@ const want = (g: Group) => only.has(g)
 
 /** Every duration and count of the run: each scenario is bounded by one of these. */
 const PLAN = flags.quick
-  ? { warmupS: 1, syncS: 2, sync32S: 2, streams: 100, streamMaxMs: 2000, asyncWarmup: 100, asyncRuns: 400, rawJobs: 2000, scaleRuns: 200, embeddedRuns: 300, coldReps: 1, idleMs: 1000, maxSubmitMs: 4000, maxWaitMs: 30_000 }
-  : { warmupS: 2, syncS: 10, sync32S: 10, streams: 500, streamMaxMs: 8000, asyncWarmup: 200, asyncRuns: 3000, rawJobs: 10_000, scaleRuns: 1500, embeddedRuns: 3000, coldReps: 3, idleMs: 2000, maxSubmitMs: 10_000, maxWaitMs: 60_000 }
+  ? { warmupS: 1, syncS: 2, sync32S: 2, streams: 100, streamMaxMs: 2000, asyncWarmup: 100, asyncRuns: 400, rawJobs: 2000, scaleRuns: 200, embeddedRuns: 300, coldReps: 1, idleMs: 1000, maxSubmitMs: 4000, maxWaitMs: 30_000, slowRounds: 1, slowReaders: 20 }
+  : { warmupS: 2, syncS: 10, sync32S: 10, streams: 500, streamMaxMs: 8000, asyncWarmup: 200, asyncRuns: 3000, rawJobs: 10_000, scaleRuns: 1500, embeddedRuns: 3000, coldReps: 3, idleMs: 2000, maxSubmitMs: 10_000, maxWaitMs: 60_000, slowRounds: 5, slowReaders: 100 }
 const CONNECTIONS_HIGH = 32
 const ASYNC_SUBMIT_CONCURRENCY = 32
 /** The product defaults, stated here so the raw baseline uses the same. */
@@ -598,6 +599,93 @@ async function asyncScenarios(): Promise<void> {
   }
 }
 
+/** The big run of the slow-consumer scenario: 2,048 chunks of 4 KiB (8 MiB), more than the kernel buffers of a stalled socket take. */
+const SLOW_BIG_TEXT = `${'x'.repeat(4095)} `.repeat(2048)
+/** The run the readers follow: 300 chunks of 256 B, one every 5 ms. */
+const SLOW_PACED_TEXT = `${'y'.repeat(255)} `.repeat(300)
+
+/**
+ * A13: `slowReaders` SSE readers follow a paced run while an 8 MiB run streams on the same gateway to one more client,
+ * which reads it (baseline) or never reads a byte (measured). Both runs start 300 ms after submission, once the
+ * readers listen. Server mode, api + worker; the sides alternate over the rounds.
+ */
+async function slowConsumer(): Promise<void> {
+  await upstream!.call({
+    type: 'setDefault',
+    reply: { text: 'ok' },
+    byMarker: { '[big]': { text: SLOW_BIG_TEXT, delayMs: 300 }, '[paced]': { text: SLOW_PACED_TEXT, delayMs: 300, chunkDelayMs: 5 } },
+  })
+  const prefix = `${redis.prefix}${prefixSeq++}`
+  const api = await start('api', serverEnv(prefix), 'slow-api')
+  const worker = await start('worker', serverEnv(prefix), 'slow-worker')
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 })
+  const submit = async (message: string): Promise<string> => {
+    const res = await send(agent, api.url!, 'POST', '/agent/async', auth, JSON.stringify({ message }))
+    if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${res.body}`)
+    return (JSON.parse(res.body) as { runId: string }).runId
+  }
+  const completed = async (runId: string) => {
+    for (const until = performance.now() + PLAN.maxWaitMs; performance.now() < until; await sleep(50)) {
+      const run = JSON.parse((await send(agent, api.url!, 'GET', `/agent/run/${runId}`, auth)).body) as { status: string }
+      if (run.status === 'completed') return
+      if (run.status === 'failed' || run.status === 'cancelled') throw new Error(`run ${runId} ended ${run.status}`)
+    }
+    throw new Error(`run ${runId} did not complete within ${PLAN.maxWaitMs} ms`)
+  }
+  type Side = 'baseline' | 'stalled'
+  const latencies: Record<Side, number[]> = { baseline: [], stalled: [] }
+  const p99s: Record<Side, number[]> = { baseline: [], stalled: [] }
+  const rssGrowth: Record<Side, number[]> = { baseline: [], stalled: [] }
+  try {
+    log(`slow consumer: ${PLAN.slowRounds} round(s); per side ${PLAN.slowReaders} SSE readers of a paced run (300 × 256 B, 5 ms apart) while an 8 MiB run streams to one more reader, which reads it (baseline) or never reads (measured)`)
+    for (let round = 0; round < PLAN.slowRounds; round++) {
+      for (const side of ['baseline', 'stalled'] as Side[]) {
+        const big = await submit(`[big] ${side} ${round}`)
+        const bigReader = await rawReader(api.url!, token, big, side === 'stalled')
+        const paced = await submit(`[paced] ${side} ${round}`)
+        const rss0 = rssMb(api.pid) ?? NaN
+        let rssPeak = rss0
+        const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMb(api.pid) ?? 0)), 50)
+        try {
+          const r = await followRun({ baseUrl: api.url!, token, runId: paced, count: PLAN.slowReaders, timeoutMs: PLAN.maxWaitMs })
+          await completed(big)
+          if (r.incomplete) errors.push(`slow consumer: ${r.incomplete} reader(s) of the paced run did not reach its terminal event`)
+          latencies[side].push(...r.latencies)
+          p99s[side].push(summarize(r.latencies).p99)
+          rssGrowth[side].push(rssPeak - rss0)
+        } finally {
+          clearInterval(sampler)
+          bigReader.close()
+        }
+      }
+      log(`  round ${round + 1}: delivery p99 ${f0(p99s.baseline.at(-1)!)} ms beside a reading client, ${f0(p99s.stalled.at(-1)!)} ms beside a stalled one; api RSS growth ${f0(rssGrowth.baseline.at(-1)!)} / ${f0(rssGrowth.stalled.at(-1)!)} MB`)
+    }
+  } finally {
+    agent.destroy()
+    await stop(worker, api)
+  }
+  const base = summarize(latencies.baseline)
+  const withStalled = summarize(latencies.stalled)
+  const perRound = p99s.stalled.map((p, i) => p / p99s.baseline[i]!)
+  raw.slow_consumer = { baseline: base, stalled: withStalled, p99PerRound: p99s, rssGrowthMb: rssGrowth }
+  rows.push({
+    scenario: `${PLAN.slowReaders} SSE readers beside a stalled one (A13): delivery p99`,
+    measured: `${f2(withStalled.p99)} ms`,
+    baseline: `${f2(base.p99)} ms (beside a reading one)`,
+    ratio: ratio(withStalled.p99, base.p99),
+    target: '≤ 1.20× (median of rounds)',
+    met: yes(median(perRound) <= 1.2),
+  })
+  rows.push({
+    scenario: '  (same, gateway RSS growth during a round, max)',
+    measured: `${f0(Math.max(...rssGrowth.stalled))} MB`,
+    baseline: `${f0(Math.max(...rssGrowth.baseline))} MB`,
+    ratio: '—',
+    target: 'report',
+    met: '—',
+  })
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // Main
 
@@ -664,6 +752,7 @@ async function main(): Promise<void> {
     if (want('cold')) await coldStart()
     if (want('sync') || want('stream')) await syncAndStream()
     if (want('async') || want('scale') || want('embedded')) await asyncScenarios()
+    if (want('slow')) await slowConsumer()
   } catch (err) {
     errors.push(`aborted: ${(err as Error).stack ?? String(err)}`)
     log(`ERROR ${(err as Error).stack ?? String(err)}`)

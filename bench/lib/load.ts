@@ -1,6 +1,7 @@
 /** Load generators: autocannon (request/response), a sequential SSE timer, and an async-run submitter. */
 import { randomBytes } from 'node:crypto'
 import { Agent, request as httpRequest } from 'node:http'
+import { connect as netConnect } from 'node:net'
 import { createRequire } from 'node:module'
 import { sleep } from './procs.js'
 import { summarize, type Summary } from './stats.js'
@@ -363,4 +364,67 @@ export function send(
     req.on('error', reject)
     req.end(body)
   })
+}
+
+/**
+ * `count` SSE readers of one run (`GET /agent/run/:id/events`), each on its own connection, reading to the terminal
+ * event. Returns every event's delivery latency: the time it was read here minus its `createdAt` (stored by the
+ * gateway on the same machine, so one clock), in ms, plus the readers that did not end on a terminal event.
+ */
+export async function followRun(o: { baseUrl: string; token: string; runId: string; count: number; timeoutMs: number }): Promise<{ latencies: number[]; incomplete: number }> {
+  const u = new URL(o.baseUrl)
+  const latencies: number[] = []
+  let incomplete = 0
+  await Promise.all(
+    Array.from({ length: o.count }, () =>
+      new Promise<void>((resolve) => {
+        let ended = false
+        const req = httpRequest(
+          { host: u.hostname, port: u.port, path: `/agent/run/${o.runId}/events`, headers: { authorization: `Bearer ${o.token}`, accept: 'text/event-stream' }, agent: false },
+          (res) => {
+            let buf = ''
+            res.setEncoding('utf8')
+            res.on('data', (chunk: string) => {
+              const now = Date.now()
+              buf += chunk
+              let end: number
+              while ((end = buf.indexOf('\n\n')) >= 0) {
+                const frame = buf.slice(0, end)
+                buf = buf.slice(end + 2)
+                const data = /(?:^|\n)data: (.*)/.exec(frame)?.[1]
+                if (!data) continue
+                const e = JSON.parse(data) as { type: string; createdAt: string }
+                latencies.push(now - Date.parse(e.createdAt))
+                if (e.type === 'run.completed' || e.type === 'run.failed' || e.type === 'run.cancelled') ended = true
+              }
+            })
+            res.on('error', () => {})
+          },
+        )
+        req.setTimeout(o.timeoutMs, () => req.destroy())
+        req.on('error', () => resolve())
+        req.on('close', () => {
+          if (!ended) incomplete++
+          resolve()
+        })
+        req.end()
+      }),
+    ),
+  )
+  return { latencies, incomplete }
+}
+
+/**
+ * An SSE reader of a run on a raw socket: `stalled` sends its request and never reads a byte of the answer; otherwise it
+ * reads and discards everything (a client that keeps up, at almost no CPU cost here).
+ */
+export async function rawReader(baseUrl: string, token: string, runId: string, stalled: boolean): Promise<{ close(): void }> {
+  const u = new URL(baseUrl)
+  const socket = netConnect(Number(u.port), u.hostname)
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+  if (stalled) socket.pause()
+  else socket.resume()
+  socket.on('error', () => {})
+  socket.write(`GET /agent/run/${runId}/events HTTP/1.1\r\nhost: ${u.host}\r\nauthorization: Bearer ${token}\r\naccept: text/event-stream\r\n\r\n`)
+  return { close: () => socket.destroy() }
 }

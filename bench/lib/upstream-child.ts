@@ -2,10 +2,11 @@
  * The scripted LLM upstream (`startFakeUpstream()` from @openvesper/testing) in its own process, so the load
  * generator in the bench process and the upstream do not share an event loop. Controlled over IPC.
  */
-import { startFakeUpstream, type ScriptedReply } from '@openvesper/testing'
+import { type RecordedRequest, type ScriptedReplySpec, startFakeUpstream } from '@openvesper/testing'
 
 type Command =
-  | { id: number; type: 'setDefault'; reply: ScriptedReply }
+  /** `byMarker`: the reply for a request whose last message contains the marker (first match); else `reply`. */
+  | { id: number; type: 'setDefault'; reply: ScriptedReplySpec; byMarker?: Record<string, ScriptedReplySpec> }
   | { id: number; type: 'count' }
   | { id: number; type: 'lastRequest' }
   | { id: number; type: 'close' }
@@ -24,7 +25,8 @@ trim.unref()
 process.on('message', (raw) => {
   const cmd = raw as Command
   if (cmd.type === 'setDefault') {
-    upstream.setDefault(cmd.reply)
+    const { reply, byMarker } = cmd
+    upstream.setDefault(byMarker ? (req) => pick(req, byMarker) ?? reply : reply)
     process.send?.({ id: cmd.id, ok: true })
   } else if (cmd.type === 'count') {
     process.send?.({ id: cmd.id, ok: true, value: served + upstream.requests.length })
@@ -39,5 +41,12 @@ process.on('message', (raw) => {
     })
   }
 })
+function pick(req: RecordedRequest, byMarker: Record<string, ScriptedReplySpec>): ScriptedReplySpec | undefined {
+  const messages = (req.body as { messages?: { content?: unknown }[] }).messages ?? []
+  const last = String(messages.at(-1)?.content ?? '')
+  for (const [marker, reply] of Object.entries(byMarker)) if (last.includes(marker)) return reply
+  return undefined
+}
+
 process.on('disconnect', () => process.exit(0))
 process.send?.({ type: 'ready', url: upstream.url })
