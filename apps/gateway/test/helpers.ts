@@ -85,3 +85,10 @@ export async function buildTestApp(options: { mode?: TestMode; env?: Record<stri
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+/** The settings that point a gateway at a fake upstream (OpenAI wire format, model `openai/test-model`). */
+export const upstreamEnv = (up: { url: string }, extra: Record<string, string> = {}): Record<string, string> => ({
+  OPENAI_BASE_URL: `${up.url}/v1`,
+  OPENVESPER_MODEL: 'openai/test-model',
+  ...extra,
+})

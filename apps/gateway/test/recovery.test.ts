@@ -2,7 +2,7 @@ import { createRunsRepo, RUN_EXECUTE_JOB } from '@openvesper/core'
 import { newId } from '@openvesper/shared'
 import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { bearer, buildTestApp, MODES, type TestApp } from './helpers.js'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from './helpers.js'
 
 describe.each(MODES)('run recovery (%s mode)', (mode) => {
   let t: TestApp
@@ -12,13 +12,11 @@ describe.each(MODES)('run recovery (%s mode)', (mode) => {
     up = await startFakeUpstream()
     t = await buildTestApp({
       mode,
-      env: {
-        OPENAI_BASE_URL: `${up.url}/v1`,
-        OPENVESPER_MODEL: 'openai/test-model',
+      env: upstreamEnv(up, {
         OPENVESPER_STALE_QUEUED_MS: '300',
         OPENVESPER_RECONCILE_INTERVAL_MS: '200',
         OPENVESPER_RUN_LEASE_MS: '1000',
-      },
+      }),
     })
   })
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { bearer, buildTestApp, MODES, type TestApp } from './helpers.js'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from './helpers.js'
 import { readSse } from './sse-client.js'
 
 describe.each(MODES)('runs (%s mode)', (mode) => {
@@ -13,13 +13,11 @@ describe.each(MODES)('runs (%s mode)', (mode) => {
     up = await startFakeUpstream()
     t = await buildTestApp({
       mode,
-      env: {
-        OPENAI_BASE_URL: `${up.url}/v1`,
+      env: upstreamEnv(up, {
         OPENAI_API_KEY: 'sk-test-canary-key',
-        OPENVESPER_MODEL: 'openai/test-model',
         OPENVESPER_UPSTREAM_MAX_RETRIES: '2',
         OPENVESPER_UPSTREAM_RETRY_MAX_DELAY_MS: '2000',
-      },
+      }),
     })
     base = await t.app.listen({ host: '127.0.0.1', port: 0 })
     auth = bearer(t.adminToken)

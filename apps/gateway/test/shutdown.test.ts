@@ -1,7 +1,7 @@
 import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bearer, buildTestApp, type TestApp } from './helpers.js'
+import { bearer, buildTestApp, type TestApp, upstreamEnv } from './helpers.js'
 
 describe('stopping a gateway with inline runs in flight (server mode)', () => {
   let t: TestApp
@@ -9,7 +9,7 @@ describe('stopping a gateway with inline runs in flight (server mode)', () => {
 
   beforeAll(async () => {
     up = await startFakeUpstream()
-    t = await buildTestApp({ mode: 'server', env: { OPENAI_BASE_URL: `${up.url}/v1`, OPENVESPER_MODEL: 'openai/test-model' } })
+    t = await buildTestApp({ mode: 'server', env: upstreamEnv(up) })
   })
   afterAll(async () => {
     await t?.close()

@@ -4,7 +4,7 @@ import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testi
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { createStreamGuard, type SlowConsumerReason } from '../src/http/stream-guard.js'
-import { bearer, buildTestApp, MODES, type TestApp } from './helpers.js'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from './helpers.js'
 import { readSse } from './sse-client.js'
 
 const STALL_MS = 2000
@@ -77,11 +77,7 @@ describe.each(MODES)('slow stream consumers (%s mode)', (mode) => {
     up = await startFakeUpstream()
     t = await buildTestApp({
       mode,
-      env: {
-        OPENAI_BASE_URL: `${up.url}/v1`,
-        OPENVESPER_MODEL: 'openai/test-model',
-        OPENVESPER_STREAM_STALL_MS: String(STALL_MS),
-      },
+      env: upstreamEnv(up, { OPENVESPER_STREAM_STALL_MS: String(STALL_MS) }),
     })
     base = await t.app.listen({ host: '127.0.0.1', port: 0 })
     t.app.server.on('connection', (s: Socket) => serverSockets.set(s.remotePort!, s))

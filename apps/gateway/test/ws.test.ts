@@ -2,7 +2,7 @@ import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testi
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { WS_MAX_CONNECTIONS_PER_TOKEN, WS_MAX_PAYLOAD, WS_MESSAGE_BURST, WS_MESSAGES_PER_SECOND } from '../src/routes/ws/index.js'
-import { bearer, buildTestApp, MODES, type TestApp } from './helpers.js'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from './helpers.js'
 import { upgradeStatus } from './ws-client.js'
 
 interface Rpc {
@@ -45,7 +45,7 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
 
   beforeAll(async () => {
     up = await startFakeUpstream()
-    t = await buildTestApp({ mode, env: { OPENAI_BASE_URL: `${up.url}/v1`, OPENVESPER_MODEL: 'openai/test-model' } })
+    t = await buildTestApp({ mode, env: upstreamEnv(up) })
     const base = await t.app.listen({ host: '127.0.0.1', port: 0 })
     wsUrl = `${base.replace('http', 'ws')}/ws`
   })
@@ -200,7 +200,7 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
 describe('shutdown with open streams', () => {
   it('closes WebSocket clients with 1001 and ends open SSE streams so close() does not hang', async () => {
     const up = await startFakeUpstream()
-    const t = await buildTestApp({ env: { OPENAI_BASE_URL: `${up.url}/v1`, OPENVESPER_MODEL: 'openai/test-model' } })
+    const t = await buildTestApp({ env: upstreamEnv(up) })
     try {
       const base = await t.app.listen({ host: '127.0.0.1', port: 0 })
       up.setDefault({ hang: true })
