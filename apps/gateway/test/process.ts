@@ -3,8 +3,10 @@ import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { ENV } from '@openvesper/config'
 import { waitFor } from '@openvesper/testing'
 import type { TestContext } from 'vitest'
+import { createLeakWatch } from './leak-watch.js'
 
 /**
  * Process tests (`*.process.test.ts`): the BUILT gateway (`apps/gateway/dist/main.js`) started as real OS
@@ -47,6 +49,8 @@ export interface GatewayProcess {
   workerId(): string | undefined
   /** Sends a signal (no-op once it exited). */
   kill(signal?: NodeJS.Signals): void
+  /** The values of its secret settings (tokens, API keys, database URL), which its output must never show (A26). */
+  readonly secrets: string[]
 }
 
 export interface SpawnGatewayOptions {
@@ -95,6 +99,7 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Gatewa
   }
   for (const [k, v] of Object.entries(options.env)) if (v !== undefined) env[k] = v
   if (port !== undefined) env.OPENVESPER_PORT = String(port)
+  const secrets = Object.entries(ENV).flatMap(([k, entry]) => (entry.secret && env[k] ? [env[k]] : []))
 
   const child: ChildProcess = spawn(process.execPath, [MAIN_JS, `--role=${role}`], {
     cwd: options.cwd ?? tmpdir(),
@@ -141,6 +146,7 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Gatewa
     logs.find((l) => (typeof match === 'function' ? match(l) : typeof l.msg === 'string' && match.test(l.msg)))
 
   const proc: GatewayProcess = {
+    secrets,
     name,
     role,
     pid: child.pid,
@@ -215,9 +221,19 @@ export function createProcessGroup(test?: TestContext) {
         .map((p) => `----- ${p.name} (role ${p.role}, pid ${p.pid}, exit ${JSON.stringify(p.exit ?? null)}) -----\n${p.output()}`)
         .join('\n')
     },
+    /** Stops every process, then fails when a secret appeared in any one's output (A26). */
     async stopAll(): Promise<void> {
       for (const p of procs) p.kill('SIGKILL')
       await Promise.all(procs.map((p) => p.exited))
+      const leaks = createLeakWatch()
+      for (const p of procs) {
+        for (const secret of p.secrets) leaks.secret(secret)
+        // Log lines must hold no generated token either; other output may (an embedded gateway without OPENVESPER_TOKEN
+        // prints the admin token it generated, once, to the terminal).
+        for (const line of p.output().split('\n')) leaks.scanText(line, `output of ${p.name}`, { tokens: line.startsWith('{"level"') })
+      }
+      procs.length = 0
+      leaks.check()
     },
   }
   return group

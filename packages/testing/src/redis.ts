@@ -6,7 +6,54 @@ export interface TestRedis {
   url: string
   /** Unique per test file: every key and BullMQ queue of the file lives under it. */
   prefix: string
+  /** Every key under the prefix with its type and values (hash: field, value, …; stream: id, field, value, …). */
+  entries(): Promise<RedisEntry[]>
   cleanup(): Promise<void>
+}
+
+export interface RedisEntry {
+  key: string
+  type: string
+  values: string[]
+}
+
+/** A short-lived client for `fn`. */
+async function withRedis<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  await r.connect()
+  try {
+    return await fn(r)
+  } finally {
+    r.disconnect()
+  }
+}
+
+async function scanKeys(r: Redis, prefix: string, each: (keys: string[]) => Promise<void>): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+    cursor = next
+    if (keys.length) await each(keys)
+  } while (cursor !== '0')
+}
+
+async function valuesOf(r: Redis, key: string, type: string): Promise<string[]> {
+  switch (type) {
+    case 'string':
+      return [(await r.get(key)) ?? '']
+    case 'hash':
+      return Object.entries(await r.hgetall(key)).flat()
+    case 'list':
+      return r.lrange(key, 0, -1)
+    case 'set':
+      return r.smembers(key)
+    case 'zset':
+      return r.zrange(key, '0', '-1')
+    case 'stream':
+      return (await r.xrange(key, '-', '+')).flatMap(([id, fields]) => [id, ...fields])
+    default:
+      return []
+  }
 }
 
 export async function createTestRedis(): Promise<TestRedis> {
@@ -14,20 +61,23 @@ export async function createTestRedis(): Promise<TestRedis> {
   return {
     url: TEST_REDIS_URL,
     prefix,
-    async cleanup() {
-      const r = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
-      await r.connect()
-      try {
-        let cursor = '0'
-        do {
-          const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
-          cursor = next
-          if (keys.length) await r.del(...keys)
-        } while (cursor !== '0')
-      } finally {
-        r.disconnect()
-      }
-    },
+    entries: () =>
+      withRedis(async (r) => {
+        const out: RedisEntry[] = []
+        await scanKeys(r, prefix, async (keys) => {
+          for (const key of keys) {
+            const type = await r.type(key)
+            out.push({ key, type, values: await valuesOf(r, key, type) })
+          }
+        })
+        return out
+      }),
+    cleanup: () =>
+      withRedis((r) =>
+        scanKeys(r, prefix, async (keys) => {
+          await r.del(...keys)
+        }),
+      ),
   }
 }
 
