@@ -226,6 +226,22 @@ describe.each(MODES)('runs (%s mode)', (mode) => {
     expect(res.body).not.toContain('sk-test-canary-key')
   })
 
+  it('fails with upstream_auth when the provider refuses the key, echoing it, and shows the key nowhere (A26)', async () => {
+    const key = 'sk-test-canary-key'
+    up.enqueue({ error: { status: 401, body: { error: { message: `Incorrect API key provided: ${key}. Check ${Buffer.from(key).toString('base64')}`, code: 'invalid_api_key' } } } })
+    const res = await post('/agent/stream', { message: 'who am I' })
+    const runId = String(res.headers['x-run-id'])
+    expect(res.body).toContain('event: run.failed')
+    const run = (await t.app.inject({ method: 'GET', url: `/agent/run/${runId}`, headers: auth })).json()
+    expect(run).toMatchObject({ status: 'failed', failureReason: 'upstream_auth' })
+    expect(run.error).toMatch(/HTTP 401: Incorrect API key provided: \[redacted\]\. Check \[redacted\]/)
+    // The suite's leak watch also scans the log lines, the stored events served here and Redis when the app closes.
+    for (const body of [res.body, JSON.stringify(run)]) {
+      expect(body).not.toContain(key)
+      expect(body).not.toContain(Buffer.from(key).toString('base64'))
+    }
+  })
+
   it('stores model output with NUL and unpaired surrogates as U+FFFD instead of failing (A40)', async () => {
     up.enqueue({ text: 'odd \u0000 bytes \ud800 here' })
     const run = (await post('/agent', { message: 'odd output please', sessionKey: `odd-${mode}` })).json()

@@ -471,3 +471,13 @@ describe('model refs and the provider registry', () => {
     }
   })
 })
+
+describe('upstream error details', () => {
+  it('redact the API key in every form an upstream may echo it, however short', async () => {
+    const { sanitize } = await import('../src/providers/http.js')
+    const key = 'sk-short/key+1'
+    const echoed = `bad key ${key}, as sent: ${encodeURIComponent(key)}, Basic ${Buffer.from(key).toString('base64')} / ${Buffer.from(key).toString('base64url')}`
+    const out = sanitize(echoed, key)
+    expect(out).toBe('bad key [redacted], as sent: [redacted], Basic [redacted] / [redacted]')
+  })
+})

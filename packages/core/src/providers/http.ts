@@ -223,7 +223,12 @@ const MAX_DETAIL_CHARS = 200
 /** Collapses whitespace, redacts the API key and anything key-like, and truncates. */
 export function sanitize(text: string, apiKey: string): string {
   let out = text.replace(/\s+/g, ' ').trim()
-  if (apiKey.length >= 4) out = out.split(apiKey).join('[redacted]')
+  if (apiKey.length >= 4) {
+    // The key as the upstream may echo it: raw, URL-encoded, or in base64 (a Basic credential).
+    const b64 = Buffer.from(apiKey).toString('base64').replace(/=+$/, '')
+    for (const form of new Set([apiKey, encodeURIComponent(apiKey), b64, Buffer.from(apiKey).toString('base64url')])) out = out.split(form).join('[redacted]')
+    out = out.replace(/\[redacted\]=+/g, '[redacted]') // base64 padding
+  }
   out = out
     .replace(/Bearer\s+\S+/gi, 'Bearer [redacted]')
     .replace(/\b(?:sk|pk|rk|ak|key)[-_][A-Za-z0-9_*.-]{6,}/gi, '[redacted]')
