@@ -52,7 +52,7 @@ const want = (g: Group) => only.has(g)
 /** Every duration and count of the run: each scenario is bounded by one of these. */
 const PLAN = flags.quick
   ? { warmupS: 1, syncS: 2, sync32S: 2, streams: 100, streamMaxMs: 2000, asyncWarmup: 100, asyncRuns: 400, rawJobs: 2000, scaleRuns: 200, embeddedRuns: 300, coldReps: 1, idleMs: 1000, maxSubmitMs: 4000, maxWaitMs: 30_000, slowRounds: 1, slowReaders: 20 }
-  : { warmupS: 2, syncS: 10, sync32S: 10, streams: 500, streamMaxMs: 8000, asyncWarmup: 200, asyncRuns: 3000, rawJobs: 10_000, scaleRuns: 1500, embeddedRuns: 3000, coldReps: 3, idleMs: 2000, maxSubmitMs: 10_000, maxWaitMs: 60_000, slowRounds: 5, slowReaders: 100 }
+  : { warmupS: 2, syncS: 10, sync32S: 10, streams: 500, streamMaxMs: 8000, asyncWarmup: 200, asyncRuns: 3000, rawJobs: 10_000, scaleRuns: 3000, embeddedRuns: 3000, coldReps: 3, idleMs: 2000, maxSubmitMs: 10_000, maxWaitMs: 60_000, slowRounds: 5, slowReaders: 100 }
 const CONNECTIONS_HIGH = 32
 const ASYNC_SUBMIT_CONCURRENCY = 32
 /** The product defaults, stated here so the raw baseline uses the same. */
