@@ -70,11 +70,13 @@ export function createDb(options: DbOptions): DbHandle {
     }
   }
   baselineWasmOnly()
-  // One connection, small buffers: the embedded database serves one process (the defaults cost ~130 MB RSS).
+  // One connection, small buffers: the embedded database serves one process (the defaults cost ~130 MB RSS). Its
+  // files live in the OS page cache anyway: 8 MB of shared buffers instead of 16 is ~10 MB less idle RSS, with the same
+  // embedded async throughput in the bench.
   const pglite = new PGlite({
     ...(options.dataDir === 'memory://' ? {} : { dataDir: options.dataDir }),
     ...(options.wasmModule ? { pgliteWasmModule: options.wasmModule } : {}),
-    startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', '-c', 'max_connections=5'],
+    startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=8MB', '-c', 'max_connections=5'],
   })
   const db = drizzlePglite(pglite, { schema }) as unknown as Db
   return {
