@@ -79,6 +79,8 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
     await waitFor(() => c.notifications(runId).some((m) => m.method === 'run.completed'), { what: 'run.completed' })
     const events = c.notifications(runId)
     expect(events.map((m) => m.params!.seq)).toEqual(events.map((_, i) => i + 1))
+    // The reply (which names the run) comes before its first event.
+    expect(c.messages.indexOf(reply)).toBeLessThan(c.messages.indexOf(events[0]!))
     expect(events.filter((m) => m.method === 'agent.text_delta').map((m) => m.params!.text).join('')).toBe('streamed over the socket')
     expect(events.map((m) => m.method)).toEqual(expect.arrayContaining(['run.started', 'agent.turn_complete', 'run.completed']))
     const got = await c.call('run.get', { runId })

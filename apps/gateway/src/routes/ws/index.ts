@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { RunEvent } from '@openvesper/core'
+import type { CreatedRun, RunEvent } from '@openvesper/core'
+import type { RunRow } from '@openvesper/db'
 import { AppError, isAppError } from '@openvesper/shared'
 import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
@@ -152,12 +153,21 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services; streams: 
       const fail = (id: unknown, code: number, message: string, data?: unknown) =>
         send({ jsonrpc: '2.0', id: id ?? null, error: { code, message, ...(data === undefined ? {} : { data }) } })
 
-      const subscribe = (runRow: Parameters<typeof runs.follow>[0], afterSeq: number) => {
+      const execute = (created: CreatedRun) => void runs.executeInline(created).catch((err) => request.log.error({ err, runId: created.run.id }, 'inline run crashed'))
+      /**
+       * Follows a run from `afterSeq`. A run `created` here starts with its run.started, sent at once, and executes once
+       * the subscription listens: its events come from this process alone, nothing is read back from the log.
+       */
+      const subscribe = (runRow: RunRow, afterSeq: number, created?: CreatedRun) => {
         if (subscriptions.has(runRow.id)) return
         const ctrl = new AbortController()
         subscriptions.set(runRow.id, ctrl)
-        void runs
-          .follow(runRow, afterSeq, notify, ctrl.signal)
+        const started = created?.created ? created.attempt?.started : undefined
+        if (started) void notify(started)
+        const following = started
+          ? runs.follow(runRow, started.seq, notify, ctrl.signal, { fresh: true, onSubscribed: () => execute(created!) })
+          : runs.follow(runRow, afterSeq, notify, ctrl.signal)
+        void following
           .catch((err) => request.log.warn({ err, runId: runRow.id }, 'ws subscription failed'))
           .finally(() => subscriptions.delete(runRow.id))
       }
@@ -168,8 +178,11 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services; streams: 
             const { idempotencyKey, ...input } = params as { message: string; agent?: string; sessionKey?: string; idempotencyKey?: string }
             const created = await runs.create(principal, input, { mode: 'stream', idempotencyKey, requestId: String(request.id) })
             const { run } = created
-            subscribe(run, 0)
-            if (created.created) void runs.executeInline(created).catch((err) => request.log.error({ err, runId: run.id }, 'inline run crashed'))
+            // After the reply, which is sent when this call resolves (setImmediate runs after that microtask).
+            setImmediate(() => {
+              if (socket.readyState === socket.OPEN) subscribe(run, 0, created)
+              else if (created.created) execute(created) // the client left already: the run still runs, as over SSE
+            })
             return { runId: run.id, status: run.status }
           }
           case 'run.subscribe': {
