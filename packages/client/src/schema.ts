@@ -119,7 +119,7 @@ export interface paths {
         put?: never;
         /**
          * Run an agent and stream its events (SSE)
-         * @description Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (30 s) is disconnected; it resumes with Last-Event-ID. The run id is in the X-Run-Id header and every event. Disconnecting does not stop the run: resume with GET /agent/run/{runId}/events and Last-Event-ID, or repeat this request with the same Idempotency-Key and Last-Event-ID.
+         * @description Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is disconnected; it resumes with Last-Event-ID. The run id is in the X-Run-Id header and every event. Disconnecting does not stop the run: resume with GET /agent/run/{runId}/events and Last-Event-ID, or repeat this request with the same Idempotency-Key and Last-Event-ID.
          */
         post: operations["streamAgentRun"];
         delete?: never;
@@ -154,7 +154,7 @@ export interface paths {
         };
         /**
          * Stream a run's events (SSE), with resume
-         * @description Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (30 s) is disconnected; it resumes with Last-Event-ID. Replays stored events after Last-Event-ID (or ?after=) and then follows the live run.
+         * @description Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is disconnected; it resumes with Last-Event-ID. Replays stored events after Last-Event-ID (or ?after=) and then follows the live run.
          */
         get: operations["streamAgentRunEvents"];
         put?: never;
@@ -1084,7 +1084,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (30 s) is disconnected; it resumes with Last-Event-ID. */
+            /** @description Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is disconnected; it resumes with Last-Event-ID. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1337,7 +1337,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (30 s) is disconnected; it resumes with Last-Event-ID. */
+            /** @description Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is disconnected; it resumes with Last-Event-ID. */
             200: {
                 headers: {
                     [name: string]: unknown;

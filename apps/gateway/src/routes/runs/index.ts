@@ -36,7 +36,7 @@ const EventsQuery = Type.Object(
   { additionalProperties: false },
 )
 const SSE_DESCRIPTION =
-  'Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (30 s) is disconnected; it resumes with Last-Event-ID.'
+  'Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is disconnected; it resumes with Last-Event-ID.'
 const sseResponse = { 200: { description: SSE_DESCRIPTION, content: { 'text/event-stream': { schema: Type.String() } } } }
 
 /** Sync runs and waits may stay silent for long: the socket idle timeout during their handler (1 h + margin). */

@@ -92,7 +92,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services; streams: 
         operationId: 'connectWebSocket',
         summary: 'WebSocket: JSON-RPC 2.0 calls and run event notifications',
         description:
-          'Upgrade to a WebSocket (token in the Authorization header or ?token=). Methods: agent.run {message, agent?, sessionKey?, idempotencyKey?} → {runId, status} and its events are pushed; run.subscribe {runId, afterSeq?}; run.unsubscribe {runId}; run.get {runId}; run.abort {runId}. Events arrive as notifications whose method is the event type (agent.text_delta, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.*) with params {runId, seq, …}. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (30 s) is closed with 1013; it resumes with run.subscribe {runId, afterSeq}.',
+          'Upgrade to a WebSocket (token in the Authorization header or ?token=). Methods: agent.run {message, agent?, sessionKey?, idempotencyKey?} → {runId, status} and its events are pushed; run.subscribe {runId, afterSeq?}; run.unsubscribe {runId}; run.get {runId}; run.abort {runId}. Events arrive as notifications whose method is the event type (agent.text_delta, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.*) with params {runId, seq, …}. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is closed with 1013; it resumes with run.subscribe {runId, afterSeq}.',
         tags: ['Runs'],
         querystring: Type.Object({ token: Type.Optional(Type.String()) }, { additionalProperties: false }),
         response: { 101: { description: 'Switching Protocols' } },
