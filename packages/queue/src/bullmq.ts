@@ -21,9 +21,9 @@ import {
   createActiveJobs,
   createLifecycle,
   describeRedisUrl,
-  errorMessage,
   handlerFor,
   normalizePrefix,
+  reachRedis,
   reconnectDelay,
   redisUnavailable,
   settlesWithin,
@@ -102,25 +102,25 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     queueName,
 
     async start() {
-      lifecycle.beginStart()
-      const conn = new Redis(redisUrl, { ...PRODUCER_REDIS_OPTIONS, connectionName: `${prefix}:${queueName}:producer` })
-      watchConnection(conn, log, 'job queue producer')
-      let q: Queue | undefined
-      try {
-        await conn.connect()
-        // Made once the connection is ready: BullMQ would otherwise connect the shared client itself.
-        q = new Queue(queueName, { connection: conn, prefix, defaultJobOptions: { ...JOB_OPTIONS } })
-        q.on('error', (err) => log.debug({ err: err.message }, 'job queue: BullMQ queue error'))
-        await q.waitUntilReady()
-      } catch (err) {
-        if (q) await settlesWithin(q.close(), 1_000)
-        conn.disconnect()
-        lifecycle.endStart(false)
-        throw new Error(`job queue: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
-      }
-      producer = conn
-      queue = q
-      lifecycle.endStart(true)
+      await lifecycle.start(async () => {
+        const conn = new Redis(redisUrl, { ...PRODUCER_REDIS_OPTIONS, connectionName: `${prefix}:${queueName}:producer` })
+        watchConnection(conn, log, 'job queue producer')
+        let q: Queue | undefined
+        const connect = async () => {
+          await conn.connect()
+          // Made once the connection is ready: BullMQ would otherwise connect the shared client itself.
+          q = new Queue(queueName, { connection: conn, prefix, defaultJobOptions: { ...JOB_OPTIONS } })
+          q.on('error', (err) => log.debug({ err: err.message }, 'job queue: BullMQ queue error'))
+          await q.waitUntilReady()
+        }
+        const release = async () => {
+          if (q) await settlesWithin(q.close(), 1_000)
+          conn.disconnect()
+        }
+        await reachRedis('job queue', where, connect, release)
+        producer = conn
+        queue = q
+      })
       log.info({ redis: where, prefix }, 'job queue: BullMQ on Redis')
     },
 
@@ -216,14 +216,15 @@ async function startBullmqWorkerHost(deps: {
     runRetryDelay: WORKER_RUN_RETRY_DELAY_MS,
   })
   watchConnection(worker, log, 'job worker')
-  try {
-    await worker.waitUntilReady()
-  } catch (err) {
-    await settlesWithin(worker.close(true), 1_000)
-    template.disconnect()
-    const where = describeRedisUrl(deps.redisUrl)
-    throw new Error(`job worker: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
-  }
+  await reachRedis(
+    'job worker',
+    describeRedisUrl(deps.redisUrl),
+    () => worker.waitUntilReady(),
+    async () => {
+      await settlesWithin(worker.close(true), 1_000)
+      template.disconnect()
+    },
+  )
   worker.run().catch((err: unknown) => log.error({ err }, 'job worker: main loop stopped with an error'))
   log.info({ concurrency, jobs: Object.keys(handlers) }, 'job worker started')
 

@@ -100,8 +100,7 @@ export function createInProcessCounterStore(options: InProcessCounterStoreOption
     kind: 'inprocess',
 
     async start() {
-      lifecycle.beginStart()
-      lifecycle.endStart(true)
+      await lifecycle.start()
       sweeper = setInterval(() => sweep(now()), sweepIntervalMs)
       sweeper.unref()
     },

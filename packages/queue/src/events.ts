@@ -33,8 +33,7 @@ export function createInProcessEventBus(options: { log?: Logger } = {}): InProce
     kind: 'inprocess',
 
     async start() {
-      lifecycle.beginStart()
-      lifecycle.endStart(true)
+      await lifecycle.start()
       log.info('event bus: in-process (embedded mode)')
     },
 

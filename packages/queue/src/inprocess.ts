@@ -136,8 +136,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
     kind: 'inprocess',
 
     async start() {
-      lifecycle.beginStart()
-      lifecycle.endStart(true)
+      await lifecycle.start()
       log.info('job queue: in-process (embedded mode; durability comes from Postgres and the reconciler)')
     },
 

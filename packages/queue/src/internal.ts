@@ -23,14 +23,20 @@ export function createLifecycle(component: string, handle: string) {
       if (state === 'closed') throw new Error(`${component}: ${operation} after close()`)
       if (state !== 'started') throw new Error(`${component}: ${operation} before start(); call ${handle}.start() first`)
     },
-    /** new → starting; a second start() throws. */
-    beginStart(): void {
+    /**
+     * new → starting → started, running `connect` in between; a second start() throws. When `connect` fails the
+     * adapter is new again (start() may be called again) and the error propagates.
+     */
+    async start(connect?: () => Promise<void>): Promise<void> {
       if (state !== 'new') throw new Error(`${component}: start() called twice (state: ${state})`)
       state = 'starting'
-    },
-    /** starting → started, or back to new when the start failed (start() may be called again). */
-    endStart(ok: boolean): void {
-      state = ok ? 'started' : 'new'
+      try {
+        await connect?.()
+      } catch (err) {
+        state = 'new'
+        throw err
+      }
+      state = 'started'
     },
     /** → closed; false when it already was (close() is idempotent). */
     close(): boolean {
@@ -38,6 +44,19 @@ export function createLifecycle(component: string, handle: string) {
       state = 'closed'
       return true
     },
+  }
+}
+
+/**
+ * Connects what a Redis adapter made at start: when `connect` fails, `release` frees it and the error names the
+ * adapter and the server (`job queue: cannot reach Redis at 127.0.0.1:6379: …`).
+ */
+export async function reachRedis(component: string, where: string, connect: () => Promise<unknown>, release: () => unknown): Promise<void> {
+  try {
+    await connect()
+  } catch (err) {
+    await release()
+    throw new Error(`${component}: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
   }
 }
 

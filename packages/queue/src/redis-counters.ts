@@ -2,7 +2,7 @@
 import { silentLogger, type Logger } from '@openvesper/shared'
 import { Redis, type RedisOptions } from 'ioredis'
 import { assertKey, assertTake, assertWindow, type CounterStore } from './counters.js'
-import { createLifecycle, describeRedisUrl, errorMessage, normalizePrefix, reconnectDelay, redisUnavailable, settlesWithin, watchConnection } from './internal.js'
+import { createLifecycle, describeRedisUrl, normalizePrefix, reachRedis, reconnectDelay, redisUnavailable, settlesWithin, watchConnection } from './internal.js'
 
 export interface RedisCounterStoreOptions {
   redisUrl: string
@@ -84,21 +84,15 @@ export function createRedisCounterStore(options: RedisCounterStoreOptions): Coun
     kind: 'redis',
 
     async start() {
-      lifecycle.beginStart()
-      const c = new Redis(redisUrl, { ...COUNTER_REDIS_OPTIONS, connectionName: `${base}client` }) as CounterRedis
-      c.defineCommand('ovCounterHit', { numberOfKeys: 1, lua: HIT_SCRIPT })
-      c.defineCommand('ovCounterPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT })
-      c.defineCommand('ovCounterTake', { numberOfKeys: 1, lua: TAKE_SCRIPT })
-      watchConnection(c, log, 'counter store')
-      try {
-        await c.connect()
-      } catch (err) {
-        c.disconnect()
-        lifecycle.endStart(false)
-        throw new Error(`counter store: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
-      }
-      conn = c
-      lifecycle.endStart(true)
+      await lifecycle.start(async () => {
+        const c = new Redis(redisUrl, { ...COUNTER_REDIS_OPTIONS, connectionName: `${base}client` }) as CounterRedis
+        c.defineCommand('ovCounterHit', { numberOfKeys: 1, lua: HIT_SCRIPT })
+        c.defineCommand('ovCounterPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT })
+        c.defineCommand('ovCounterTake', { numberOfKeys: 1, lua: TAKE_SCRIPT })
+        watchConnection(c, log, 'counter store')
+        await reachRedis('counter store', where, () => c.connect(), () => c.disconnect())
+        conn = c
+      })
       log.info({ redis: where }, 'counter store: Redis')
     },
 

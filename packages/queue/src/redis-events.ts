@@ -2,7 +2,7 @@
 import { silentLogger, type Logger } from '@openvesper/shared'
 import { Redis, type RedisOptions } from 'ioredis'
 import { assertChannel, type CountingEventBus } from './events.js'
-import { createLifecycle, describeRedisUrl, errorMessage, normalizePrefix, reconnectDelay, redisUnavailable, settlesWithin, watchConnection } from './internal.js'
+import { createLifecycle, describeRedisUrl, errorMessage, normalizePrefix, reachRedis, reconnectDelay, redisUnavailable, settlesWithin, watchConnection } from './internal.js'
 
 export interface RedisEventBus extends CountingEventBus {
   readonly kind: 'redis'
@@ -74,24 +74,25 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
     kind: 'redis',
 
     async start() {
-      lifecycle.beginStart()
-      // Publications issued in the same tick (events of concurrent runs) leave in one write.
-      const p = new Redis(redisUrl, { ...BUS_REDIS_OPTIONS, connectionName: `${base}pub`, enableAutoPipelining: true })
-      const s = new Redis(redisUrl, { ...BUS_REDIS_OPTIONS, connectionName: `${base}sub` })
-      watchConnection(p, log, 'event bus publisher')
-      watchConnection(s, log, 'event bus subscriber')
-      s.on('message', onMessage)
-      try {
-        await Promise.all([p.connect(), s.connect()])
-      } catch (err) {
-        p.disconnect()
-        s.disconnect()
-        lifecycle.endStart(false)
-        throw new Error(`event bus: cannot reach Redis at ${where}: ${errorMessage(err)}`, { cause: err })
-      }
-      pub = p
-      sub = s
-      lifecycle.endStart(true)
+      await lifecycle.start(async () => {
+        // Publications issued in the same tick (events of concurrent runs) leave in one write.
+        const p = new Redis(redisUrl, { ...BUS_REDIS_OPTIONS, connectionName: `${base}pub`, enableAutoPipelining: true })
+        const s = new Redis(redisUrl, { ...BUS_REDIS_OPTIONS, connectionName: `${base}sub` })
+        watchConnection(p, log, 'event bus publisher')
+        watchConnection(s, log, 'event bus subscriber')
+        s.on('message', onMessage)
+        await reachRedis(
+          'event bus',
+          where,
+          () => Promise.all([p.connect(), s.connect()]),
+          () => {
+            p.disconnect()
+            s.disconnect()
+          },
+        )
+        pub = p
+        sub = s
+      })
       log.info({ redis: where }, 'event bus: Redis pub/sub')
     },
 
