@@ -132,8 +132,6 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       if (role !== 'worker') {
         await counters.start() // only HTTP roles count requests
         await failures?.start()
-      }
-      if (role !== 'worker') {
         await tokens.start()
         const { generated } = await tokens.ensureBootstrap(config.auth.bootstrapToken, { generateIfMissing: !server })
         if (generated) options.onGeneratedToken?.(generated)
