@@ -25,7 +25,7 @@ import { Agent } from 'node:http'
 import { parseArgs } from 'node:util'
 import { bullmq, Redis } from './lib/deps.js'
 import { assertServices, benchRedisPrefix, createBenchDatabase, dropStaleBenchDatabases, REDIS_URL, type BenchDatabase } from './lib/infra.js'
-import { type CannonResult, followRun, poolCannon, poolStreams, runAsyncBatch, runCannon, rawReader, send, type StreamTimings, timeStreams, type AsyncRunsResult } from './lib/load.js'
+import { type CannonResult, followRun, getRun, isTerminal, poolCannon, poolStreams, runAsyncBatch, runCannon, rawReader, send, type StreamTimings, timeStreams, type AsyncRunsResult } from './lib/load.js'
 import { cpuMs, forkIpc, type GatewayProcess, type IpcChild, ROOT, rssMb, sleep, spawnGateway } from './lib/procs.js'
 import { median, summarize } from './lib/stats.js'
 import { formatProfile, summarizeProfile } from './tools/profile-top.js'
@@ -626,9 +626,11 @@ async function slowConsumer(): Promise<void> {
   }
   const completed = async (runId: string) => {
     for (const until = performance.now() + PLAN.maxWaitMs; performance.now() < until; await sleep(50)) {
-      const run = JSON.parse((await send(agent, api.url!, 'GET', `/agent/run/${runId}`, auth)).body) as { status: string }
-      if (run.status === 'completed') return
-      if (run.status === 'failed' || run.status === 'cancelled') throw new Error(`run ${runId} ended ${run.status}`)
+      const run = await getRun(agent, api.url!, auth, runId)
+      if (run && isTerminal(run.status)) {
+        if (run.status !== 'completed') throw new Error(`run ${runId} ended ${run.status}`)
+        return
+      }
     }
     throw new Error(`run ${runId} did not complete within ${PLAN.maxWaitMs} ms`)
   }

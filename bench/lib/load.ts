@@ -320,16 +320,17 @@ export async function runAsyncBatch(o: {
   }
 }
 
-interface RunView {
+export interface RunView {
   runId: string
   status: string
   createdAt: string
   finishedAt: string | null
 }
 
-const isTerminal = (s: string) => s === 'completed' || s === 'failed' || s === 'cancelled'
+export const isTerminal = (s: string) => s === 'completed' || s === 'failed' || s === 'cancelled'
 
-async function getRun(agent: Agent, baseUrl: string, headers: Record<string, string>, id: string): Promise<RunView | undefined> {
+/** `GET /agent/run/:id`; undefined unless 200. */
+export async function getRun(agent: Agent, baseUrl: string, headers: Record<string, string>, id: string): Promise<RunView | undefined> {
   const res = await send(agent, baseUrl, 'GET', `/agent/run/${id}`, headers)
   return res.status === 200 ? (JSON.parse(res.body) as RunView) : undefined
 }
