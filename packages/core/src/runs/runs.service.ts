@@ -145,16 +145,30 @@ export function createRunsService(deps: RunDeps) {
     }
   }
 
+  /** Executes a run `create` just claimed for this process (sync or stream); `signal` is the caller's connection. */
+  async function executeInline(created: CreatedRun, signal?: AbortSignal): Promise<ExecuteResult> {
+    const { run, attempt } = created
+    if (!attempt || run.status !== 'running' || run.leaseOwner !== deps.workerId) return { outcome: 'lost' }
+    return execute(run, attempt, signal, 'client_gone')
+  }
+
   return {
     create,
     getOwned,
     sessionKeyOf,
+    executeInline,
 
-    /** Executes a run `create` just claimed for this process (sync or stream); `signal` is the caller's connection. */
-    async executeInline(created: CreatedRun, signal?: AbortSignal): Promise<ExecuteResult> {
+    /**
+     * Streams a run `create` just made and claimed for this process (stream mode): its run.started at once, then its
+     * events from this process alone, the executor starting once the subscription listens, so nothing is read back
+     * from the log. The run goes on when `signal` aborts (the client left).
+     */
+    followNew(created: CreatedRun, onEvent: (e: RunEvent) => void | Promise<void>, signal: AbortSignal) {
       const { run, attempt } = created
-      if (!attempt || run.status !== 'running' || run.leaseOwner !== deps.workerId) return { outcome: 'lost' }
-      return execute(run, attempt, signal, 'client_gone')
+      if (!attempt) throw new Error(`followNew: run ${run.id} was not claimed by the create that made it`)
+      void onEvent(attempt.started)
+      const start = () => void executeInline(created).catch((err) => log.error({ err, runId: run.id }, 'inline run crashed'))
+      return events.follow(run.id, attempt.started.seq, onEvent, signal, { fresh: true, onSubscribed: start })
     },
 
     /** The `run.execute` job: claim (fenced) and execute; a run that is not queued is discarded. */

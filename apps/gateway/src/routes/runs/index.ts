@@ -68,11 +68,8 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services; streams
     openStreams.add(sink)
     const unwatch = watchCredential(services.tokens, request.principal.tokenId, () => sink.close())
     try {
-      const started = fresh?.attempt?.started
-      if (fresh && started) {
-        void sink.send(started)
-        const execute = () => void runs.executeInline(fresh).catch((err) => request.log.error({ err, runId: run.id }, 'inline run crashed'))
-        await runs.follow(run, started.seq, (e) => sink.send(e), sink.signal, { fresh: true, onSubscribed: execute })
+      if (fresh?.attempt) {
+        await runs.followNew(fresh, (e) => sink.send(e), sink.signal)
         return
       }
       const lastEventId = request.headers['last-event-id']

@@ -153,20 +153,12 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services; streams: 
       const fail = (id: unknown, code: number, message: string, data?: unknown) =>
         send({ jsonrpc: '2.0', id: id ?? null, error: { code, message, ...(data === undefined ? {} : { data }) } })
 
-      const execute = (created: CreatedRun) => void runs.executeInline(created).catch((err) => request.log.error({ err, runId: created.run.id }, 'inline run crashed'))
-      /**
-       * Follows a run from `afterSeq`. A run `created` here starts with its run.started, sent at once, and executes once
-       * the subscription listens: its events come from this process alone, nothing is read back from the log.
-       */
+      /** Follows a run from `afterSeq`; a run `created` and claimed here streams from its live events (runs.followNew). */
       const subscribe = (runRow: RunRow, afterSeq: number, created?: CreatedRun) => {
         if (subscriptions.has(runRow.id)) return
         const ctrl = new AbortController()
         subscriptions.set(runRow.id, ctrl)
-        const started = created?.created ? created.attempt?.started : undefined
-        if (started) void notify(started)
-        const following = started
-          ? runs.follow(runRow, started.seq, notify, ctrl.signal, { fresh: true, onSubscribed: () => execute(created!) })
-          : runs.follow(runRow, afterSeq, notify, ctrl.signal)
+        const following = created?.attempt ? runs.followNew(created, notify, ctrl.signal) : runs.follow(runRow, afterSeq, notify, ctrl.signal)
         void following
           .catch((err) => request.log.warn({ err, runId: runRow.id }, 'ws subscription failed'))
           .finally(() => subscriptions.delete(runRow.id))
@@ -181,7 +173,8 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ services: Services; streams: 
             // After the reply, which is sent when this call resolves (setImmediate runs after that microtask).
             setImmediate(() => {
               if (socket.readyState === socket.OPEN) subscribe(run, 0, created)
-              else if (created.created) execute(created) // the client left already: the run still runs, as over SSE
+              // The client left already: the run still runs, as over SSE.
+              else if (created.created) void runs.executeInline(created).catch((err) => request.log.error({ err, runId: run.id }, 'inline run crashed'))
             })
             return { runId: run.id, status: run.status }
           }
