@@ -8,19 +8,17 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController, t
 import { pino } from 'pino'
 import { registerAuth } from './http/auth.js'
 import { AJV_CUSTOM_OPTIONS, registerInputCoercion } from './http/coercion.js'
-import { WS_MAX_PAYLOAD } from './routes/ws/index.js'
 import { registerComponents } from './http/components.js'
+import { pickServices } from './http/feature.js'
+import { createRpcDispatcher } from './http/rpc.js'
+import { WS_MAX_PAYLOAD, wsTransport } from './http/ws.js'
 import { frameworkErrorHandler, ProblemSchema, registerErrorHandling } from './http/errors.js'
 import { REDACT_PATHS } from './http/logger.js'
 import { registerOriginCheck } from './http/origin.js'
 import { createClientLimiter, registerRateLimit } from './http/rate-limit.js'
 import { DOCS_PREFIX, registerSwagger } from './http/swagger.js'
-import { runsRoutes } from './routes/runs/index.js'
-import { systemRoutes } from './routes/system/index.js'
-import { tokenComponents } from './routes/tokens/schemas.js'
-import { runSchemas } from './schemas/run.js'
-import { tokensRoutes } from './routes/tokens/index.js'
-import { wsRoutes } from './routes/ws/index.js'
+import { FEATURES, featureComponents, featureRpc, featureTags } from './routes/index.js'
+import { RUNS_RPC_DESCRIPTION } from './routes/runs/rpc.js'
 import type { Services } from './services.js'
 
 declare module 'fastify' {
@@ -42,6 +40,9 @@ export interface AppDeps {
   /** Observes every route once the app's own hooks have completed it (route inventory tests). */
   onRoute?: (route: RouteOptions) => void
 }
+
+/** The `/ws` route's OpenAPI text: the transport's rules and each group's methods. */
+const WS_DESCRIPTION = `Upgrade to a WebSocket (token in the Authorization header or ?token=). Methods: ${RUNS_RPC_DESCRIPTION} A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is closed with 1013; it resumes with run.subscribe {runId, afterSeq}.`
 
 /** HTTP server timeouts (A19): all non-zero and at most 30 s. Tests read them from here. */
 export const SERVER_TIMEOUTS = {
@@ -173,7 +174,7 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
     schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  registerComponents(app, [ProblemSchema, ...tokenComponents, ...runSchemas])
+  registerComponents(app, [ProblemSchema, ...featureComponents(FEATURES)])
   // JSON only: a text/plain body is a 415, not a string that reaches validation (and no CORS-simple bodies).
   app.removeContentTypeParser('text/plain')
 
@@ -211,11 +212,14 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
   registerAuth(app, { tokens: services.tokens, docsPrefix: DOCS_PREFIX, docsPublic: config.server.docsPublic, throttle: limiter })
   // After the hooks that complete routes (policy, security, Problem responses), before any route exists.
   if (onRoute) app.addHook('onRoute', (route) => onRoute(route))
-  await registerSwagger(app)
+  await registerSwagger(app, featureTags(FEATURES))
 
-  await app.register(systemRoutes, { services })
-  await app.register(tokensRoutes, { services })
-  await app.register(runsRoutes, { services, streams: config.limits.streams })
-  await app.register(wsRoutes, { services, streams: config.limits.streams })
+  for (const feature of FEATURES) await app.register(feature.plugin, { services: pickServices(services, feature.needs), config })
+  await app.register(wsTransport, {
+    tokens: services.tokens,
+    streams: config.limits.streams,
+    rpc: createRpcDispatcher(featureRpc(FEATURES, services)),
+    description: WS_DESCRIPTION,
+  })
   return app
 }

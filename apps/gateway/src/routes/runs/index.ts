@@ -1,13 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Config } from '@openvesper/config'
 import type { CreatedRun } from '@openvesper/core'
 import type { RunRow } from '@openvesper/db'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { watchCredential } from '../../http/credential-watch.js'
 import { Type } from 'typebox'
-import { CreateRunBodySchema, describeRun, RunAcceptedSchema, RunSchema, toRun } from '../../schemas/run.js'
+import { CreateRunBodySchema, describeRun, RunAcceptedSchema, RunSchema, runSchemas, toRun } from '../../schemas/run.js'
 import { ref } from '../../http/components.js'
+import { defineFeature } from '../../http/feature.js'
 import type { Services } from '../../services.js'
-import type { StreamLimits } from '../../http/stream-guard.js'
+import { runsRpc } from './rpc.js'
 import { openSse, resumeCursor, type SseSink } from './sse.js'
 
 const RunParams = Type.Object({ runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$', description: 'Run id.' }) }, { additionalProperties: false })
@@ -51,8 +53,9 @@ function onDisconnect(reply: FastifyReply): AbortSignal {
   return ctrl.signal
 }
 
-export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services; streams: StreamLimits }> = async (app, { services, streams }) => {
+const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 'tokens'>; config: Config }> = async (app, { services, config }) => {
   const { runs } = services
+  const streams = config.limits.streams
   // Open SSE streams end when the server closes (clients resume with Last-Event-ID elsewhere).
   const openStreams = new Set<SseSink>()
   app.addHook('preClose', async () => {
@@ -233,3 +236,12 @@ export const runsRoutes: FastifyPluginAsyncTypebox<{ services: Services; streams
   )
 
 }
+
+/** Agent execution: `/agent`, `/agent/async`, `/agent/stream`, `/agent/run/:runId/…` and the runs' WebSocket methods. */
+export const runsFeature = defineFeature({
+  tag: { name: 'Runs', description: 'Agent execution: synchronous, asynchronous and streamed runs, their status, waiting and cancellation.' },
+  components: runSchemas,
+  needs: ['runs', 'tokens'],
+  plugin: runsRoutes,
+  rpc: runsRpc,
+})

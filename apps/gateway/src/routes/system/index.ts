@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import type { Services } from '../../services.js'
+import { defineFeature } from '../../http/feature.js'
 
 export const HealthSchema = Type.Object(
   { status: Type.Literal('ok') },
@@ -8,7 +8,7 @@ export const HealthSchema = Type.Object(
 )
 
 /** GET /health: the only public route. */
-export const systemRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app) => {
+const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/health',
     {
@@ -24,3 +24,10 @@ export const systemRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
     async () => ({ status: 'ok' as const }),
   )
 }
+
+/** `GET /health`. */
+export const systemFeature = defineFeature({
+  tag: { name: 'System', description: 'Liveness.' },
+  needs: [],
+  plugin: systemRoutes,
+})

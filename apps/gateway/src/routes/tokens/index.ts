@@ -2,11 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { notFound } from '@openvesper/shared'
 import { Type } from 'typebox'
 import { ref } from '../../http/components.js'
+import { defineFeature } from '../../http/feature.js'
 import type { Services } from '../../services.js'
-import { ApiTokenListSchema, CreateApiTokenBody, CreatedApiTokenSchema, TokenParams, toApiToken } from './schemas.js'
+import { ApiTokenListSchema, CreateApiTokenBody, CreatedApiTokenSchema, TokenParams, toApiToken, tokenComponents } from './schemas.js'
 
 /** Token management: admin only. */
-export const tokensRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+const tokensRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'tokens'> }> = async (app, { services }) => {
   app.post(
     '/auth/tokens',
     {
@@ -60,3 +61,11 @@ export const tokensRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
     },
   )
 }
+
+/** `/auth/tokens`: bearer token management. */
+export const tokensFeature = defineFeature({
+  tag: { name: 'Tokens', description: 'Bearer token management (admin).' },
+  components: tokenComponents,
+  needs: ['tokens'],
+  plugin: tokensRoutes,
+})

@@ -1,0 +1,103 @@
+import { AppError, isAppError } from '@openvesper/shared'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Static, TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
+import type { Principal } from '../auth/tokens.js'
+import type { Services } from '../services.js'
+import { hasScopes, type Scope } from './scopes.js'
+
+/** JSON-RPC 2.0 error codes; application errors carry their problem code in `data.code`. */
+export const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, app: -32000, rateLimited: -32029 } as const
+const APP_RPC_CODES: Partial<Record<AppError['code'], number>> = { unauthorized: -32001, forbidden: -32003, not_found: -32004, conflict: -32009 }
+
+/** Sends one notification (`method` = event type) to the client, waiting while the socket is backed up. */
+export type Notify = (method: string, params: Record<string, unknown>) => Promise<void>
+
+/** What a method may do with the connection it was called on. */
+export interface RpcConnection {
+  principal: Principal
+  requestId: string
+  log: FastifyBaseLogger
+  /** True while the socket is open. */
+  isOpen(): boolean
+  /** Streams notifications from `source` under `key` until `unfollow(key)`, the source ends or the socket closes; a key already followed is left as it is. */
+  follow(key: string, source: (notify: Notify, signal: AbortSignal) => Promise<unknown>): void
+  unfollow(key: string): void
+}
+
+export interface RpcMethod<S extends keyof Services = keyof Services, P extends TSchema = TSchema> {
+  /** Validated before the call; a failure is invalid-params naming the path. */
+  params: P
+  /** Checked before validation: a token without it gets a forbidden error. */
+  scope: Scope
+  call(params: Static<P>, conn: RpcConnection, services: Pick<Services, S>): Promise<unknown>
+}
+export type RpcMethods<S extends keyof Services = keyof Services> = Record<string, RpcMethod<S, any>>
+
+/** Identity with inference of the params' static type. */
+export function rpcMethod<S extends keyof Services, P extends TSchema>(method: RpcMethod<S, P>): RpcMethod<S, P> {
+  return method
+}
+
+/** A method bound to its compiled validator and the services of the feature that declared it. */
+interface Bound {
+  check: ReturnType<typeof Compile>
+  scope: Scope
+  call(params: unknown, conn: RpcConnection): Promise<unknown>
+}
+
+export interface RpcMessage {
+  jsonrpc: '2.0'
+  id?: unknown
+  result?: unknown
+  error?: { code: number; message: string; data?: unknown }
+}
+
+export const rpcError = (id: unknown, code: number, message: string, data?: unknown): RpcMessage => ({
+  jsonrpc: '2.0',
+  id: id ?? null,
+  error: { code, message, ...(data === undefined ? {} : { data }) },
+})
+
+/**
+ * The JSON-RPC 2.0 dispatcher of `/ws`: parses a text message, finds the method, checks the scope and the params
+ * and maps application errors to their codes. Answers `undefined` for notifications (no id) that succeeded.
+ */
+export function createRpcDispatcher(methods: Record<string, { method: RpcMethod<any, any>; services: Partial<Services> }>) {
+  const table = new Map<string, Bound>()
+  for (const [name, { method, services }] of Object.entries(methods)) {
+    table.set(name, { check: Compile(method.params), scope: method.scope, call: (params, conn) => method.call(params, conn, services) })
+  }
+
+  return {
+    names: () => [...table.keys()],
+    async dispatch(text: string, conn: RpcConnection): Promise<RpcMessage | undefined> {
+      let msg: { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown }
+      try {
+        msg = JSON.parse(text)
+      } catch {
+        return rpcError(null, RPC.parse, 'parse error')
+      }
+      if (!msg || typeof msg !== 'object' || msg.jsonrpc !== '2.0' || typeof msg.method !== 'string')
+        return rpcError(msg?.id, RPC.invalidRequest, 'invalid JSON-RPC 2.0 request')
+      const def = table.get(msg.method)
+      if (!def) return rpcError(msg.id, RPC.methodNotFound, `method not found: ${msg.method}`)
+      if (!hasScopes(conn.principal.scopes, [def.scope]))
+        return rpcError(msg.id, APP_RPC_CODES.forbidden!, 'the token lacks the scope this method needs', { code: 'forbidden', scope: def.scope })
+      const params = msg.params ?? {}
+      if (!def.check.Check(params)) {
+        const first = def.check.Errors(params)[0]
+        return rpcError(msg.id, RPC.invalidParams, 'invalid params', { path: first?.instancePath ?? '', message: first?.message ?? 'invalid' })
+      }
+      try {
+        const result = await def.call(params, conn)
+        return msg.id === undefined ? undefined : { jsonrpc: '2.0', id: msg.id, result }
+      } catch (err) {
+        if (isAppError(err)) return rpcError(msg.id, APP_RPC_CODES[err.code] ?? RPC.app, err.message, { code: err.code })
+        conn.log.error({ err }, 'ws call failed')
+        return rpcError(msg.id, RPC.app, 'internal error', { code: 'internal', requestId: conn.requestId })
+      }
+    },
+  }
+}
+export type RpcDispatcher = ReturnType<typeof createRpcDispatcher>
