@@ -17,8 +17,7 @@ import { REDACT_PATHS } from './http/logger.js'
 import { registerOriginCheck } from './http/origin.js'
 import { createClientLimiter, registerRateLimit } from './http/rate-limit.js'
 import { DOCS_PREFIX, registerSwagger } from './http/swagger.js'
-import { FEATURES, featureComponents, featureRpc, featureTags } from './routes/index.js'
-import { RUNS_RPC_DESCRIPTION } from './routes/runs/rpc.js'
+import { FEATURES, featureComponents, featureRpc, featureRpcDescription, featureTags } from './routes/index.js'
 import type { Services } from './services.js'
 
 declare module 'fastify' {
@@ -40,9 +39,6 @@ export interface AppDeps {
   /** Observes every route once the app's own hooks have completed it (route inventory tests). */
   onRoute?: (route: RouteOptions) => void
 }
-
-/** The `/ws` route's OpenAPI text: the transport's rules and each group's methods. */
-const WS_DESCRIPTION = `Upgrade to a WebSocket (token in the Authorization header or ?token=). Methods: ${RUNS_RPC_DESCRIPTION} A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is closed with 1013; it resumes with run.subscribe {runId, afterSeq}.`
 
 /** HTTP server timeouts (A19): all non-zero and at most 30 s. Tests read them from here. */
 export const SERVER_TIMEOUTS = {
@@ -219,7 +215,7 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
     tokens: services.tokens,
     streams: config.limits.streams,
     rpc: createRpcDispatcher(featureRpc(FEATURES, services)),
-    description: WS_DESCRIPTION,
+    methodsDescription: featureRpcDescription(FEATURES),
   })
   return app
 }

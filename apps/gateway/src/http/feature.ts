@@ -25,6 +25,8 @@ export interface Feature<S extends keyof Services = keyof Services> {
   plugin: FastifyPluginAsyncTypebox<FeatureOptions<S>>
   /** JSON-RPC methods served on `/ws` (`routes/<group>/rpc.ts`). */
   rpc?: RpcMethods<S>
+  /** The methods' line in the `/ws` route's OpenAPI description (names, params, results). */
+  rpcDescription?: string
 }
 
 /** Identity with inference: `needs` narrows what the plugin and the RPC methods may call. */

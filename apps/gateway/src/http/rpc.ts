@@ -70,7 +70,6 @@ export function createRpcDispatcher(methods: Record<string, { method: RpcMethod<
   }
 
   return {
-    names: () => [...table.keys()],
     async dispatch(text: string, conn: RpcConnection): Promise<RpcMessage | undefined> {
       let msg: { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown }
       try {

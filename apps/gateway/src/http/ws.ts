@@ -55,8 +55,8 @@ export interface WsOptions {
   tokens: TokensService
   streams: StreamLimits
   rpc: RpcDispatcher
-  /** The OpenAPI text of the route (the methods each group serves). */
-  description: string
+  /** What the methods do, for the route's OpenAPI description (each group's `rpcDescription`). */
+  methodsDescription: string
 }
 
 /**
@@ -64,7 +64,7 @@ export interface WsOptions {
  * revocation, slow-client dropping and notification backpressure live here; what a message does is the
  * dispatcher's (each group's methods in `routes/<group>/rpc.ts`).
  */
-export const wsTransport: FastifyPluginAsyncTypebox<WsOptions> = async (app, { tokens, streams, rpc, description }) => {
+export const wsTransport: FastifyPluginAsyncTypebox<WsOptions> = async (app, { tokens, streams, rpc, methodsDescription }) => {
   const budget = createMessageBudget(WS_MESSAGES_PER_SECOND, WS_MESSAGE_BURST)
 
   app.get(
@@ -74,7 +74,7 @@ export const wsTransport: FastifyPluginAsyncTypebox<WsOptions> = async (app, { t
       schema: {
         operationId: 'connectWebSocket',
         summary: 'WebSocket: JSON-RPC 2.0 calls and run event notifications',
-        description,
+        description: `Upgrade to a WebSocket (token in the Authorization header or ?token=). Methods: ${methodsDescription} A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is closed with 1013; it resumes with run.subscribe {runId, afterSeq}.`,
         tags: ['Runs'],
         querystring: Type.Object({ token: Type.Optional(Type.String()) }, { additionalProperties: false }),
         response: { 101: { description: 'Switching Protocols' } },

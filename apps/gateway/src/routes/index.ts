@@ -17,6 +17,9 @@ export const featureTags = (features: readonly Feature<any>[]) => features.map((
 /** Every named component the features declare. */
 export const featureComponents = (features: readonly Feature<any>[]) => features.flatMap((f) => f.components ?? [])
 
+/** What the `/ws` methods of every feature do, for the route's OpenAPI description. */
+export const featureRpcDescription = (features: readonly Feature<any>[]) => features.flatMap((f) => f.rpcDescription ?? []).join(' ')
+
 /** The `/ws` method table: each method with the services of the feature that declared it. Two features may not claim one name. */
 export function featureRpc(features: readonly Feature<any>[], services: Services) {
   const table: Record<string, { method: RpcMethod<any, any>; services: Partial<Services> }> = {}

@@ -9,7 +9,7 @@ import { CreateRunBodySchema, describeRun, RunAcceptedSchema, RunSchema, runSche
 import { ref } from '../../http/components.js'
 import { defineFeature } from '../../http/feature.js'
 import type { Services } from '../../services.js'
-import { runsRpc } from './rpc.js'
+import { RUNS_RPC_DESCRIPTION, runsRpc } from './rpc.js'
 import { openSse, resumeCursor, type SseSink } from './sse.js'
 
 const RunParams = Type.Object({ runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$', description: 'Run id.' }) }, { additionalProperties: false })
@@ -244,4 +244,5 @@ export const runsFeature = defineFeature({
   needs: ['runs', 'tokens'],
   plugin: runsRoutes,
   rpc: runsRpc,
+  rpcDescription: RUNS_RPC_DESCRIPTION,
 })
