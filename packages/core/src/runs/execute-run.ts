@@ -7,8 +7,8 @@ import type { AgentDefinition } from '../agents.js'
 import { type ModelRef, parseModelRef } from '../providers/index.js'
 import { type ChatMessage, ProviderError, type StopReason, type ToolCall } from '../providers/types.js'
 import type { RunDeps } from './deps.js'
-import type { Fence, RunEvent } from './events.js'
-import { createRunsRepo, type EventItem, type FinishFields, type HistoryEntry } from './runs.repo.js'
+import type { EventItem, Fence, RunEvent } from './event-types.js'
+import { createRunsRepo, type FinishFields, type HistoryEntry } from './runs.repo.js'
 
 /** Why an executor stopped before the run ended on its own. */
 export type StopCause =

@@ -1,9 +1,7 @@
 import { type Db, rawSql, type RunMode, type RunRow, type RunUsage } from '@openvesper/db'
 import { createCoalescer } from '@openvesper/shared'
-import { type EventItem, numberedEvents, toIso } from './event-sql.js'
-import type { RunEvent, RunEventType } from './events.js'
-
-export type { EventItem } from './event-sql.js'
+import { numberedEvents, toIso } from './event-sql.js'
+import type { EventItem, RunEvent, RunEventType } from './event-types.js'
 
 export interface NewRun {
   id: string
