@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig, redactConfig } from './config.js'
+import { type ConfigEntry, ConfigError, ENV, loadConfig, redactConfig } from './config.js'
 
 describe('loadConfig', () => {
   it('applies safe defaults with an empty environment', () => {
@@ -33,5 +33,26 @@ describe('loadConfig', () => {
     expect(text).not.toContain('hunter2')
     expect(text).not.toContain('sk-canary')
     expect(text).not.toContain('tok-canary')
+  })
+})
+
+describe('the environment table', () => {
+  it('fills each setting from one variable', () => {
+    const paths = Object.values(ENV).map((e) => e.path)
+    expect(new Set(paths).size).toBe(paths.length)
+  })
+
+  it('is typed against Config: a wrong path, kind or default does not compile', () => {
+    const entries: ConfigEntry[] = [
+      // @ts-expect-error a path that is not a setting of Config
+      { path: 'runs.leasMs', kind: 'int', min: 1, max: 2, default: 1, description: '' },
+      // @ts-expect-error a kind that does not fit the setting (a number)
+      { path: 'runs.leaseMs', kind: 'bool', default: true, description: '' },
+      // @ts-expect-error a setting that cannot be undefined needs a default
+      { path: 'server.host', kind: 'string', description: '' },
+      // @ts-expect-error an enum setting's default is one of its values
+      { path: 'role', kind: 'enum', values: ['all'], default: 'everything', description: '' },
+    ]
+    expect(entries).toHaveLength(4)
   })
 })

@@ -58,21 +58,51 @@ export interface Config {
   agents: { configPath: string }
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'url' | 'enum' | 'list'
-interface Entry {
-  path: string
-  kind: Kind
-  description: string
-  default?: string | number | boolean
-  secret?: boolean
-  min?: number
-  max?: number
-  values?: readonly string[]
-  /** `list` entries: comma-separated items, each checked (and normalised) by this function; default: an empty list. */
-  item?: (raw: string) => { value?: string; problem?: string }
+/** Every setting of Config as a dotted path (`'runs.leaseMs'`), derived from the interface: a typo does not compile. */
+export type ConfigPath = Leaves<Config>
+type Leaves<T, Prefix extends string = ''> = {
+  [K in keyof T & string]: T[K] extends string | number | boolean | readonly unknown[] | undefined ? `${Prefix}${K}` : Leaves<T[K], `${Prefix}${K}.`>
+}[keyof T & string]
+/** The type of the setting at `path`. */
+export type ConfigValue<P extends string, T = Config> = P extends `${infer K}.${infer Rest}`
+  ? K extends keyof T
+    ? ConfigValue<Rest, T[K]>
+    : never
+  : P extends keyof T
+    ? T[P]
+    : never
+
+/** How a variable is parsed, by the type of its setting: a kind that does not fit the setting does not compile. */
+type KindOf<V> = [V] extends [readonly string[]]
+  ? {
+      kind: 'list'
+      default?: never // unset: an empty list
+      /** Comma-separated items, each checked (and normalised) by this function. */
+      item?: (raw: string) => { value?: string; problem?: string }
+    }
+  : [V] extends [number]
+    ? { kind: 'int'; min: number; max: number; default?: V }
+    : [V] extends [boolean]
+      ? { kind: 'bool'; default?: V }
+      : [V] extends [string]
+        ? { kind: 'enum'; values: readonly V[]; default?: V } | (string extends V ? { kind: 'string' | 'url'; default?: V } : never)
+        : never
+/** A setting that cannot be undefined needs a default (lists default to empty). */
+type DefaultOf<V> = undefined extends V ? unknown : [V] extends [readonly string[]] ? unknown : { default: V }
+
+/** One environment variable: the setting it fills (`path`), how its text is parsed, its default and its documentation. */
+export type ConfigEntry = {
+  [P in ConfigPath]: { path: P; description: string; secret?: boolean } & KindOf<NonNullable<ConfigValue<P>>> & DefaultOf<ConfigValue<P>>
+}[ConfigPath]
+
+/** The variable table, checked to fill every setting of Config (the error names the paths no variable fills). */
+function defineEnv<const T extends Record<string, ConfigEntry>>(
+  table: T & ([Exclude<ConfigPath, T[keyof T]['path']>] extends [never] ? unknown : { unmappedConfigPaths: Exclude<ConfigPath, T[keyof T]['path']> }),
+): Readonly<Record<string, ConfigEntry>> {
+  return table
 }
 
-export const ENV: Record<string, Entry> = {
+export const ENV = defineEnv({
   OPENVESPER_ROLE: { path: 'role', kind: 'enum', values: ROLES, default: 'all', description: 'Process role: all (HTTP + workers), api (HTTP only) or worker (async runs only).' },
   OPENVESPER_HOST: { path: 'server.host', kind: 'string', default: '127.0.0.1', description: 'Address the HTTP server binds.' },
   OPENVESPER_PORT: { path: 'server.port', kind: 'int', default: 18789, min: 0, max: 65535, description: 'Port the HTTP server binds (0 picks a free port).' },
@@ -112,7 +142,7 @@ export const ENV: Record<string, Entry> = {
   OPENVESPER_UPSTREAM_RETRY_MAX_DELAY_MS: { path: 'upstream.retryMaxDelayMs', kind: 'int', default: 30_000, min: 0, max: 600_000, description: 'Cap on one retry delay, Retry-After included.' },
   OPENVESPER_UPSTREAM_TIMEOUT_MS: { path: 'upstream.timeoutMs', kind: 'int', default: 120_000, min: 100, max: 3_600_000, description: 'Timeout of one provider call (headers and between stream chunks).' },
   OPENVESPER_CONFIG: { path: 'agents.configPath', kind: 'string', default: './openvesper.config.json', description: 'Agents file; a missing file means the single default agent `main`.' },
-}
+})
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
@@ -153,14 +183,14 @@ export class ConfigError extends Error {
   }
 }
 
-function parse(name: string, entry: Entry, raw: string): { value?: unknown; problem?: string } {
+function parse(name: string, entry: ConfigEntry, raw: string): { value?: unknown; problem?: string } {
   switch (entry.kind) {
     case 'string':
       return raw.length === 0 ? { problem: `${name}: must not be empty` } : { value: raw }
     case 'int': {
       if (!/^-?\d+$/.test(raw)) return { problem: `${name}: must be a whole number` }
       const n = Number(raw)
-      if ((entry.min !== undefined && n < entry.min) || (entry.max !== undefined && n > entry.max))
+      if (n < entry.min || n > entry.max)
         return { problem: `${name}: must be between ${entry.min} and ${entry.max}` }
       return { value: n }
     }
@@ -175,8 +205,10 @@ function parse(name: string, entry: Entry, raw: string): { value?: unknown; prob
       } catch {
         return { problem: `${name}: must be a URL` }
       }
-    case 'enum':
-      return entry.values?.includes(raw) ? { value: raw } : { problem: `${name}: must be one of ${entry.values?.join(', ')}` }
+    case 'enum': {
+      const values: readonly string[] = entry.values
+      return values.includes(raw) ? { value: raw } : { problem: `${name}: must be one of ${values.join(', ')}` }
+    }
     case 'list': {
       const values: string[] = []
       for (const part of raw.split(',')) {

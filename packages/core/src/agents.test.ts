@@ -35,6 +35,33 @@ describe('loadAgents', () => {
     }
   })
 
+  it('names the field of a value of the wrong type', () => {
+    const path = write(JSON.stringify({ agents: [{ id: 'writer', systemPrompt: 42, tools: ['current_time', 7] }] }))
+    try {
+      loadAgents(path, ['current_time'])
+      expect.unreachable()
+    } catch (err) {
+      const msg = (err as Error).message
+      expect(msg).toContain(path)
+      expect(msg).toContain('agents[0].systemPrompt: must be a string')
+      expect(msg).toContain('agents[0].tools[1]: must be a tool name')
+    }
+  })
+
+  it('refuses an unknown property, in an agent and at the top of the file, naming it', () => {
+    const path = write(JSON.stringify({ agents: [{ id: 'writer', tools: [] }, { id: 'reader', systemprompt: 'lowercase typo' }], agent: [] }))
+    try {
+      loadAgents(path, ['current_time'])
+      expect.unreachable()
+    } catch (err) {
+      const msg = (err as Error).message
+      expect(msg).toContain(path)
+      expect(msg).toContain('agents[1].systemprompt: unknown property')
+      expect(msg).toContain('agent: unknown property')
+      expect(msg).not.toContain('agents[0]')
+    }
+  })
+
   it('rejects a file that is not JSON', () => {
     expect(() => loadAgents(write('{ nope'), [])).toThrow(/not valid JSON/)
   })

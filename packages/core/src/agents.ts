@@ -1,16 +1,38 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { AppError, notFound } from '@openvesper/shared'
+import { type Static, type TSchema, Type } from 'typebox'
+import { Compile } from 'typebox/compile'
 
-export interface AgentDefinition {
-  id: string
-  description?: string
-  /** `provider/model` or `echo`; unset: the gateway's default model. */
-  model?: string
-  systemPrompt?: string
+const AGENT_ID = /^[a-z][a-z0-9_-]{0,63}$/
+const MODEL_REF = /^(echo|(openai|anthropic)\/[\w.:/-]+)$/
+
+/**
+ * One agent of the agents file. A new setting is one property here (optional, with its bounds and, when the
+ * generic message would not help, a `problem` text); unknown properties are refused, so a typo fails the start.
+ */
+export const AgentSchema = Type.Object(
+  {
+    id: Type.String({ pattern: AGENT_ID.source, problem: `must match ${AGENT_ID}` }),
+    description: Type.Optional(Type.String()),
+    /** `provider/model` or `echo`; unset: the gateway's default model. */
+    model: Type.Optional(Type.String({ pattern: MODEL_REF.source, problem: 'must be echo, openai/<model> or anthropic/<model>' })),
+    systemPrompt: Type.Optional(Type.String({ problem: 'must be a string' })),
+    /** Names of tools from the registry this agent may call (checked against the registry when loading). */
+    tools: Type.Optional(Type.Array(Type.String({ problem: 'must be a tool name' }), { problem: 'must be a list of tool names' })),
+    /** Model calls per run (tool-loop bound). */
+    maxSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, problem: 'must be an integer from 1 to 100' })),
+  },
+  { additionalProperties: false },
+)
+
+/** The agents file, `openvesper.config.json`. */
+export const AgentsFileSchema = Type.Object({ agents: Type.Array(AgentSchema) }, { additionalProperties: false })
+export type AgentsFile = Static<typeof AgentsFileSchema>
+
+/** An agent as the registry holds it: the file's entry with its defaults applied. */
+export type AgentDefinition = Omit<Static<typeof AgentSchema>, 'tools'> & {
   /** Names of tools from the registry this agent may call. */
   tools: string[]
-  /** Model calls per run (tool-loop bound). */
-  maxSteps?: number
 }
 
 export interface AgentRegistry {
@@ -21,7 +43,6 @@ export interface AgentRegistry {
 
 export const DEFAULT_AGENT_ID = 'main'
 const DEFAULT_AGENT: AgentDefinition = { id: DEFAULT_AGENT_ID, tools: ['current_time'] }
-const AGENT_ID = /^[a-z][a-z0-9_-]{0,63}$/
 
 /**
  * Reads `openvesper.config.json` (`{ "agents": [AgentDefinition…] }`). A missing file means the
@@ -46,6 +67,9 @@ export function createAgentRegistry(defs: AgentDefinition[]): AgentRegistry {
   }
 }
 
+let compiled: ReturnType<typeof Compile<typeof AgentsFileSchema>> | undefined
+const agentsFileValidator = () => (compiled ??= Compile(AgentsFileSchema))
+
 function parseAgentsFile(path: string, knownTools: readonly string[]): AgentDefinition[] {
   let raw: unknown
   try {
@@ -53,33 +77,72 @@ function parseAgentsFile(path: string, knownTools: readonly string[]): AgentDefi
   } catch (err) {
     throw new AppError('invalid_request', `agents file ${path} is not valid JSON: ${(err as Error).message}`)
   }
-  const problems: string[] = []
-  const agents = (raw as { agents?: unknown }).agents
-  if (!Array.isArray(agents)) throw new AppError('invalid_request', `agents file ${path}: expected { "agents": [...] }`)
+  if (typeof raw !== 'object' || raw === null || !Array.isArray((raw as { agents?: unknown }).agents))
+    throw new AppError('invalid_request', `agents file ${path}: expected { "agents": [...] }`)
+  const validator = agentsFileValidator()
+  const problems = validator.Check(raw) ? [] : schemaProblems(AgentsFileSchema, validator.Errors(raw))
+  // What the schema cannot know: ids unique across the file, tools the registry has.
+  const entries = (raw as { agents: unknown[] }).agents
   const seen = new Set<string>()
-  const out: AgentDefinition[] = []
-  agents.forEach((a: Record<string, unknown>, i) => {
-    const where = `agents[${i}]`
-    if (typeof a?.id !== 'string' || !AGENT_ID.test(a.id)) problems.push(`${where}.id: must match ${AGENT_ID}`)
-    else if (seen.has(a.id)) problems.push(`${where}.id: duplicate '${a.id}'`)
-    else seen.add(a.id)
-    if (a.model !== undefined && (typeof a.model !== 'string' || !/^(echo|(openai|anthropic)\/[\w.:/-]+)$/.test(a.model)))
-      problems.push(`${where}.model: must be echo, openai/<model> or anthropic/<model>`)
-    if (a.systemPrompt !== undefined && typeof a.systemPrompt !== 'string') problems.push(`${where}.systemPrompt: must be a string`)
-    if (a.maxSteps !== undefined && (!Number.isInteger(a.maxSteps) || (a.maxSteps as number) < 1 || (a.maxSteps as number) > 100))
-      problems.push(`${where}.maxSteps: must be an integer from 1 to 100`)
-    const tools = a.tools ?? []
-    if (!Array.isArray(tools) || tools.some((t) => typeof t !== 'string')) problems.push(`${where}.tools: must be a list of tool names`)
-    else for (const t of tools) if (!knownTools.includes(t)) problems.push(`${where}.tools: unknown tool '${t}' (known: ${knownTools.join(', ')})`)
-    out.push({
-      id: String(a.id),
-      description: a.description as string | undefined,
-      model: a.model as string | undefined,
-      systemPrompt: a.systemPrompt as string | undefined,
-      tools: (tools as string[]) ?? [],
-      maxSteps: a.maxSteps as number | undefined,
-    })
+  entries.forEach((a, i) => {
+    const { id, tools } = (typeof a === 'object' && a !== null ? a : {}) as { id?: unknown; tools?: unknown }
+    if (typeof id === 'string' && AGENT_ID.test(id)) {
+      if (seen.has(id)) problems.push(`agents[${i}].id: duplicate '${id}'`)
+      seen.add(id)
+    }
+    if (Array.isArray(tools))
+      for (const t of tools)
+        if (typeof t === 'string' && !knownTools.includes(t)) problems.push(`agents[${i}].tools: unknown tool '${t}' (known: ${knownTools.join(', ')})`)
   })
-  if (problems.length) throw new AppError('invalid_request', `agents file ${path}:\n  - ${problems.join('\n  - ')}`)
+  if (problems.length) throw new AppError('invalid_request', `agents file ${path}:\n  - ${sortByAgent(problems).join('\n  - ')}`)
+  return (raw as AgentsFile).agents.map((a) => ({ ...a, tools: a.tools ?? [] }))
+}
+
+interface SchemaError {
+  keyword: string
+  schemaPath: string
+  instancePath: string
+  params: Record<string, unknown>
+  message: string
+}
+
+/** `/agents/1/maxSteps` → `agents[1].maxSteps`. */
+function fieldPath(pointer: string): string {
+  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+  return parts.reduce((out, p) => (/^\d+$/.test(p) ? `${out}[${p}]` : out ? `${out}.${p}` : p), '') || '(file)'
+}
+
+/** The schema a `#/properties/...` schema path points at. */
+function schemaAt(root: TSchema, schemaPath: string): Record<string, unknown> | undefined {
+  let node: unknown = root
+  for (const part of schemaPath.replace(/^#\/?/, '').split('/').filter(Boolean)) node = (node as Record<string, unknown> | undefined)?.[part]
+  return node as Record<string, unknown> | undefined
+}
+
+/** One line per failing field: its path, then the schema's `problem` text or the validator's message. */
+function schemaProblems(root: TSchema, errors: readonly SchemaError[]): string[] {
+  const out: string[] = []
+  for (const e of errors) {
+    if (e.keyword === 'boolean' && e.schemaPath.endsWith('/additionalProperties')) continue // the additionalProperties error says it
+    if (e.keyword === 'additionalProperties') {
+      const known = Object.keys((schemaAt(root, e.schemaPath)?.properties as object | undefined) ?? {})
+      for (const name of (e.params.additionalProperties as string[] | undefined) ?? [])
+        out.push(`${fieldPath(`${e.instancePath}/${name}`)}: unknown property (known: ${known.join(', ')})`)
+      continue
+    }
+    if (e.keyword === 'required') {
+      for (const name of (e.params.requiredProperties as string[] | undefined) ?? []) out.push(`${fieldPath(`${e.instancePath}/${name}`)}: required`)
+      continue
+    }
+    const problem = schemaAt(root, e.schemaPath)?.problem
+    const line = `${fieldPath(e.instancePath)}: ${typeof problem === 'string' ? problem : e.message}`
+    if (!out.includes(line)) out.push(line)
+  }
   return out
+}
+
+/** Problems in the order of the agents they concern (a stable sort: the file's own order within one agent). */
+const sortByAgent = (problems: string[]) => {
+  const index = (p: string) => Number(/^agents\[(\d+)\]/.exec(p)?.[1] ?? -1)
+  return problems.map((p, i) => ({ p, i })).sort((a, b) => index(a.p) - index(b.p) || a.i - b.i).map((x) => x.p)
 }

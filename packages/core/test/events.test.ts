@@ -4,7 +4,8 @@ import { createRedisEventBus } from '@openvesper/queue/redis'
 import { silentLogger } from '@openvesper/shared'
 import { createEmbeddedDb, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRunEvents, type RunEvent, type RunEventType, type RunEvents } from '../src/runs/events.js'
+import type { RunEvent, RunEventType } from '../src/runs/event-types.js'
+import { createRunEvents, type RunEvents } from '../src/runs/events.js'
 import { createRunsRepo } from '../src/runs/runs.repo.js'
 
 const transports = {

@@ -1,1 +1,2 @@
 export * from './sessions.repo.js'
+export * from './sessions.sql.js'

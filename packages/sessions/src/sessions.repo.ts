@@ -2,8 +2,9 @@ import { type Db, sessionMessages, sessions, type SessionMessageRow, type Sessio
 import { asc, eq } from 'drizzle-orm'
 
 /**
- * Session reads; bind to a transaction by passing it as `db`. Sessions and transcript entries are written by the
- * run statements in core (a run, its session and its messages commit together).
+ * Session reads; bind to a transaction by passing it as `db`. This package owns `sessions` and `session_messages`:
+ * their writes are the SQL fragments of `sessions.sql.ts` (session upsert and touch, transcript entries), which core's
+ * single-statement run create and finish compose, so a run, its session and its messages commit together.
  */
 export function createSessionsRepo(db: Db) {
   return {

@@ -1,10 +1,4 @@
-import type { RunEvent, RunEventType } from './events.js'
-
-/** An event to append: `type` and `data`, numbered by the statement that stores it. */
-export interface EventItem {
-  type: RunEventType
-  data: Record<string, unknown>
-}
+import type { EventItem, RunEvent } from './event-types.js'
 
 /** A driver timestamp (Date, or text from `to_jsonb`) as ISO 8601. */
 export const toIso = (v: unknown): string => (v instanceof Date ? v : new Date(String(v))).toISOString()

@@ -1,41 +1,8 @@
 import { type Db, rawSql, TERMINAL_RUN_STATUSES } from '@openvesper/db'
 import type { EventBus } from '@openvesper/queue'
 import type { Logger } from '@openvesper/shared'
-import { appendEventsSql, type EventItem, numberedEvents, toIso } from './event-sql.js'
-
-/**
- * The run event vocabulary, shared by SSE, WebSocket and the stored log. `agent.*` follows the streamed
- * turn protocol (text deltas, tool requests and results, turn completion); `run.*` are lifecycle events.
- */
-export const RUN_EVENT_TYPES = [
-  'run.started',
-  'agent.text_delta',
-  'agent.text',
-  'agent.tool_request',
-  'agent.tool_result',
-  'agent.turn_complete',
-  'agent.error',
-  'run.retrying',
-  'run.completed',
-  'run.failed',
-  'run.cancelled',
-] as const
-export type RunEventType = (typeof RUN_EVENT_TYPES)[number]
-export const TERMINAL_EVENT_TYPES: readonly RunEventType[] = ['run.completed', 'run.failed', 'run.cancelled']
-export const isTerminalEvent = (type: string): boolean => (TERMINAL_EVENT_TYPES as readonly string[]).includes(type)
-
-export interface RunEvent {
-  runId: string
-  seq: number
-  type: RunEventType
-  data: Record<string, unknown>
-  createdAt: string
-}
-
-/** Only the executor holding this attempt of a running run may append (its lease). */
-export interface Fence {
-  attempt: number
-}
+import { appendEventsSql, numberedEvents, toIso } from './event-sql.js'
+import { type EventItem, type Fence, isTerminalEvent, type RunEvent, type RunEventType } from './event-types.js'
 
 export const runChannel = (runId: string) => `run:${runId}`
 export const RUN_CONTROL_CHANNEL = 'runs:control'

@@ -1,27 +1,15 @@
-import { createHash } from 'node:crypto'
-import { type Db, type RunRow, type RunUsage, toolCalls } from '@openvesper/db'
+import type { Db, RunRow, RunUsage } from '@openvesper/db'
 import { newId, storableText } from '@openvesper/shared'
 import { createSessionsRepo } from '@openvesper/sessions'
-import { and, eq } from 'drizzle-orm'
 import type { AgentDefinition } from '../agents.js'
 import { type ModelRef, parseModelRef } from '../providers/index.js'
 import { type ChatMessage, ProviderError, type StopReason, type ToolCall } from '../providers/types.js'
 import type { RunDeps } from './deps.js'
-import type { Fence, RunEvent } from './events.js'
-import { createRunsRepo, type EventItem, type FinishFields, type HistoryEntry } from './runs.repo.js'
-
-/** Why an executor stopped before the run ended on its own. */
-export type StopCause =
-  | { kind: 'cancelled' } // abort requested (the run row is already cancelled)
-  | { kind: 'client_gone' } // the sync caller disconnected: cancel the run
-  | { kind: 'shutdown' } // this process is stopping: hand the run back to the queue
-  | { kind: 'lease_lost' } // the fence no longer holds: stop without writing
-
-export class RunStopped extends Error {
-  constructor(readonly stop: StopCause) {
-    super(`run stopped: ${stop.kind}`)
-  }
-}
+import type { EventItem, Fence, RunEvent } from './event-types.js'
+import { createEventWriter, type EventWriter } from './run-writer.js'
+import { createRunsRepo, type FinishFields, type HistoryEntry } from './runs.repo.js'
+import { RunStopped, type StopCause } from './stop.js'
+import { createToolLedger } from './tool-ledger.js'
 
 export type ExecuteOutcome = 'completed' | 'failed' | 'cancelled' | 'released' | 'lost'
 export interface ExecuteResult {
@@ -29,8 +17,6 @@ export interface ExecuteResult {
   /** The ended run, when this executor finished it (completed or failed). */
   run?: RunRow
 }
-
-const argsHash = (args: string) => createHash('sha256').update(args).digest('hex')
 
 /** The model an agent's runs use, and its name as runs and events show it (`provider/model`, `echo` offline). */
 export function agentModel(agent: Pick<AgentDefinition, 'model'>, defaultModel: string): { ref: ModelRef; name: string } {
@@ -161,95 +147,6 @@ export async function cancelRun(deps: Pick<RunDeps, 'db' | 'events'>, runId: str
   return true
 }
 
-/** Events the turn loop emits, written in batches: one statement (and one bus message) per flush. */
-export interface EventWriter {
-  /** Queues an event; waits only when too many are pending (backpressure). Throws once the fence is lost. */
-  emit(type: RunEvent['type'], data: Record<string, unknown>): Promise<void>
-  /** Stops flushing, waits for the batch being stored and hands over the events not stored yet (the caller stores them). */
-  close(): Promise<EventItem[]>
-  /** Publishes events the caller stored, after any stored event not published yet; resolves when all are published. */
-  publish(stored: RunEvent[]): Promise<void>
-}
-
-const MAX_PENDING_EVENTS = 256
-/**
- * How long the claim's run.started may wait to share a bus message with the run's next events. Most runs emit
- * output (or end) sooner, which saves a publication per run; a watcher of a slower run sees run.started this late.
- */
-const STARTED_PUBLISH_DELAY_MS = 50
-
-/**
- * `alreadyStored`: events the claim statement stored; they are published with the next batch, or after
- * STARTED_PUBLISH_DELAY_MS. A flush starts on the next turn of the event loop, so events emitted together (one
- * upstream chunk) share a statement, and a short run's events often go out with its terminal event in the
- * finish statement.
- */
-export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, fence: Fence, alreadyStored: RunEvent[] = []): EventWriter {
-  let pending: EventItem[] = []
-  let flushing: Promise<void> | undefined
-  let scheduled: NodeJS.Immediate | undefined
-  let closed = false
-  let failure: unknown
-  // Publications are not awaited between batches (the bus keeps their order); publish() waits for the last one.
-  let published: Promise<void> = Promise.resolve()
-  let unpublished = [...alreadyStored]
-  const publish = (events: RunEvent[]) => {
-    const all = unpublished.length ? [...unpublished, ...events] : events
-    unpublished = []
-    if (carryTimer) clearTimeout(carryTimer)
-    if (all.length) published = deps.events.publishMany(all)
-  }
-  let carryTimer: NodeJS.Timeout | undefined = unpublished.length ? setTimeout(() => publish([]), STARTED_PUBLISH_DELAY_MS) : undefined
-  carryTimer?.unref()
-
-  const drain = async () => {
-    while (pending.length > 0 && !closed) {
-      const batch = pending
-      pending = []
-      const stored = await deps.events.storeMany(runId, batch, fence)
-      if (!stored) throw new RunStopped({ kind: 'lease_lost' })
-      publish(stored)
-    }
-  }
-  const kick = () => {
-    scheduled = undefined
-    if (flushing || failure || closed) return
-    flushing = drain()
-      .catch((err) => {
-        failure = err
-      })
-      .finally(() => {
-        flushing = undefined
-        if (pending.length > 0) kick()
-      })
-  }
-  const schedule = () => {
-    if (!scheduled && !flushing) scheduled = setImmediate(kick)
-  }
-  return {
-    async emit(type, data) {
-      if (failure) throw failure
-      pending.push({ type, data })
-      if (pending.length >= MAX_PENDING_EVENTS) {
-        kick()
-        await flushing
-      } else schedule()
-    },
-    async close() {
-      closed = true
-      if (scheduled) clearImmediate(scheduled)
-      await flushing
-      const rest = pending
-      pending = []
-      return rest
-    },
-    async publish(stored) {
-      publish(stored)
-      await published
-    },
-  }
-}
-
 /**
  * Fenced finalisation in one statement: the status, the events still pending, the terminal event and (completed,
  * in a session) the assistant's transcript entry commit together; published after (not awaited). The ended run, or `undefined`
@@ -300,10 +197,10 @@ async function runTool(
   signal: AbortSignal,
   allowed: readonly string[],
 ): Promise<{ content: string; isError: boolean }> {
-  const { db } = deps
+  const ledger = createToolLedger(deps.db)
   const tool = allowed.includes(call.name) ? deps.tools.get(call.name) : undefined
-  const key = and(eq(toolCalls.runId, run.id), eq(toolCalls.step, step), eq(toolCalls.toolCallId, call.id))
-  const [existing] = await db.select().from(toolCalls).where(key).limit(1)
+  const key = { runId: run.id, step, toolCallId: call.id }
+  const existing = await ledger.find(key)
   if (existing) {
     if (existing.status !== 'started') return { content: existing.result ?? '', isError: existing.isError }
     if (tool?.sideEffects)
@@ -319,11 +216,7 @@ async function runTool(
     return { content: `invalid tool arguments: ${(err as Error).message}`, isError: true }
   }
   if (!tool) return { content: `tool '${call.name}' is not available to this agent`, isError: true }
-  if (!existing)
-    await db
-      .insert(toolCalls)
-      .values({ runId: run.id, step, toolCallId: call.id, name: call.name, argsHash: argsHash(call.arguments), args, status: 'started' })
-      .onConflictDoNothing()
+  if (!existing) await ledger.start(key, { name: call.name, arguments: call.arguments, args })
   try {
     content = storableText(await tool.execute(args, { runId: run.id, signal, now: () => deps.clock.now() }))
   } catch (err) {
@@ -331,6 +224,6 @@ async function runTool(
     content = storableText(`tool error: ${(err as Error).message}`)
     isError = true
   }
-  await db.update(toolCalls).set({ status: isError ? 'failed' : 'succeeded', result: content, isError }).where(key)
+  await ledger.complete(key, { content, isError })
   return { content, isError }
 }

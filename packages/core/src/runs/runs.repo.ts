@@ -1,9 +1,8 @@
 import { type Db, rawSql, type RunMode, type RunRow, type RunUsage } from '@openvesper/db'
 import { createCoalescer } from '@openvesper/shared'
-import { type EventItem, numberedEvents, toIso } from './event-sql.js'
-import type { RunEvent, RunEventType } from './events.js'
-
-export type { EventItem } from './event-sql.js'
+import { sessionTouchCte, sessionUpsertCte, type TranscriptJsonEntry, transcriptInsertCte, transcriptJson } from '@openvesper/sessions'
+import { numberedEvents, toIso } from './event-sql.js'
+import type { EventItem, RunEvent, RunEventType } from './event-types.js'
 
 export interface NewRun {
   id: string
@@ -21,11 +20,7 @@ export interface NewRun {
 }
 
 /** A prior transcript entry, as the create statement returns it for an inline run in a session. */
-export interface HistoryEntry {
-  role: string
-  content: { text?: string }
-  runId: string | null
-}
+export type HistoryEntry = TranscriptJsonEntry
 
 export interface CreatedRow {
   run: RunRow
@@ -87,24 +82,17 @@ const CREATE_RUN_SQL = `
 /**
  * One statement: the session (created on first use, else touched), the run (claimed with its run.started when
  * inline), the user's message in the transcript and, when `$16`, the transcript before it — all or nothing.
- * A second active run in the session violates `runs_session_id_active_uq`.
+ * A second active run in the session violates `runs_session_id_active_uq`. The session and transcript parts are
+ * `@openvesper/sessions` fragments (that package owns those tables).
  */
 const CREATE_RUN_IN_SESSION_SQL = `
-  with sess as (
-    insert into sessions (id, principal_id, key, agent_id) values ($4, $2, $14, $3)
-    on conflict (principal_id, key) do update set updated_at = now()
-    returning id
-  ), u as (
+  with ${sessionUpsertCte('sess', { id: '$4', principalId: '$2', key: '$14', agentId: '$3' })}, u as (
     insert into runs ${INSERT_RUN_COLUMNS} select ${SESSION_RUN_VALUES} from sess
     ${ON_IDEMPOTENCY_CONFLICT}
     returning *
-  ), m as (
-    insert into session_messages (id, session_id, run_id, role, content)
-    select $15, u.session_id, u.id, 'user', jsonb_build_object('text', u.input->>'message') from u
-  ), ${STARTED_EVENT_CTE}
+  ), ${transcriptInsertCte('m', { from: 'u', id: '$15', sessionId: 'u.session_id', runId: 'u.id', role: 'user', text: "u.input->>'message'" })}, ${STARTED_EVENT_CTE}
   select u.*, (select created_at from e) as started_event_at,
-    (select coalesce(jsonb_agg(jsonb_build_object('role', sm.role, 'content', sm.content, 'runId', sm.run_id) order by sm.seq), '[]'::jsonb)
-     from session_messages sm where $16::boolean and sm.session_id = u.session_id) as history
+    ${transcriptJson({ sessionId: 'u.session_id', when: '$16::boolean' })} as history
   from u`
 
 /**
@@ -129,7 +117,8 @@ const CLAIM_SQL = `
  * Fenced finalisation of a batch of runs (`$1`: a JSON array of FinishInput). For each run whose attempt still
  * holds: the status, the events still pending and the terminal one (the last item) and, for a completed run in a
  * session, the assistant's transcript entry and the session's touch commit together. One row per finished run:
- * its id, the first stored seq, the events' time and the ended run.
+ * its id, the first stored seq, the events' time and the ended run. The transcript entry and the touch are
+ * `@openvesper/sessions` fragments.
  */
 const FINISH_SQL = `
   with i as (
@@ -147,13 +136,15 @@ const FINISH_SQL = `
     select u.id, u.last_event_seq - jsonb_array_length(u.finish_events) + e.ord::int, e.value->>'type', e.value->'data'
     from u, jsonb_array_elements(u.finish_events) with ordinality as e(value, ord)
     returning run_id, seq, created_at
-  ), m as (
-    insert into session_messages (id, session_id, run_id, role, content)
-    select u.finish_message_id, u.session_id, u.id, 'assistant', jsonb_build_object('text', u.output) from u
-    where u.session_id is not null and u.status = 'completed'
-  ), s as (
-    update sessions set updated_at = now() where id in (select u.session_id from u where u.status = 'completed')
-  )
+  ), ${transcriptInsertCte('m', {
+    from: 'u',
+    where: "u.session_id is not null and u.status = 'completed'",
+    id: 'u.finish_message_id',
+    sessionId: 'u.session_id',
+    runId: 'u.id',
+    role: 'assistant',
+    text: 'u.output',
+  })}, ${sessionTouchCte('s', "select u.session_id from u where u.status = 'completed'")}
   select u.id, (select min(ev.seq) from ev where ev.run_id = u.id) as seq,
     (select min(ev.created_at) from ev where ev.run_id = u.id) as created_at,
     to_jsonb(u.*) - 'finish_events' - 'finish_message_id' as run

@@ -3,9 +3,11 @@ import { AppError, conflict, newId, notFound } from '@openvesper/shared'
 import { createSessionsRepo } from '@openvesper/sessions'
 import { DEFAULT_AGENT_ID } from '../agents.js'
 import { RUN_EXECUTE_JOB, type RunDeps } from './deps.js'
-import { type FollowOptions, RUN_CONTROL_CHANNEL, type RunEvent } from './events.js'
-import { agentModel, cancelRun, type ClaimedAttempt, executeRun, type ExecuteOutcome, type ExecuteResult, RunStopped } from './execute-run.js'
+import type { RunEvent } from './event-types.js'
+import { type FollowOptions, RUN_CONTROL_CHANNEL } from './events.js'
+import { agentModel, cancelRun, type ClaimedAttempt, executeRun, type ExecuteOutcome, type ExecuteResult } from './execute-run.js'
 import { type CreatedRow, createRunsRepo } from './runs.repo.js'
+import { RunStopped } from './stop.js'
 
 export interface RunPrincipal {
   id: string
