@@ -166,6 +166,8 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
     keepAliveTimeout: SERVER_TIMEOUTS.keepAliveTimeoutMs,
     http: { requestTimeout: SERVER_TIMEOUTS.requestTimeoutMs, headersTimeout: SERVER_TIMEOUTS.headersTimeoutMs },
     frameworkErrors: frameworkErrorHandler,
+    // A session key in a path: 256 characters percent-encoded are up to 3072 bytes (4 UTF-8 bytes each, 3 per byte), more in NFD.
+    routerOptions: { maxParamLength: 8192 },
     return503OnClosing: true,
     schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -21,6 +21,7 @@ import {
   type JobQueue,
   type WorkerHost,
 } from '@openvesper/queue'
+import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createTokensService } from './auth/tokens.js'
 import { createFailureBook } from './http/rate-limit.js'
@@ -97,11 +98,12 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     },
   }
   const runs = createRunsService(runDeps)
+  const sessions = createSessionsService({ db, agents })
   const tokens = createTokensService({ db, clock, cacheMs: config.auth.cacheMs, bus, log })
   // Server mode: gateways tell each other about clients that used up their failed-authentication budget.
   const failures = redis ? createFailureBook({ bus, log }) : undefined
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
-  const services: Services = { tokens, runs, agents, limits }
+  const services: Services = { tokens, runs, sessions, agents, limits }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false

@@ -1,4 +1,5 @@
 import type { AgentRegistry, RunsService } from '@openvesper/core'
+import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from './auth/tokens.js'
 import type { LimitsService } from './http/rate-limit.js'
 
@@ -9,6 +10,7 @@ import type { LimitsService } from './http/rate-limit.js'
 export interface Services {
   tokens: TokensService
   runs: RunsService
+  sessions: SessionsService
   agents: AgentRegistry
   /** Per-client request and failed-authentication limits, counted in `limits.counters`. */
   limits: LimitsService

@@ -297,7 +297,7 @@ describe.each(MODES)('runs (%s mode)', (mode) => {
   })
 
   it('rejects bad input with a problem document and writes nothing', async () => {
-    for (const payload of [{}, { message: '' }, { message: 'x', extra: 1 }, { message: 'x', agent: 'nope' }, { message: 'x', sessionKey: 'a b' }]) {
+    for (const payload of [{}, { message: '' }, { message: 'x', extra: 1 }, { message: 'x', agent: 'nope' }, { message: 'x', sessionKey: 'a\u0007b' }]) {
       const res = await post('/agent/async', payload)
       expect(res.statusCode, JSON.stringify(payload)).toBe(400)
       expect(res.headers['content-type']).toMatch(/application\/problem\+json/)

@@ -1,2 +1,4 @@
+export * from './session-key.js'
 export * from './sessions.repo.js'
+export * from './sessions.service.js'
 export * from './sessions.sql.js'

@@ -1,21 +1,248 @@
-import { type Db, sessionMessages, sessions, type SessionMessageRow, type SessionRow } from '@openvesper/db'
-import { asc, eq } from 'drizzle-orm'
+import { ACTIVE_RUN_STATUSES, type Db, rowsOf, type SessionMessageRow, type SessionRow, sessionMessages, sessions } from '@openvesper/db'
+import { and, asc, eq, sql, type SQL } from 'drizzle-orm'
 
 /**
- * Session reads; bind to a transaction by passing it as `db`. This package owns `sessions` and `session_messages`:
- * their writes are the SQL fragments of `sessions.sql.ts` (session upsert and touch, transcript entries), which core's
- * single-statement run create and finish compose, so a run, its session and its messages commit together.
+ * The session tables' queries; the only writer of `sessions` and `session_messages`. The writes a run makes in its
+ * session (upsert and touch, transcript entries) are the SQL fragments of `sessions.sql.ts`, which core's
+ * single-statement run create and finish compose, so a run, its session and its messages commit together; every
+ * other write (reset, agent switch, fork, branch, delete, prune) is here. Every lookup is by (principal, key): a
+ * session of another principal does not exist for the caller.
  */
+
+/** A session with what its listing shows. `activityUs`: `updated_at` in microseconds since the epoch (the cursor). */
+export interface SessionSummaryRow extends SessionRow {
+  messageCount: number
+  activeRunId: string | null
+  activityUs: string
+}
+
+export interface ListSessionsQuery {
+  agentId?: string
+  /** Last activity at or after. */
+  activeSince?: Date
+  /** Last activity strictly before. */
+  activeBefore?: Date
+  /** Continue after this (activity, id) position, newest first. */
+  after?: { activityUs: string; id: string }
+  limit: number
+}
+
+export interface MessagesQuery {
+  order: 'asc' | 'desc'
+  /** Continue after this `seq` in `order`. */
+  afterSeq?: number
+  limit: number
+}
+
+export type GuardedResult<T> = { ok: true; value: T } | { ok: false; reason: 'missing' } | { ok: false; reason: 'busy'; runId: string }
+export type CopyResult = { ok: true; session: SessionRow } | { ok: false; reason: 'missing' | 'exists' | 'no_message' }
+
+const ACTIVE = sql.raw(ACTIVE_RUN_STATUSES.map((s) => `'${s}'`).join(', '))
+
+/** The active run of a session, if any (at most one: `runs_session_id_active_uq`). */
+const activeRunOf = (sessionId: SQL | string) =>
+  sql`(select r.id from runs r where r.session_id = ${sessionId} and r.status in (${ACTIVE}) limit 1)`
+
+const summaryColumns = {
+  messageCount: sql<number>`(select count(*)::int from session_messages m where m.session_id = ${sessions.id})`.as('message_count'),
+  activeRunId: sql<string | null>`(select r.id from runs r where r.session_id = ${sessions.id} and r.status in (${ACTIVE}) limit 1)`.as('active_run_id'),
+  activityUs: sql<string>`(extract(epoch from ${sessions.updatedAt}) * 1000000)::bigint::text`.as('activity_us'),
+}
+
+/** `timestamptz` from microseconds since the epoch, exactly. */
+const fromMicros = (us: string) => sql`(timestamptz 'epoch' + ${us}::bigint * interval '1 microsecond')`
+
+/** A new message id for a copied transcript entry (same shape as `newId('message')`). */
+const COPIED_MESSAGE_ID = sql.raw(`'msg_' || replace(gen_random_uuid()::text, '-', '')`)
+
 export function createSessionsRepo(db: Db) {
+  const byKey = (principalId: string, key: string) => and(eq(sessions.principalId, principalId), eq(sessions.key, key))
+
+  /** Copies `fromSessionId`'s messages (those `where` keeps) to `toSessionId` in order, keeping epochs, runs and times. */
+  const copyMessages = (tx: Pick<Db, 'execute'>, fromSessionId: string, toSessionId: string, where: SQL = sql`true`) =>
+    tx.execute(sql`
+      insert into session_messages (id, session_id, run_id, role, content, epoch, created_at)
+      select ${COPIED_MESSAGE_ID}, ${toSessionId}, m.run_id, m.role, m.content, m.epoch, m.created_at
+      from session_messages m where m.session_id = ${fromSessionId} and ${where}
+      order by m.seq`)
+
   return {
     async findById(id: string): Promise<SessionRow | undefined> {
       const rows = await db.select().from(sessions).where(eq(sessions.id, id)).limit(1)
       return rows[0]
     },
 
-    /** The transcript in order. */
+    async findByKey(principalId: string, key: string): Promise<SessionRow | undefined> {
+      const rows = await db.select().from(sessions).where(byKey(principalId, key)).limit(1)
+      return rows[0]
+    },
+
+    /** The session with its counts and active run. */
+    async summary(principalId: string, key: string): Promise<SessionSummaryRow | undefined> {
+      const rows = await db.select({ s: sessions, ...summaryColumns }).from(sessions).where(byKey(principalId, key)).limit(1)
+      const row = rows[0]
+      return row && { ...row.s, messageCount: row.messageCount, activeRunId: row.activeRunId, activityUs: row.activityUs }
+    },
+
+    /** A page of the principal's sessions, latest activity first (ties by id, descending). */
+    async list(principalId: string, q: ListSessionsQuery): Promise<SessionSummaryRow[]> {
+      const where = [eq(sessions.principalId, principalId)]
+      if (q.agentId !== undefined) where.push(eq(sessions.agentId, q.agentId))
+      if (q.activeSince) where.push(sql`${sessions.updatedAt} >= ${q.activeSince.toISOString()}::timestamptz`)
+      if (q.activeBefore) where.push(sql`${sessions.updatedAt} < ${q.activeBefore.toISOString()}::timestamptz`)
+      if (q.after) where.push(sql`(${sessions.updatedAt}, ${sessions.id}) < (${fromMicros(q.after.activityUs)}, ${q.after.id})`)
+      const rows = await db
+        .select({ s: sessions, ...summaryColumns })
+        .from(sessions)
+        .where(and(...where))
+        .orderBy(sql`${sessions.updatedAt} desc, ${sessions.id} desc`)
+        .limit(q.limit)
+      return rows.map((r) => ({ ...r.s, messageCount: r.messageCount, activeRunId: r.activeRunId, activityUs: r.activityUs }))
+    },
+
+    /** Every message in order, all epochs. */
     async transcript(sessionId: string): Promise<SessionMessageRow[]> {
       return db.select().from(sessionMessages).where(eq(sessionMessages.sessionId, sessionId)).orderBy(asc(sessionMessages.seq))
+    },
+
+    /** What the model sees: the messages of the session's current epoch (since its last reset), in order. */
+    async contextTranscript(sessionId: string): Promise<SessionMessageRow[]> {
+      return db
+        .select()
+        .from(sessionMessages)
+        .where(
+          and(
+            eq(sessionMessages.sessionId, sessionId),
+            sql`${sessionMessages.epoch} = coalesce((select s.epoch from sessions s where s.id = ${sessionId}), 0)`,
+          ),
+        )
+        .orderBy(asc(sessionMessages.seq))
+    },
+
+    /** A page of the transcript (all epochs) in `order`. */
+    async messages(sessionId: string, q: MessagesQuery): Promise<SessionMessageRow[]> {
+      const where = [eq(sessionMessages.sessionId, sessionId)]
+      if (q.afterSeq !== undefined) where.push(q.order === 'asc' ? sql`${sessionMessages.seq} > ${q.afterSeq}` : sql`${sessionMessages.seq} < ${q.afterSeq}`)
+      return db
+        .select()
+        .from(sessionMessages)
+        .where(and(...where))
+        .orderBy(q.order === 'asc' ? sql`${sessionMessages.seq} asc` : sql`${sessionMessages.seq} desc`)
+        .limit(q.limit)
+    },
+
+    async findMessage(sessionId: string, messageId: string): Promise<SessionMessageRow | undefined> {
+      const rows = await db
+        .select()
+        .from(sessionMessages)
+        .where(and(eq(sessionMessages.sessionId, sessionId), eq(sessionMessages.id, messageId)))
+        .limit(1)
+      return rows[0]
+    },
+
+    /**
+     * Runs `change` on the session locked (`for update`) unless a run is active in it. The lock orders this against
+     * a run's create statement (whose upsert takes the same row lock), and the active-run check is a later
+     * statement, so it sees a run committed while this waited.
+     */
+    async whenIdle<T>(principalId: string, key: string, change: (tx: Pick<Db, 'execute'>, session: SessionRow) => Promise<T>): Promise<GuardedResult<T>> {
+      return db.transaction(async (tx) => {
+        const [session] = await tx.select().from(sessions).where(byKey(principalId, key)).for('update')
+        if (!session) return { ok: false, reason: 'missing' }
+        const [busy] = rowsOf<{ id: string | null }>(await tx.execute(sql`select ${activeRunOf(session.id)} as id`))
+        if (busy?.id) return { ok: false, reason: 'busy', runId: busy.id }
+        return { ok: true, value: await change(tx, session) }
+      })
+    },
+
+    /** Drops the session and its transcript (cascade) unless a run is active in it. Its runs stay, detached. */
+    async delete(principalId: string, key: string): Promise<GuardedResult<void>> {
+      return this.whenIdle(principalId, key, async (tx, session) => {
+        await tx.execute(sql`delete from sessions where id = ${session.id}`)
+      })
+    },
+
+    /** Starts a new epoch (the model sees no earlier message) unless a run is active in it. */
+    async reset(principalId: string, key: string): Promise<GuardedResult<SessionRow>> {
+      return this.whenIdle(principalId, key, async (tx) => {
+        const [row] = await (tx as Db)
+          .update(sessions)
+          .set({ epoch: sql`${sessions.epoch} + 1`, resetAt: sql`now()` })
+          .where(byKey(principalId, key))
+          .returning()
+        return row!
+      })
+    },
+
+    async setAgent(principalId: string, key: string, agentId: string): Promise<SessionRow | undefined> {
+      const [row] = await db.update(sessions).set({ agentId }).where(byKey(principalId, key)).returning()
+      return row
+    },
+
+    /** A copy of the whole session (settings, epoch, every message) under `targetKey`. */
+    async fork(principalId: string, key: string, targetKey: string, newSessionId: string): Promise<CopyResult> {
+      return db.transaction(async (tx) => {
+        const [source] = await tx.select().from(sessions).where(byKey(principalId, key)).for('share')
+        if (!source) return { ok: false, reason: 'missing' }
+        const [created] = await tx
+          .insert(sessions)
+          .values({ id: newSessionId, principalId, key: targetKey, agentId: source.agentId, epoch: source.epoch, resetAt: source.resetAt })
+          .onConflictDoNothing()
+          .returning()
+        if (!created) return { ok: false, reason: 'exists' }
+        await copyMessages(tx, source.id, created.id)
+        return { ok: true, session: created }
+      })
+    },
+
+    /**
+     * A new session under `targetKey` whose transcript is the original's up to and including `messageId` (epochs kept),
+     * in that message's epoch: the model sees what it saw when that message was written.
+     */
+    async branch(principalId: string, key: string, messageId: string, targetKey: string, newSessionId: string): Promise<CopyResult> {
+      return db.transaction(async (tx) => {
+        const [source] = await tx.select().from(sessions).where(byKey(principalId, key)).for('share')
+        if (!source) return { ok: false, reason: 'missing' }
+        const [message] = await tx
+          .select()
+          .from(sessionMessages)
+          .where(and(eq(sessionMessages.sessionId, source.id), eq(sessionMessages.id, messageId)))
+          .limit(1)
+        if (!message) return { ok: false, reason: 'no_message' }
+        const [created] = await tx
+          .insert(sessions)
+          .values({
+            id: newSessionId,
+            principalId,
+            key: targetKey,
+            agentId: source.agentId,
+            epoch: message.epoch,
+            // The original's last reset began the branch's epoch only when the message is of the current epoch.
+            resetAt: message.epoch === source.epoch ? source.resetAt : null,
+          })
+          .onConflictDoNothing()
+          .returning()
+        if (!created) return { ok: false, reason: 'exists' }
+        await copyMessages(tx, source.id, created.id, sql`m.seq <= ${message.seq}`)
+        return { ok: true, session: created }
+      })
+    },
+
+    /**
+     * The principal's sessions idle (no activity) for longer than `idleMs` and with no active run: dropped, or only
+     * counted when `dryRun`. A run created meanwhile touches the row, and the re-checked condition keeps it.
+     */
+    async prune(principalId: string, idleMs: number, dryRun: boolean): Promise<number> {
+      const idle = sql`s.principal_id = ${principalId} and s.updated_at < now() - ${idleMs}::bigint * interval '1 millisecond'
+        and not exists (select 1 from runs r where r.session_id = s.id and r.status in (${ACTIVE}))`
+      const [row] = rowsOf<{ n: number }>(
+        await db.execute(
+          dryRun
+            ? sql`select count(*)::int as n from sessions s where ${idle}`
+            : sql`with d as (delete from sessions s where ${idle} returning 1) select count(*)::int as n from d`,
+        ),
+      )
+      return Number(row?.n ?? 0)
     },
   }
 }

@@ -29,23 +29,29 @@ export const sessionTouchCte = (name: string, sessionIds: string) => `${name} as
     update sessions set updated_at = now() where id in (${sessionIds})
   )`
 
+/** The current epoch of session `sessionId` as the statement's snapshot sees it; 0 for a session the statement itself creates. */
+const currentEpoch = (sessionId: string) => `coalesce((select s.epoch from sessions s where s.id = ${sessionId}), 0)`
+
 /**
  * CTE `name`: one transcript entry of `role` with text `text` per row of `from` (filtered by `where`), its id, session
- * and run given as expressions over those rows. Entries are numbered (`seq`) in insertion order.
+ * and run given as expressions over those rows, in the session's current epoch. Entries are numbered (`seq`) in
+ * insertion order.
  */
 export const transcriptInsertCte = (
   name: string,
   v: { from: string; where?: string; id: string; sessionId: string; runId: string; role: 'user' | 'assistant'; text: string },
 ) => `${name} as (
-    insert into session_messages (id, session_id, run_id, role, content)
-    select ${v.id}, ${v.sessionId}, ${v.runId}, '${v.role}', jsonb_build_object('text', ${v.text}) from ${v.from}${v.where ? `
+    insert into session_messages (id, session_id, run_id, role, content, epoch)
+    select ${v.id}, ${v.sessionId}, ${v.runId}, '${v.role}', jsonb_build_object('text', ${v.text}), ${currentEpoch(v.sessionId)} from ${v.from}${v.where ? `
     where ${v.where}` : ''}
   )`
 
 /**
- * A scalar subquery: the transcript of session `sessionId` in order as a JSON array of TranscriptJsonEntry, empty
- * (`[]`) unless `when` holds. Inside one statement it reads the transcript as it was before the statement's own writes.
+ * A scalar subquery: what the model sees of session `sessionId` — its transcript since the last reset (the messages
+ * of its current epoch), in order, as a JSON array of TranscriptJsonEntry; empty (`[]`) unless `when` holds. Messages
+ * before a reset stay stored and readable, never sent. Inside one statement it reads the transcript as it was
+ * before the statement's own writes.
  */
 export const transcriptJson = (v: { sessionId: string; when: string }) =>
   `(select coalesce(jsonb_agg(jsonb_build_object('role', sm.role, 'content', sm.content, 'runId', sm.run_id) order by sm.seq), '[]'::jsonb)
-     from session_messages sm where ${v.when} and sm.session_id = ${v.sessionId})`
+     from session_messages sm where ${v.when} and sm.session_id = ${v.sessionId} and sm.epoch = ${currentEpoch(v.sessionId)})`

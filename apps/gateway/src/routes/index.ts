@@ -2,6 +2,7 @@ import { type Feature, pickServices } from '../http/feature.js'
 import type { RpcMethod } from '../http/rpc.js'
 import type { Services } from '../services.js'
 import { runsFeature } from './runs/index.js'
+import { sessionsFeature } from './sessions/index.js'
 import { systemFeature } from './system/index.js'
 import { tokensFeature } from './tokens/index.js'
 
@@ -9,7 +10,7 @@ import { tokensFeature } from './tokens/index.js'
  * Every route group, in the order of the OpenAPI tags (and of the routes in the document). Adding a group is one
  * line here: its registration, components, tag and WebSocket methods are derived from its feature value.
  */
-export const FEATURES: readonly Feature<any>[] = [runsFeature, tokensFeature, systemFeature]
+export const FEATURES: readonly Feature<any>[] = [runsFeature, sessionsFeature, tokensFeature, systemFeature]
 
 /** The OpenAPI tags, one per feature, in list order. */
 export const featureTags = (features: readonly Feature<any>[]) => features.map((f) => f.tag)

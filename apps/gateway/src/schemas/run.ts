@@ -1,5 +1,6 @@
 import type { RunRow } from '@openvesper/db'
 import { type Static, Type } from 'typebox'
+import { SessionKeySchema } from './session-key.js'
 
 /** Text Postgres can store: no NUL, no unpaired UTF-16 surrogates (Ajv matches patterns with the `u` flag). */
 export const TEXT_PATTERN = '^[^\\u0000\\ud800-\\udfff]*$'
@@ -48,9 +49,7 @@ export const CreateRunBodySchema = Type.Object(
       description: 'The user message (any Unicode text except NUL and unpaired surrogates, which Postgres cannot store).',
     }),
     agent: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$', description: 'Agent id; default `main`.' })),
-    sessionKey: Type.Optional(
-      Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$', description: 'Conversation key: runs with the same key share a transcript.' }),
-    ),
+    sessionKey: Type.Optional(SessionKeySchema),
   },
   { $id: 'CreateRunBody', additionalProperties: false },
 )

@@ -176,7 +176,7 @@ async function buildMessages(db: Db, run: RunRow, systemPrompt: string | undefin
   }
   const transcript: HistoryEntry[] = history
     ? [...history, { role: 'user', content: { text: run.input.message }, runId: run.id }]
-    : (await createSessionsRepo(db).transcript(run.sessionId)).map((m) => ({ role: m.role, content: m.content as HistoryEntry['content'], runId: m.runId }))
+    : (await createSessionsRepo(db).contextTranscript(run.sessionId)).map((m) => ({ role: m.role, content: m.content as HistoryEntry['content'], runId: m.runId }))
   for (const m of transcript) {
     // This run's own user message is in the transcript; its assistant reply is written only when it finishes.
     if (m.role === 'user') messages.push({ role: 'user', content: m.content.text ?? '' })

@@ -1,6 +1,6 @@
 import { isUniqueViolation, type RunMode, type RunRow, TERMINAL_RUN_STATUSES } from '@openvesper/db'
 import { AppError, conflict, newId, notFound } from '@openvesper/shared'
-import { createSessionsRepo } from '@openvesper/sessions'
+import { createSessionsRepo, parseSessionKey } from '@openvesper/sessions'
 import { DEFAULT_AGENT_ID } from '../agents.js'
 import { RUN_EXECUTE_JOB, type RunDeps } from './deps.js'
 import type { RunEvent } from './event-types.js'
@@ -59,8 +59,12 @@ export function createRunsService(deps: RunDeps) {
     return run
   }
 
-  async function create(principal: RunPrincipal, input: CreateRunInput, options: CreateRunOptions): Promise<CreatedRun> {
-    const agentId = input.agent ?? DEFAULT_AGENT_ID
+  async function create(principal: RunPrincipal, rawInput: CreateRunInput, options: CreateRunOptions): Promise<CreatedRun> {
+    // The session key rule, as on every session route: the stored (NFC) form, or a 400 naming the rule.
+    const input = rawInput.sessionKey === undefined ? rawInput : { ...rawInput, sessionKey: parseSessionKey(rawInput.sessionKey) }
+    // A run in a session that names no agent runs the session's agent (POST /sessions/:key/agent switches it).
+    const sessionAgent = input.sessionKey !== undefined && input.agent === undefined ? (await createSessionsRepo(db).findByKey(principal.id, input.sessionKey))?.agentId : undefined
+    const agentId = input.agent ?? sessionAgent ?? DEFAULT_AGENT_ID
     if (!deps.agents.has(agentId)) throw new AppError('invalid_request', `unknown agent '${agentId}'`, { details: { errors: [{ path: '/agent', message: 'no such agent' }] } })
     const idempotencyKey = options.idempotencyKey ?? null
     if (idempotencyKey) {
@@ -106,7 +110,8 @@ export function createRunsService(deps: RunDeps) {
     const sessionKey = await sessionKeyOf(existing)
     if (
       existing.input.message !== input.message ||
-      existing.agentId !== (input.agent ?? DEFAULT_AGENT_ID) ||
+      // In a session, a request naming no agent runs the session's agent, which may have been switched since.
+      (input.agent !== undefined || input.sessionKey === undefined ? existing.agentId !== (input.agent ?? DEFAULT_AGENT_ID) : false) ||
       existing.mode !== mode ||
       sessionKey !== (input.sessionKey ?? null)
     )

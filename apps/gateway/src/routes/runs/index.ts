@@ -7,6 +7,7 @@ import { watchCredential } from '../../http/credential-watch.js'
 import { Type } from 'typebox'
 import { CreateRunBodySchema, describeRun, RunAcceptedSchema, RunSchema, runSchemas, toRun } from '../../schemas/run.js'
 import { ref } from '../../http/components.js'
+import { normalizeSessionKeys } from '../../schemas/session-key.js'
 import { defineFeature } from '../../http/feature.js'
 import type { Services } from '../../services.js'
 import { RUNS_RPC_DESCRIPTION, runsRpc } from './rpc.js'
@@ -37,6 +38,8 @@ const EventsQuery = Type.Object(
   },
   { additionalProperties: false },
 )
+/** The session key rule on a run's `sessionKey` (a 400 naming it), before validation. */
+const sessionKeyRule = normalizeSessionKeys({ body: ['sessionKey'] })
 const SSE_DESCRIPTION =
   'Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is disconnected; it resumes with Last-Event-ID.'
 const sseResponse = { 200: { description: SSE_DESCRIPTION, content: { 'text/event-stream': { schema: Type.String() } } } }
@@ -99,6 +102,7 @@ const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 
         response: { 200: ref(RunSchema) },
       },
       config: { auth: { scopes: ['runs:write'] }, socketIdleTimeoutMs: LONG_HANDLER_IDLE_MS },
+      preValidation: sessionKeyRule,
     },
     async (request, reply) => {
       const disconnected = onDisconnect(reply)
@@ -130,6 +134,7 @@ const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 
         response: { 202: ref(RunAcceptedSchema) },
       },
       config: { auth: { scopes: ['runs:write'] } },
+      preValidation: sessionKeyRule,
     },
     async (request, reply) => {
       const { run } = await runs.create(request.principal, request.body, {
@@ -154,6 +159,7 @@ const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 
         response: sseResponse,
       },
       config: { auth: { scopes: ['runs:write'], streaming: true } },
+      preValidation: sessionKeyRule,
     },
     async (request, reply) => {
       const created = await runs.create(request.principal, request.body, {

@@ -1,0 +1,142 @@
+import type { SessionMessageRow, SessionRow } from '@openvesper/db'
+import type { Page, SessionSummaryRow } from '@openvesper/sessions'
+import { SESSIONS_PAGE_MAX } from '@openvesper/sessions'
+import { type Static, Type } from 'typebox'
+import { ref } from '../../http/components.js'
+import { SessionKeySchema } from '../../schemas/session-key.js'
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null)
+const DateTime = (description: string) => Type.String({ format: 'date-time', description })
+const AgentId = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$', description: 'Agent id.' })
+const Cursor = Type.String({ minLength: 1, maxLength: 512, pattern: '^[A-Za-z0-9_-]+$', description: 'Opaque cursor: the `nextCursor` of the previous page.' })
+const Limit = Type.Integer({ minimum: 1, maximum: SESSIONS_PAGE_MAX, description: `Page size, 1-${SESSIONS_PAGE_MAX}; default 50.` })
+
+const sessionProperties = {
+  key: Type.String({ description: 'The session key, in its stored (NFC) form.' }),
+  agentId: Type.String({ description: 'The agent later runs in the session use when they name none.' }),
+  messageCount: Type.Integer({ description: 'Stored transcript entries, including those before a reset.' }),
+  activeRunId: Type.Union([Type.String(), Type.Null()], { description: 'The queued or running run in the session, if any.' }),
+  epoch: Type.Integer({ description: 'Resets so far: the model sees only the messages of the current epoch.' }),
+  resetAt: Type.Union([DateTime('When the current epoch began with a reset.'), Type.Null()], {
+    description: 'When the current epoch began with a reset; null when it never was (or, for a branch of an earlier epoch, unknown).',
+  }),
+  createdAt: DateTime('When the session was created.'),
+  lastActivityAt: DateTime('The last run created or completed in the session.'),
+}
+
+/** A session as listed. */
+export const SessionSchema = Type.Object(sessionProperties, { $id: 'Session', additionalProperties: false })
+export type Session = Static<typeof SessionSchema>
+
+export const SessionListSchema = Type.Object(
+  { items: Type.Array(ref(SessionSchema)), nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Null on the last page.' }) },
+  { $id: 'SessionList', additionalProperties: false },
+)
+
+export const SessionMessageSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Message id (`msg_…`): a branch point.' }),
+    role: Type.Union([Type.Literal('user'), Type.Literal('assistant'), Type.Literal('tool')]),
+    content: Type.Object(
+      { text: Type.Optional(Type.String()) },
+      { additionalProperties: true, description: 'The provider-neutral message: `text` for user and assistant turns.' },
+    ),
+    runId: Type.Union([Type.String(), Type.Null()], { description: 'The run that wrote it.' }),
+    epoch: Type.Integer({ description: "The session's epoch when it was written." }),
+    beforeReset: Type.Boolean({ description: 'Written before the last reset: stored and readable, no longer sent to the model.' }),
+    createdAt: DateTime('When it was written.'),
+  },
+  { $id: 'SessionMessage', additionalProperties: false },
+)
+export type SessionMessage = Static<typeof SessionMessageSchema>
+
+export const SessionMessagePageSchema = Type.Object(
+  { items: Type.Array(ref(SessionMessageSchema)), nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Null on the last page.' }) },
+  { $id: 'SessionMessagePage', additionalProperties: false },
+)
+
+export const SessionDetailSchema = Type.Object(
+  {
+    ...sessionProperties,
+    settings: Type.Object(
+      { agentId: Type.String() },
+      { additionalProperties: false, description: 'What fork and branch copy and reset keeps.' },
+    ),
+    messages: ref(SessionMessagePageSchema),
+  },
+  { $id: 'SessionDetail', additionalProperties: false },
+)
+
+export const PruneResultSchema = Type.Object(
+  {
+    dryRun: Type.Boolean(),
+    count: Type.Integer({ description: 'Sessions dropped (with dryRun: that would be dropped).' }),
+  },
+  { $id: 'SessionPruneResult', additionalProperties: false },
+)
+
+export const SessionParams = Type.Object({ key: SessionKeySchema }, { additionalProperties: false })
+
+export const ListSessionsQuery = Type.Object(
+  {
+    agentId: Type.Optional(AgentId),
+    activeSince: Type.Optional(DateTime('Only sessions whose last activity is at or after this time.')),
+    activeBefore: Type.Optional(DateTime('Only sessions whose last activity is before this time.')),
+    cursor: Type.Optional(Cursor),
+    limit: Type.Optional(Limit),
+  },
+  { additionalProperties: false },
+)
+
+export const GetSessionQuery = Type.Object({ limit: Type.Optional(Limit) }, { additionalProperties: false })
+
+export const MessagesQuery = Type.Object(
+  {
+    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'asc (default): oldest first; desc: newest first.' })),
+    cursor: Type.Optional(Cursor),
+    limit: Type.Optional(Limit),
+  },
+  { additionalProperties: false },
+)
+
+export const SetAgentBody = Type.Object({ agentId: AgentId }, { additionalProperties: false })
+export const ForkBody = Type.Object({ key: SessionKeySchema }, { additionalProperties: false, description: 'The new session key.' })
+export const BranchBody = Type.Object(
+  { key: SessionKeySchema, messageId: Type.String({ pattern: '^msg_[0-9a-z]{8,64}$', description: 'The last message the branch keeps.' }) },
+  { additionalProperties: false },
+)
+export const PruneBody = Type.Object(
+  {
+    olderThanMs: Type.Integer({ minimum: 1, maximum: 3_153_600_000_000, description: 'Drop sessions with no activity for longer than this.' }),
+    dryRun: Type.Optional(Type.Boolean({ description: 'Only count them. Default false.' })),
+  },
+  { additionalProperties: false },
+)
+
+export const sessionComponents = [SessionSchema, SessionListSchema, SessionMessageSchema, SessionMessagePageSchema, SessionDetailSchema, PruneResultSchema]
+
+export const toSession = (s: SessionSummaryRow): Session => ({
+  key: s.key,
+  agentId: s.agentId,
+  messageCount: s.messageCount,
+  activeRunId: s.activeRunId,
+  epoch: s.epoch,
+  resetAt: iso(s.resetAt),
+  createdAt: s.createdAt.toISOString(),
+  lastActivityAt: s.updatedAt.toISOString(),
+})
+
+export const toMessage = (session: Pick<SessionRow, 'epoch'>, m: SessionMessageRow): SessionMessage => ({
+  id: m.id,
+  role: m.role,
+  content: m.content as SessionMessage['content'],
+  runId: m.runId,
+  epoch: m.epoch,
+  beforeReset: m.epoch < session.epoch,
+  createdAt: m.createdAt.toISOString(),
+})
+
+export const toMessagePage = (session: Pick<SessionRow, 'epoch'>, page: Page<SessionMessageRow>) => ({
+  items: page.items.map((m) => toMessage(session, m)),
+  nextCursor: page.nextCursor,
+})

@@ -1,0 +1,176 @@
+import type { Db, SessionMessageRow, SessionRow } from '@openvesper/db'
+import { AppError, conflict, invalidRequest, newId, notFound } from '@openvesper/shared'
+import { parseSessionKey } from './session-key.js'
+import { createSessionsRepo, type SessionSummaryRow } from './sessions.repo.js'
+
+export interface SessionsPrincipal {
+  id: string
+}
+
+export interface SessionsDeps {
+  db: Db
+  /** Whether an agent id names a configured agent (the agent registry of core, injected). */
+  agents: { has(agentId: string): boolean }
+}
+
+export const SESSIONS_PAGE_MAX = 200
+export const SESSIONS_PAGE_DEFAULT = 50
+
+export interface ListSessionsInput {
+  agentId?: string
+  activeSince?: Date
+  activeBefore?: Date
+  cursor?: string
+  limit?: number
+}
+
+export interface MessagesInput {
+  order?: 'asc' | 'desc'
+  cursor?: string
+  limit?: number
+}
+
+export interface Page<T> {
+  items: T[]
+  /** Pass back as `cursor` for the next page; null on the last one. */
+  nextCursor: string | null
+}
+
+export interface SessionDetail {
+  session: SessionSummaryRow
+  messages: Page<SessionMessageRow>
+}
+
+/** Cursors are opaque to clients: base64url of the position they continue after. */
+const encodeCursor = (position: string) => Buffer.from(position, 'utf8').toString('base64url')
+function decodeCursor(cursor: string, shape: RegExp): RegExpExecArray {
+  const decoded = Buffer.from(cursor, 'base64url').toString('utf8')
+  const match = shape.exec(decoded)
+  if (!match) throw invalidRequest('cursor is not one this endpoint returned', [{ path: 'querystring.cursor', message: 'unknown cursor' }])
+  return match
+}
+const SESSION_CURSOR = /^s1:(-?\d{1,20}):(ses_[0-9a-z]{8,64})$/
+const MESSAGE_CURSOR = /^m1:(asc|desc):(\d{1,20})$/
+
+const clampLimit = (limit: number | undefined) => Math.min(Math.max(limit ?? SESSIONS_PAGE_DEFAULT, 1), SESSIONS_PAGE_MAX)
+
+/**
+ * Sessions as a capability: list, read, reset, switch agent, fork, branch, delete, prune. Principal-aware (every call
+ * names the caller; another principal's session is a 404, indistinguishable from a missing one), no HTTP. Keys are
+ * taken as given and brought to their stored form by the key rule (`parseSessionKey`) first.
+ */
+export function createSessionsService(deps: SessionsDeps) {
+  const repo = createSessionsRepo(deps.db)
+  const keyOf = (raw: string, field = 'key') => parseSessionKey(raw, field)
+
+  async function summaryOrThrow(principal: SessionsPrincipal, key: string): Promise<SessionSummaryRow> {
+    const session = await repo.summary(principal.id, key)
+    if (!session) throw notFound('session', key)
+    return session
+  }
+
+  async function messagesPage(session: SessionRow, input: MessagesInput): Promise<Page<SessionMessageRow>> {
+    const order = input.order ?? 'asc'
+    const limit = clampLimit(input.limit)
+    let afterSeq: number | undefined
+    if (input.cursor !== undefined) {
+      const [, cursorOrder, seq] = decodeCursor(input.cursor, MESSAGE_CURSOR)
+      if (cursorOrder !== order) throw invalidRequest(`cursor was returned for order=${cursorOrder}`, [{ path: 'querystring.cursor', message: 'order differs' }])
+      afterSeq = Number(seq)
+    }
+    const rows = await repo.messages(session.id, { order, afterSeq, limit: limit + 1 })
+    const items = rows.slice(0, limit)
+    const last = items.at(-1)
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(`m1:${order}:${last.seq}`) : null }
+  }
+
+  function busy(key: string, runId: string, action: string): AppError {
+    return new AppError('session_busy', `session '${key}' has an active run (${runId}); ${action} once it ends or abort it`, { details: { runId } })
+  }
+
+  return {
+    /** The principal's sessions, latest activity first. */
+    async list(principal: SessionsPrincipal, input: ListSessionsInput): Promise<Page<SessionSummaryRow>> {
+      const limit = clampLimit(input.limit)
+      let after: { activityUs: string; id: string } | undefined
+      if (input.cursor !== undefined) {
+        const [, activityUs, id] = decodeCursor(input.cursor, SESSION_CURSOR)
+        after = { activityUs: activityUs!, id: id! }
+      }
+      const rows = await repo.list(principal.id, { agentId: input.agentId, activeSince: input.activeSince, activeBefore: input.activeBefore, after, limit: limit + 1 })
+      const items = rows.slice(0, limit)
+      const last = items.at(-1)
+      return { items, nextCursor: rows.length > limit && last ? encodeCursor(`s1:${last.activityUs}:${last.id}`) : null }
+    },
+
+    async get(principal: SessionsPrincipal, rawKey: string, page: MessagesInput = {}): Promise<SessionDetail> {
+      const session = await summaryOrThrow(principal, keyOf(rawKey))
+      return { session, messages: await messagesPage(session, { order: 'desc', ...page }) }
+    },
+
+    /** The transcript, every epoch (a message before the last reset has an epoch below the session's). */
+    async messages(principal: SessionsPrincipal, rawKey: string, input: MessagesInput): Promise<{ session: SessionRow; page: Page<SessionMessageRow> }> {
+      const key = keyOf(rawKey)
+      const session = await repo.findByKey(principal.id, key)
+      if (!session) throw notFound('session', key)
+      return { session, page: await messagesPage(session, input) }
+    },
+
+    /** Drops the session and its transcript; 409 `session_busy` while a run is active in it. */
+    async delete(principal: SessionsPrincipal, rawKey: string): Promise<void> {
+      const key = keyOf(rawKey)
+      const result = await repo.delete(principal.id, key)
+      if (!result.ok) throw result.reason === 'missing' ? notFound('session', key) : busy(key, result.runId, 'delete it')
+    },
+
+    /**
+     * Clears the transcript for the model: later runs see no earlier message. The messages stay readable (their
+     * epoch is below the session's) and the settings stay. 409 `session_busy` while a run is active in it.
+     */
+    async reset(principal: SessionsPrincipal, rawKey: string): Promise<SessionSummaryRow> {
+      const key = keyOf(rawKey)
+      const result = await repo.reset(principal.id, key)
+      if (!result.ok) throw result.reason === 'missing' ? notFound('session', key) : busy(key, result.runId, 'reset it')
+      return summaryOrThrow(principal, key)
+    },
+
+    /** Later runs in the session that name no agent use `agentId`. 404 for an unknown agent. */
+    async setAgent(principal: SessionsPrincipal, rawKey: string, agentId: string): Promise<SessionSummaryRow> {
+      const key = keyOf(rawKey)
+      if (!deps.agents.has(agentId)) throw notFound('agent', agentId)
+      if (!(await repo.setAgent(principal.id, key, agentId))) throw notFound('session', key)
+      return summaryOrThrow(principal, key)
+    },
+
+    /** A copy of the whole session under `targetKey`; 409 when the principal already has a session there. */
+    async fork(principal: SessionsPrincipal, rawKey: string, rawTarget: string): Promise<SessionSummaryRow> {
+      const key = keyOf(rawKey)
+      const target = keyOf(rawTarget, 'body.key')
+      const result = await repo.fork(principal.id, key, target, newId('session'))
+      if (!result.ok) {
+        if (result.reason === 'exists') throw conflict(`a session '${target}' already exists`)
+        throw notFound('session', key)
+      }
+      return summaryOrThrow(principal, target)
+    },
+
+    /** A new session under `targetKey` with the transcript up to and including `messageId`; 409 when the target exists. */
+    async branch(principal: SessionsPrincipal, rawKey: string, messageId: string, rawTarget: string): Promise<SessionSummaryRow> {
+      const key = keyOf(rawKey)
+      const target = keyOf(rawTarget, 'body.key')
+      const result = await repo.branch(principal.id, key, messageId, target, newId('session'))
+      if (!result.ok) {
+        if (result.reason === 'exists') throw conflict(`a session '${target}' already exists`)
+        if (result.reason === 'no_message') throw notFound('message', messageId)
+        throw notFound('session', key)
+      }
+      return summaryOrThrow(principal, target)
+    },
+
+    /** Drops (or with `dryRun` counts) the principal's sessions idle for longer than `idleMs`; never one with an active run. */
+    async prune(principal: SessionsPrincipal, idleMs: number, dryRun: boolean): Promise<number> {
+      return repo.prune(principal.id, idleMs, dryRun)
+    },
+  }
+}
+export type SessionsService = ReturnType<typeof createSessionsService>
