@@ -43,10 +43,11 @@ const ACTIVE = sql.raw(ACTIVE_RUN_STATUSES.map((s) => `'${s}'`).join(', '))
 const activeRunOf = (sessionId: SQL | string) =>
   sql`(select r.id from runs r where r.session_id = ${sessionId} and r.status in (${ACTIVE}) limit 1)`
 
+/** Written out qualified: drizzle renders a lone table's columns unqualified, which a subquery would rebind. */
 const summaryColumns = {
-  messageCount: sql<number>`(select count(*)::int from session_messages m where m.session_id = ${sessions.id})`.as('message_count'),
-  activeRunId: sql<string | null>`(select r.id from runs r where r.session_id = ${sessions.id} and r.status in (${ACTIVE}) limit 1)`.as('active_run_id'),
-  activityUs: sql<string>`(extract(epoch from ${sessions.updatedAt}) * 1000000)::bigint::text`.as('activity_us'),
+  messageCount: sql<number>`(select count(*)::int from session_messages m where m.session_id = "sessions"."id")`.as('message_count'),
+  activeRunId: sql<string | null>`(select r.id from runs r where r.session_id = "sessions"."id" and r.status in (${ACTIVE}) limit 1)`.as('active_run_id'),
+  activityUs: sql<string>`(extract(epoch from "sessions"."updated_at") * 1000000)::bigint::text`.as('activity_us'),
 }
 
 /** `timestamptz` from microseconds since the epoch, exactly. */
