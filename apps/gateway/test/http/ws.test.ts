@@ -1,9 +1,9 @@
 import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { WS_MAX_CONNECTIONS_PER_TOKEN, WS_MAX_PAYLOAD, WS_MESSAGE_BURST, WS_MESSAGES_PER_SECOND } from '../src/http/ws.js'
-import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from './helpers.js'
-import { upgradeStatus } from './ws-client.js'
+import { WS_MAX_CONNECTIONS_PER_TOKEN, WS_MAX_PAYLOAD, WS_MESSAGE_BURST, WS_MESSAGES_PER_SECOND } from '../../src/http/ws.js'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from '../support/helpers.js'
+import { upgradeStatus } from '../support/ws-client.js'
 
 interface Rpc {
   jsonrpc: '2.0'

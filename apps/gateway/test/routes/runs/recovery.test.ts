@@ -2,7 +2,7 @@ import { createRunsRepo, RUN_EXECUTE_JOB } from '@openvesper/core'
 import { newId } from '@openvesper/shared'
 import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from './helpers.js'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from '../../support/helpers.js'
 
 describe.each(MODES)('run recovery (%s mode)', (mode) => {
   let t: TestApp
