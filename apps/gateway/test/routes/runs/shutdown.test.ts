@@ -1,7 +1,7 @@
 import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bearer, buildTestApp, type TestApp, upstreamEnv } from './helpers.js'
+import { bearer, buildTestApp, type TestApp, upstreamEnv } from '../../support/helpers.js'
 
 describe('stopping a gateway with inline runs in flight (server mode)', () => {
   let t: TestApp

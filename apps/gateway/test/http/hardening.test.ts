@@ -5,11 +5,11 @@ import { loadConfig } from '@openvesper/config'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, SERVER_TIMEOUTS } from '../src/app.js'
-import type { Services } from '../src/services.js'
-import { bearer, buildTestApp, type TestApp } from './helpers.js'
-import { expectNoLeak, expectProblem, rawStatus } from './http-assertions.js'
-import { collectRoutes, isWriteMethod, routeKey, type RouteInfo, samplePath } from './inventory.js'
+import { buildApp, SERVER_TIMEOUTS } from '../../src/app.js'
+import type { Services } from '../../src/services.js'
+import { bearer, buildTestApp, type TestApp } from '../support/helpers.js'
+import { expectNoLeak, expectProblem, rawStatus } from '../support/http-assertions.js'
+import { collectRoutes, isWriteMethod, routeKey, type RouteInfo, samplePath } from '../support/inventory.js'
 
 const TWO_MB = 2 * 1024 * 1024
 const VALID_TOKEN_BODY = { name: 'hardening', scopes: ['runs:read'] }

@@ -19,7 +19,7 @@ import {
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createProcessGroup, type GatewayProcess, type ProcessGroup, type ProcessRole } from './process.js'
+import { createProcessGroup, type GatewayProcess, type ProcessGroup, type ProcessRole } from '../support/process.js'
 
 /**
  * Process tests (A33, A35, A28, embedded durability): the built gateway runs as real OS processes — an `api`

@@ -1,13 +1,13 @@
 import { loadConfig } from '@openvesper/config'
 import { pino } from 'pino'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
-import { PROBLEM_CONTENT_TYPE, PROBLEM_STATUSES } from '../src/http/errors.js'
-import { isScope } from '../src/http/scopes.js'
-import { DOCS_PREFIX } from '../src/http/swagger.js'
-import { FEATURES, featureTags } from '../src/routes/index.js'
-import { unusedServices } from '../src/openapi.js'
-import { collectRoutes, routeKey, type RouteInfo } from './inventory.js'
+import { buildApp } from '../../src/app.js'
+import { PROBLEM_CONTENT_TYPE, PROBLEM_STATUSES } from '../../src/http/errors.js'
+import { isScope } from '../../src/http/scopes.js'
+import { DOCS_PREFIX } from '../../src/http/swagger.js'
+import { FEATURES, featureTags } from '../../src/routes/index.js'
+import { unusedServices } from '../../src/openapi.js'
+import { collectRoutes, routeKey, type RouteInfo } from '../support/inventory.js'
 
 /** Seed 000, group "Agent execution", plus the WebSocket endpoint. */
 const AGENT_EXECUTION = [

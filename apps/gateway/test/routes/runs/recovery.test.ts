@@ -1,8 +1,8 @@
 import { createRunsRepo, RUN_EXECUTE_JOB } from '@openvesper/core'
 import { newId } from '@openvesper/shared'
-import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
+import { createRun, type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from './helpers.js'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from '../../support/helpers.js'
 
 describe.each(MODES)('run recovery (%s mode)', (mode) => {
   let t: TestApp
@@ -30,18 +30,8 @@ describe.each(MODES)('run recovery (%s mode)', (mode) => {
 
   it('picks up a run whose row was committed but whose job was never enqueued (crash between the two)', async () => {
     up.enqueue({ text: 'recovered' })
-    const id = newId('run')
     // What a create request leaves behind when its process dies right after the commit.
-    await createRunsRepo(t.runtime.db.db).insert({
-      id,
-      principalId: 'prn_admin',
-      agentId: 'main',
-      sessionId: null,
-      mode: 'async',
-      message: 'lost before enqueue',
-      idempotencyKey: null,
-      requestId: null,
-    })
+    const { runId: id } = await createRun(t.runtime.db.db, { principalId: 'prn_admin', mode: 'async', message: 'lost before enqueue' })
     const run = await waitFor(async () => {
       const r = await runStatus(id)
       return r.status === 'completed' ? r : undefined

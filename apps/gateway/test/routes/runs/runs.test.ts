@@ -1,7 +1,7 @@
 import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from './helpers.js'
-import { readSse } from './sse-client.js'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from '../../support/helpers.js'
+import { readSse } from '../../support/sse-client.js'
 
 describe.each(MODES)('runs (%s mode)', (mode) => {
   let t: TestApp

@@ -2,8 +2,8 @@ import { createTestRedis } from '@openvesper/testing'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { createLeakWatch } from './leak-watch.js'
-import { bearer, buildTestApp } from './helpers.js'
+import { createLeakWatch } from '../support/leak-watch.js'
+import { bearer, buildTestApp } from '../support/helpers.js'
 
 // The watch that makes every suite a secret canary scan (A26) must itself find what it is meant to find.
 describe('leak watch (A26)', () => {

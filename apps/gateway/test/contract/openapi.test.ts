@@ -2,10 +2,10 @@ import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { compileErrors, validate } from '@readme/openapi-parser'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { PROBLEM_CONTENT_TYPE, PROBLEM_STATUSES } from '../src/http/errors.js'
-import { renderOpenApi } from '../src/openapi.js'
+import { PROBLEM_CONTENT_TYPE, PROBLEM_STATUSES } from '../../src/http/errors.js'
+import { renderOpenApi } from '../../src/openapi.js'
 
-const SPEC_FILE = fileURLToPath(new URL('../../../openapi/openapi.json', import.meta.url))
+const SPEC_FILE = fileURLToPath(new URL('../../../../openapi/openapi.json', import.meta.url))
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace']
 
 type Doc = Record<string, any>

@@ -3,9 +3,9 @@ import { connect as tcpConnect, createServer, type Socket } from 'node:net'
 import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { createStreamGuard, type SlowConsumerReason } from '../src/http/stream-guard.js'
-import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from './helpers.js'
-import { readSse } from './sse-client.js'
+import { createStreamGuard, type SlowConsumerReason } from '../../src/http/stream-guard.js'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from '../support/helpers.js'
+import { readSse } from '../support/sse-client.js'
 
 const STALL_MS = 2000
 /** Senders wait for a slow client: what the gateway holds for one stays near a socket's high-water mark plus a frame. */

@@ -1,9 +1,9 @@
 import { loadConfig } from '@openvesper/config'
 import type { RouteOptions } from 'fastify'
 import { pino } from 'pino'
-import { buildApp } from '../src/app.js'
-import type { AuthPolicy } from '../src/http/auth.js'
-import { unusedServices } from '../src/openapi.js'
+import { buildApp } from '../../src/app.js'
+import type { AuthPolicy } from '../../src/http/auth.js'
+import { unusedServices } from '../../src/openapi.js'
 
 /** One method + path the app serves, as its hooks completed it (HEAD routes Fastify adds included). */
 export interface RouteInfo {

@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { createOpenVesperClient } from '@openvesper/client'
 import { createTestDatabase, createTestRedis, type FakeUpstream, startFakeUpstream, type TestDatabase, type TestRedis, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, createProcessGroup, type GatewayProcess } from './process.js'
-import { readSse } from './sse-client.js'
+import { assertBuilt, createProcessGroup, type GatewayProcess } from '../support/process.js'
+import { readSse } from '../support/sse-client.js'
 
 const TOKEN = 'ovk_e2e_client_token_0123456789'
 

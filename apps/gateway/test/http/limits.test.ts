@@ -4,12 +4,12 @@ import { AppError } from '@openvesper/shared'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
+import { buildApp } from '../../src/app.js'
 import { Redis } from 'ioredis'
-import { leaseSize, normalizeAddress } from '../src/http/rate-limit.js'
-import { createRuntime } from '../src/runtime.js'
-import { bearer, buildTestApp, MODES, type TestApp, type TestMode } from './helpers.js'
-import { expectProblem } from './http-assertions.js'
+import { leaseSize, normalizeAddress } from '../../src/http/rate-limit.js'
+import { createRuntime } from '../../src/runtime.js'
+import { bearer, buildTestApp, MODES, type TestApp, type TestMode } from '../support/helpers.js'
+import { expectProblem } from '../support/http-assertions.js'
 
 const AUTH_FAIL_LIMIT = 5
 const RATE_LIMIT = 8

@@ -1,9 +1,9 @@
-import { type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
+import { createRun, type FakeUpstream, startFakeUpstream, waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { WS_MAX_CONNECTIONS_PER_TOKEN, WS_MAX_PAYLOAD, WS_MESSAGE_BURST, WS_MESSAGES_PER_SECOND } from '../src/http/ws.js'
-import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from './helpers.js'
-import { upgradeStatus } from './ws-client.js'
+import { WS_MAX_CONNECTIONS_PER_TOKEN, WS_MAX_PAYLOAD, WS_MESSAGE_BURST, WS_MESSAGES_PER_SECOND } from '../../src/http/ws.js'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from '../support/helpers.js'
+import { upgradeStatus } from '../support/ws-client.js'
 
 interface Rpc {
   jsonrpc: '2.0'
@@ -130,7 +130,7 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
   })
 
   it('checks each method against the token scopes and hides other principals’ runs', async () => {
-    const created = (await t.app.inject({ method: 'POST', url: '/agent', headers: bearer(t.adminToken), payload: { message: 'admin run' } })).json()
+    const created = await createRun(t.runtime.db.db, { principalId: 'prn_admin', status: 'completed', message: 'admin run' })
     const reader = await t.tokenWith(['runs:read'])
     const c = await connect(wsUrl, bearer(reader))
     const denied = await c.call('agent.run', { message: 'not allowed' })

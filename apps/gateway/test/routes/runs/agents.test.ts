@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type FakeUpstream, startFakeUpstream } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bearer, buildTestApp, type TestApp } from './helpers.js'
+import { bearer, buildTestApp, type TestApp } from '../../support/helpers.js'
 
 describe('agents from openvesper.config.json', () => {
   let t: TestApp

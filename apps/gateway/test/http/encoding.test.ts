@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bearer, buildTestApp, MODES, type TestApp } from './helpers.js'
+import { bearer, buildTestApp, MODES, type TestApp } from '../support/helpers.js'
 
 /** A24: strings that break naive SQL, JSON, templates or Postgres text/jsonb. */
 const CORPUS = [

@@ -15,7 +15,7 @@ import { createLeakWatch } from './leak-watch.js'
 
 export type ProcessRole = 'all' | 'api' | 'worker'
 
-export const MAIN_JS = fileURLToPath(new URL('../dist/main.js', import.meta.url))
+export const MAIN_JS = fileURLToPath(new URL('../../dist/main.js', import.meta.url))
 
 /** Most output kept per process (the oldest part is dropped past this). */
 const MAX_OUTPUT_CHARS = 4 * 1024 * 1024
