@@ -20,6 +20,19 @@ const AGENT_EXECUTION = [
   'GET /ws',
 ]
 
+/** Seed 000, group "Sessions" (part A: the session store; compact, tokens and queue come later), plus seeds 001/003's messages, delete and prune. */
+const SESSIONS = [
+  'GET /sessions',
+  'GET /sessions/:key',
+  'POST /sessions/:key/reset',
+  'POST /sessions/:key/agent',
+  'POST /sessions/:key/fork',
+  'POST /sessions/:key/branch',
+  'GET /sessions/:key/messages',
+  'DELETE /sessions/:key',
+  'POST /sessions/prune',
+]
+
 /** The only routes anyone may call without a token. */
 const PUBLIC_ALLOWLIST = ['GET /health', 'HEAD /health']
 
@@ -60,6 +73,18 @@ describe('route inventory', () => {
     const keys = new Set(routes.map(routeKey))
     const missing = AGENT_EXECUTION.filter((k) => !keys.has(k))
     expect(missing, `missing routes: ${missing.join(', ')}`).toEqual([])
+  })
+
+  it('serves the session routes, each tagged "Sessions" and guarded by a sessions scope', () => {
+    const byKey = new Map(routes.map((r) => [routeKey(r), r]))
+    const missing = SESSIONS.filter((k) => !byKey.has(k))
+    expect(missing, `missing routes: ${missing.join(', ')}`).toEqual([])
+    for (const key of SESSIONS) {
+      const r = byKey.get(key)!
+      expect(r.schema.tags, key).toEqual(['Sessions'])
+      expect(r.auth, key).toEqual({ scopes: [key.startsWith('GET ') ? 'sessions:read' : 'sessions:write'] })
+    }
+    expect(routes.filter((r) => r.url.startsWith('/sessions')).map(routeKey).filter((k) => !k.startsWith('HEAD ')).sort()).toEqual([...SESSIONS].sort())
   })
 
   it('gives every route a valid auth policy', () => {

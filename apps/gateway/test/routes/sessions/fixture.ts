@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createOpenVesperClient, type OpenVesperClient } from '@openvesper/client'
 import { type FakeUpstream, startFakeUpstream } from '@openvesper/testing'
-import { buildTestApp, type TestApp, type TestMode, upstreamEnv } from '../../helpers.js'
+import { buildTestApp, type TestApp, type TestMode, upstreamEnv } from '../../support/helpers.js'
 
 export const WRITER_PROMPT = 'You are the writer agent.'
 

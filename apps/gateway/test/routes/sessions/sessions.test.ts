@@ -1,7 +1,7 @@
 import type { OpenVesperClient } from '@openvesper/client'
 import { waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { MODES } from '../../helpers.js'
+import { MODES } from '../../support/helpers.js'
 import { sentMessages, type SessionsFixture, startSessionsFixture, WRITER_PROMPT } from './fixture.js'
 
 const path = (key: string) => ({ params: { path: { key } } })
