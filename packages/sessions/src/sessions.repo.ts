@@ -37,7 +37,11 @@ export interface MessagesQuery {
 export type GuardedResult<T> = { ok: true; value: T } | { ok: false; reason: 'missing' } | { ok: false; reason: 'busy'; runId: string }
 export type CopyResult = { ok: true; session: SessionRow } | { ok: false; reason: 'missing' | 'exists' | 'no_message' }
 
-const ACTIVE = sql.raw(ACTIVE_RUN_STATUSES.map((s) => `'${s}'`).join(', '))
+/** The active run statuses as a parameter list (`$1, $2, $3`). */
+const ACTIVE = sql.join(
+  ACTIVE_RUN_STATUSES.map((s) => sql`${s}`),
+  sql`, `,
+)
 
 /** The active run of a session, if any (at most one: `runs_session_id_active_uq`). */
 const activeRunOf = (sessionId: SQL | string) =>
@@ -53,17 +57,18 @@ const summaryColumns = {
 /** `timestamptz` from microseconds since the epoch, exactly. */
 const fromMicros = (us: string) => sql`(timestamptz 'epoch' + ${us}::bigint * interval '1 microsecond')`
 
-/** A new message id for a copied transcript entry (same shape as `newId('message')`). */
-const COPIED_MESSAGE_ID = sql.raw(`'msg_' || replace(gen_random_uuid()::text, '-', '')`)
 
 export function createSessionsRepo(db: Db) {
   const byKey = (principalId: string, key: string) => and(eq(sessions.principalId, principalId), eq(sessions.key, key))
 
-  /** Copies `fromSessionId`'s messages (those `where` keeps) to `toSessionId` in order, keeping epochs, runs and times. */
+  /**
+   * Copies `fromSessionId`'s messages (those `where` keeps) to `toSessionId` in order, keeping epochs, runs and times;
+   * each copy gets a new id of the `newId('message')` shape (`msg_` + 32 hex digits).
+   */
   const copyMessages = (tx: Pick<Db, 'execute'>, fromSessionId: string, toSessionId: string, where: SQL = sql`true`) =>
     tx.execute(sql`
       insert into session_messages (id, session_id, run_id, role, content, epoch, created_at)
-      select ${COPIED_MESSAGE_ID}, ${toSessionId}, m.run_id, m.role, m.content, m.epoch, m.created_at
+      select 'msg_' || replace(gen_random_uuid()::text, '-', ''), ${toSessionId}, m.run_id, m.role, m.content, m.epoch, m.created_at
       from session_messages m where m.session_id = ${fromSessionId} and ${where}
       order by m.seq`)
 
