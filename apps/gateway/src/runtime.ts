@@ -1,3 +1,4 @@
+import { createTokensService } from '@openvesper/access'
 import type { Config, Role } from '@openvesper/config'
 import {
   builtinTools,
@@ -22,7 +23,6 @@ import {
   type WorkerHost,
 } from '@openvesper/queue'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
-import { createTokensService } from './auth/tokens.js'
 import { createFailureBook } from './http/rate-limit.js'
 import type { Services } from './services.js'
 

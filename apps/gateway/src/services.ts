@@ -1,5 +1,5 @@
 import type { AgentRegistry, RunsService } from '@openvesper/core'
-import type { TokensService } from './auth/tokens.js'
+import type { TokensService } from '@openvesper/access'
 import type { LimitsService } from './http/rate-limit.js'
 
 /**
