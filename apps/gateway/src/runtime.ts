@@ -23,7 +23,7 @@ import {
   type WorkerHost,
 } from '@openvesper/queue'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
-import { createFailureBook } from './http/rate-limit.js'
+import { createFailureBook } from './rate-limit/index.js'
 import type { Services } from './services.js'
 
 export interface RuntimeInfo {
