@@ -1,7 +1,10 @@
 import { sql } from 'drizzle-orm'
 import { bigserial, index, jsonb, pgTable, text, timestamp, unique } from 'drizzle-orm/pg-core'
 
-/** A conversation addressed by a caller-chosen key, owned by one principal. */
+/**
+ * A conversation addressed by a caller-chosen key, owned by one principal.
+ * @writer packages/sessions — the session statements live in packages/sessions (core's run statements compose its fragments)
+ */
 export const sessions = pgTable(
   'sessions',
   {
@@ -19,7 +22,10 @@ export type SessionRow = typeof sessions.$inferSelect
 export const MESSAGE_ROLES = ['user', 'assistant', 'tool'] as const
 export type MessageRole = (typeof MESSAGE_ROLES)[number]
 
-/** The transcript. `content` holds the provider-neutral message (text, tool calls or a tool result). */
+/**
+ * The transcript. `content` holds the provider-neutral message (text, tool calls or a tool result).
+ * @writer packages/sessions — the transcript statements live in packages/sessions (core's run statements compose its fragments)
+ */
 export const sessionMessages = pgTable(
   'session_messages',
   {
