@@ -1,3 +1,4 @@
+import { createTokensService } from '@openvesper/access'
 import type { Config, Role } from '@openvesper/config'
 import {
   builtinTools,
@@ -23,8 +24,7 @@ import {
 } from '@openvesper/queue'
 import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
-import { createTokensService } from './auth/tokens.js'
-import { createFailureBook } from './http/rate-limit.js'
+import { createFailureBook } from './rate-limit/index.js'
 import type { Services } from './services.js'
 
 export interface RuntimeInfo {

@@ -1,7 +1,7 @@
 import type { AgentRegistry, RunsService } from '@openvesper/core'
 import type { SessionsService } from '@openvesper/sessions'
-import type { TokensService } from './auth/tokens.js'
-import type { LimitsService } from './http/rate-limit.js'
+import type { TokensService } from '@openvesper/access'
+import type { LimitsService } from './rate-limit/index.js'
 
 /**
  * Everything route plugins may call. Built by the composition root (runtime.ts); route plugins receive

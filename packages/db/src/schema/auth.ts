@@ -1,7 +1,10 @@
 import { sql } from 'drizzle-orm'
 import { index, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
 
-/** Bearer tokens. Only the SHA-256 of a token is stored; `last4` is for display. */
+/**
+ * Bearer tokens. Only the SHA-256 of a token is stored; `last4` is for display.
+ * @writer packages/access — the tokens service (tokens.repo.ts) creates, upserts and revokes tokens
+ */
 export const apiTokens = pgTable(
   'api_tokens',
   {

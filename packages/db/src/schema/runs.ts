@@ -17,6 +17,7 @@ export interface RunUsage {
 /**
  * The authority on a run's state. A worker claims a run by moving it from `queued` to `running`
  * (incrementing `attempt`, recording `lease_owner`); every later write is fenced on `attempt`.
+ * @writer packages/core — runs.repo.ts creates, claims, leases and finishes runs
  */
 export const runs = pgTable(
   'runs',
@@ -58,7 +59,10 @@ export const runs = pgTable(
 )
 export type RunRow = typeof runs.$inferSelect
 
-/** Every event of a run, in order. `(run_id, seq)` is the resume cursor of SSE and WebSocket clients. */
+/**
+ * Every event of a run, in order. `(run_id, seq)` is the resume cursor of SSE and WebSocket clients.
+ * @writer packages/core — run events are appended by core (runs.repo.ts, events)
+ */
 export const runEvents = pgTable(
   'run_events',
   {
@@ -75,7 +79,10 @@ export type RunEventRow = typeof runEvents.$inferSelect
 export const TOOL_CALL_STATUSES = ['started', 'succeeded', 'failed'] as const
 export type ToolCallStatus = (typeof TOOL_CALL_STATUSES)[number]
 
-/** Tool-call ledger: one row per (run, step, tool call id), so a re-executed run never repeats a side effect. */
+/**
+ * Tool-call ledger: one row per (run, step, tool call id), so a re-executed run never repeats a side effect.
+ * @writer packages/core — the tool-call ledger is written by executeRun
+ */
 export const toolCalls = pgTable(
   'tool_calls',
   {

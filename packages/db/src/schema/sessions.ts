@@ -5,6 +5,7 @@ import { bigserial, index, integer, jsonb, pgTable, text, timestamp, unique } fr
  * A conversation addressed by a caller-chosen key (see `@openvesper/sessions` key rule), owned by one principal.
  * `epoch` counts resets: the model sees only the messages of the current epoch; older ones stay readable.
  * `updated_at` is the last activity (a run created or completed in it).
+ * @writer packages/sessions — the session statements live in packages/sessions (core's run statements compose its fragments)
  */
 export const sessions = pgTable(
   'sessions',
@@ -32,6 +33,7 @@ export type MessageRole = (typeof MESSAGE_ROLES)[number]
 /**
  * The transcript. `content` holds the provider-neutral message (text, tool calls or a tool result). `epoch` is the
  * session's epoch when the message was written: a message of an earlier epoch is before a reset.
+ * @writer packages/sessions — the transcript statements live in packages/sessions (core's run statements compose its fragments)
  */
 export const sessionMessages = pgTable(
   'session_messages',
