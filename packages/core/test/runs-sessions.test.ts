@@ -84,6 +84,19 @@ describe('runs in a session', () => {
     ])
   })
 
+  it('after a reset, reads only the new epoch as history and writes the new entries in it', async () => {
+    const first = await repo().create(inline('prn_s6'), inSession('k-reset'))
+    await complete(first!.run.id, 'before the reset')
+    const reset = await sessions().reset('prn_s6', 'k-reset')
+    expect(reset.ok).toBe(true)
+    const second = await repo().create(inline('prn_s6'), inSession('k-reset'))
+    expect(second?.history).toEqual([])
+    await complete(second!.run.id, 'after the reset')
+    const third = await repo().create(inline('prn_s6'), inSession('k-reset'))
+    expect(third?.history?.map((e) => e.content.text)).toEqual([second!.run.input.message, 'after the reset'])
+    expect((await sessions().transcript(first!.run.sessionId!)).map((m) => m.epoch)).toEqual([0, 0, 1, 1, 1])
+  })
+
   it('returns no history unless asked for it', async () => {
     const s = inSession('k-nohistory', false)
     const created = await repo().create(inline('prn_s3'), s)
