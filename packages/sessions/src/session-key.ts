@@ -15,6 +15,7 @@ export const SESSION_KEY_RULE =
   'keys are compared exactly after normalisation (case, spaces and format characters such as U+200D count)'
 
 /** Control characters (Cc), the line/paragraph separators (Zl, Zp) and unpaired surrogates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is what this pattern is for
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u
 
 /** Code points, not UTF-16 units: an emoji outside the BMP is one character. */

@@ -44,8 +44,7 @@ const ACTIVE = sql.join(
 )
 
 /** The active run of a session, if any (at most one: `runs_session_id_active_uq`). */
-const activeRunOf = (sessionId: SQL | string) =>
-  sql`(select r.id from runs r where r.session_id = ${sessionId} and r.status in (${ACTIVE}) limit 1)`
+const activeRunOf = (sessionId: SQL | string) => sql`(select r.id from runs r where r.session_id = ${sessionId} and r.status in (${ACTIVE}) limit 1)`
 
 /** Written out qualified: drizzle renders a lone table's columns unqualified, which a subquery would rebind. */
 const summaryColumns = {
@@ -56,7 +55,6 @@ const summaryColumns = {
 
 /** `timestamptz` from microseconds since the epoch, exactly. */
 const fromMicros = (us: string) => sql`(timestamptz 'epoch' + ${us}::bigint * interval '1 microsecond')`
-
 
 export function createSessionsRepo(db: Db) {
   const byKey = (principalId: string, key: string) => and(eq(sessions.principalId, principalId), eq(sessions.key, key))
@@ -85,7 +83,11 @@ export function createSessionsRepo(db: Db) {
 
     /** The session with its counts and active run. */
     async summary(principalId: string, key: string): Promise<SessionSummaryRow | undefined> {
-      const rows = await db.select({ s: sessions, ...summaryColumns }).from(sessions).where(byKey(principalId, key)).limit(1)
+      const rows = await db
+        .select({ s: sessions, ...summaryColumns })
+        .from(sessions)
+        .where(byKey(principalId, key))
+        .limit(1)
       const row = rows[0]
       return row && { ...row.s, messageCount: row.messageCount, activeRunId: row.activeRunId, activityUs: row.activityUs }
     },

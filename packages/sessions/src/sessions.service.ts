@@ -75,7 +75,8 @@ export function createSessionsService(deps: SessionsDeps) {
     let afterSeq: number | undefined
     if (input.cursor !== undefined) {
       const [, cursorOrder, seq] = decodeCursor(input.cursor, MESSAGE_CURSOR)
-      if (cursorOrder !== order) throw invalidRequest(`cursor was returned for order=${cursorOrder}`, [{ path: 'querystring.cursor', message: 'order differs' }])
+      if (cursorOrder !== order)
+        throw invalidRequest(`cursor was returned for order=${cursorOrder}`, [{ path: 'querystring.cursor', message: 'order differs' }])
       afterSeq = Number(seq)
     }
     const rows = await repo.messages(session.id, { order, afterSeq, limit: limit + 1 })
@@ -97,7 +98,13 @@ export function createSessionsService(deps: SessionsDeps) {
         const [, activityUs, id] = decodeCursor(input.cursor, SESSION_CURSOR)
         after = { activityUs: activityUs!, id: id! }
       }
-      const rows = await repo.list(principal.id, { agentId: input.agentId, activeSince: input.activeSince, activeBefore: input.activeBefore, after, limit: limit + 1 })
+      const rows = await repo.list(principal.id, {
+        agentId: input.agentId,
+        activeSince: input.activeSince,
+        activeBefore: input.activeBefore,
+        after,
+        limit: limit + 1,
+      })
       const items = rows.slice(0, limit)
       const last = items.at(-1)
       return { items, nextCursor: rows.length > limit && last ? encodeCursor(`s1:${last.activityUs}:${last.id}`) : null }

@@ -42,8 +42,12 @@ export const transcriptInsertCte = (
   v: { from: string; where?: string; id: string; sessionId: string; runId: string; role: 'user' | 'assistant'; text: string },
 ) => `${name} as (
     insert into session_messages (id, session_id, run_id, role, content, epoch)
-    select ${v.id}, ${v.sessionId}, ${v.runId}, '${v.role}', jsonb_build_object('text', ${v.text}), ${currentEpoch(v.sessionId)} from ${v.from}${v.where ? `
-    where ${v.where}` : ''}
+    select ${v.id}, ${v.sessionId}, ${v.runId}, '${v.role}', jsonb_build_object('text', ${v.text}), ${currentEpoch(v.sessionId)} from ${v.from}${
+      v.where
+        ? `
+    where ${v.where}`
+        : ''
+    }
   )`
 
 /**

@@ -22,7 +22,9 @@ describe('sessions repository', () => {
   }
   /** What the model would be sent, as the create statement reads it. */
   const context = async (sessionId: string) => {
-    const [row] = await rawSql(handle.db).query<{ t: { content: { text: string } }[] }>(`select ${transcriptJson({ sessionId: '$1', when: 'true' })} as t`, [sessionId])
+    const [row] = await rawSql(handle.db).query<{ t: { content: { text: string } }[] }>(`select ${transcriptJson({ sessionId: '$1', when: 'true' })} as t`, [
+      sessionId,
+    ])
     return row!.t.map((e) => e.content.text)
   }
   const texts = async (sessionId: string) => (await repo().transcript(sessionId)).map((m) => `${m.content.text}@${m.epoch}`)

@@ -8,7 +8,11 @@ import { Type } from 'typebox'
  * `normalizeSessionKeys` before validation, so every violation is a 400 that states the rule. 1024 code points: the
  * longest input that can still be 256 characters after NFC (a decomposed character composes from up to 4).
  */
-export const SessionKeySchema = Type.String({ minLength: 1, maxLength: 1024, description: `Session key. Rule: ${SESSION_KEY_RULE}. In paths, percent-encode it (encodeURIComponent).` })
+export const SessionKeySchema = Type.String({
+  minLength: 1,
+  maxLength: 1024,
+  description: `Session key. Rule: ${SESSION_KEY_RULE}. In paths, percent-encode it (encodeURIComponent).`,
+})
 
 /**
  * A route's `preValidation` hook bringing its session keys (`params.<name>`, `body.<name>`) to their stored form, or
@@ -16,7 +20,10 @@ export const SessionKeySchema = Type.String({ minLength: 1, maxLength: 1024, des
  */
 export function normalizeSessionKeys(fields: { params?: readonly string[]; body?: readonly string[] }) {
   return async (request: FastifyRequest): Promise<void> => {
-    for (const [part, names] of [['params', fields.params], ['body', fields.body]] as const) {
+    for (const [part, names] of [
+      ['params', fields.params],
+      ['body', fields.body],
+    ] as const) {
       const values = request[part] as Record<string, unknown> | null | undefined
       if (!names || !values || typeof values !== 'object') continue
       for (const name of names) {

@@ -20,10 +20,7 @@ export const sessions = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().default(sql`now()`),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().default(sql`now()`),
   },
-  (t) => [
-    unique('sessions_principal_id_key_uq').on(t.principalId, t.key),
-    index('sessions_principal_id_updated_at_idx').on(t.principalId, t.updatedAt, t.id),
-  ],
+  (t) => [unique('sessions_principal_id_key_uq').on(t.principalId, t.key), index('sessions_principal_id_updated_at_idx').on(t.principalId, t.updatedAt, t.id)],
 )
 export type SessionRow = typeof sessions.$inferSelect
 
@@ -40,7 +37,9 @@ export const sessionMessages = pgTable(
   {
     seq: bigserial('seq', { mode: 'number' }).primaryKey(),
     id: text('id').notNull().unique('session_messages_id_uq'),
-    sessionId: text('session_id').notNull().references(() => sessions.id, { onDelete: 'cascade' }),
+    sessionId: text('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
     runId: text('run_id'),
     role: text('role', { enum: MESSAGE_ROLES }).notNull(),
     epoch: integer('epoch').notNull().default(0),

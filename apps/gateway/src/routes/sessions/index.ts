@@ -83,7 +83,8 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
       schema: {
         operationId: 'getSession',
         summary: 'Get a session',
-        description: 'The session, its settings and the newest page of its transcript (newest first; continue with GET /sessions/{key}/messages?order=desc&cursor=…).',
+        description:
+          'The session, its settings and the newest page of its transcript (newest first; continue with GET /sessions/{key}/messages?order=desc&cursor=…).',
         tags: [TAG],
         params: SessionParams,
         querystring: GetSessionQuery,
@@ -181,7 +182,8 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
       schema: {
         operationId: 'forkSession',
         summary: 'Fork a session',
-        description: 'Copies the whole session (settings, every message, its epoch) under a new key; the original is untouched. 409 when the target key exists.',
+        description:
+          'Copies the whole session (settings, every message, its epoch) under a new key; the original is untouched. 409 when the target key exists.',
         tags: [TAG],
         params: SessionParams,
         body: ForkBody,

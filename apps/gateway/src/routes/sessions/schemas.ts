@@ -58,10 +58,7 @@ export const SessionMessagePageSchema = Type.Object(
 export const SessionDetailSchema = Type.Object(
   {
     ...sessionProperties,
-    settings: Type.Object(
-      { agentId: Type.String() },
-      { additionalProperties: false, description: 'What fork and branch copy and reset keeps.' },
-    ),
+    settings: Type.Object({ agentId: Type.String() }, { additionalProperties: false, description: 'What fork and branch copy and reset keeps.' }),
     messages: ref(SessionMessagePageSchema),
   },
   { $id: 'SessionDetail', additionalProperties: false },

@@ -49,5 +49,4 @@ export async function startSessionsFixture(mode: TestMode): Promise<SessionsFixt
 }
 
 /** The (role, content) pairs of the messages an upstream request carried. */
-export const sentMessages = (request: { body: { messages: { role: string; content: string }[] } }) =>
-  request.body.messages.map((m) => [m.role, m.content])
+export const sentMessages = (request: { body: { messages: { role: string; content: string }[] } }) => request.body.messages.map((m) => [m.role, m.content])

@@ -84,7 +84,21 @@ describe('session keys', () => {
   it('refuses control characters, 257 characters, the dot segments and unpaired surrogates with a 400 naming the rule, writing nothing', async () => {
     const before = (await c.GET('/sessions', { params: { query: { limit: 200 } } })).data
     const requestsBefore = f.up.requests.length
-    const refused = ['a\u0000b', 'bell\u0007', 'tab\t', 'new\nline', 'del\u007f', 'c1\u0085', 'sep\u2028', 'x'.repeat(257), '🙂'.repeat(257), '.', '..', '', 'lone \ud800']
+    const refused = [
+      'a\u0000b',
+      'bell\u0007',
+      'tab\t',
+      'new\nline',
+      'del\u007f',
+      'c1\u0085',
+      'sep\u2028',
+      'x'.repeat(257),
+      '🙂'.repeat(257),
+      '.',
+      '..',
+      '',
+      'lone \ud800',
+    ]
     for (const key of refused) {
       for (const route of ['/agent', '/agent/async', '/agent/stream'] as const) {
         const res = await c.POST(route, { body: { message: 'never', sessionKey: key } })

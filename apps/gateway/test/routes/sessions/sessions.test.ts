@@ -68,7 +68,9 @@ describe.each(MODES)('sessions (%s mode)', (mode) => {
     expect(got.response.status).toBe(200)
     expect(got.data).toMatchObject({ key: 'talk', agentId: 'main', messageCount: 6, settings: { agentId: 'main' } })
     expect(got.data!.messages.items.map((m) => `${m.role}:${m.content.text}`)).toEqual(['assistant:m3', 'user:m3', 'assistant:m2', 'user:m2'])
-    const rest = await c.GET('/sessions/{key}/messages', { params: { path: { key: 'talk' }, query: { order: 'desc', cursor: got.data!.messages.nextCursor! } } })
+    const rest = await c.GET('/sessions/{key}/messages', {
+      params: { path: { key: 'talk' }, query: { order: 'desc', cursor: got.data!.messages.nextCursor! } },
+    })
     expect(rest.data!.items.map((m) => m.content.text)).toEqual(['m1', 'm1'])
     expect(rest.data!.nextCursor).toBeNull()
 
