@@ -1,6 +1,8 @@
 import type { OpenVesperClient } from '@openvesper/client'
 import { SESSION_KEY_RULE } from '@openvesper/sessions'
+import { waitFor } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import { type SessionsFixture, startSessionsFixture } from './fixture.js'
 
 const path = (key: string) => ({ params: { path: { key } } })
@@ -79,6 +81,30 @@ describe('session keys', () => {
     expect((await c.POST('/sessions/{key}/fork', { ...path(nfc), body: { key: `${nfc} copy` } })).response.status).toBe(409)
     expect((await c.DELETE('/sessions/{key}', path(`${nfd} copy`))).response.status).toBe(204)
     expect((await c.GET('/sessions/{key}', path(`${nfc} copy`))).response.status).toBe(404)
+  })
+
+  it('applies the same rule to agent.run over the WebSocket', async () => {
+    const socket = new WebSocket(`${f.base.replace('http', 'ws')}/ws`, { headers: { authorization: `Bearer ${token}` } })
+    const replies: { id?: number; result?: { runId: string }; error?: { message: string; data?: { code?: string } } }[] = []
+    socket.on('message', (d) => replies.push(JSON.parse(d.toString())))
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject))
+    const call = async (id: number, params: unknown) => {
+      socket.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'agent.run', params }))
+      return waitFor(() => replies.find((m) => m.id === id), { what: `reply ${id}` })
+    }
+    try {
+      const nfc = 'wébsocket'
+      const ok = await call(1, { message: 'over ws', sessionKey: nfc.normalize('NFD') })
+      const runId = ok.result!.runId
+      await waitFor(async () => (await c.GET('/agent/run/{runId}', { params: { path: { runId } } })).data?.status === 'completed', { what: 'the ws run' })
+      expect((await c.GET('/agent/run/{runId}', { params: { path: { runId } } })).data!.sessionKey).toBe(nfc)
+      expect((await c.GET('/sessions/{key}', path(nfc))).data!.messageCount).toBe(2)
+      const refused = await call(2, { message: 'never', sessionKey: 'bell\u0007' })
+      expect(refused.error?.data?.code).toBe('invalid_request')
+      expect(refused.error?.message).toContain(SESSION_KEY_RULE)
+    } finally {
+      socket.close()
+    }
   })
 
   it('refuses control characters, 257 characters, the dot segments and unpaired surrogates with a 400 naming the rule, writing nothing', async () => {
