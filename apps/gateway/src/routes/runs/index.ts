@@ -11,7 +11,7 @@ import { defineFeature } from '../../http/feature.js'
 import { IdempotencyHeaders, idempotencyKey, idPattern } from '../../http/params.js'
 import type { Services } from '../../services.js'
 import { RUNS_RPC_DESCRIPTION, runsRpc } from './rpc.js'
-import { openSse, resumeCursor, type SseSink } from './sse.js'
+import { openRunSse, resumeCursor, type SseSink } from './sse.js'
 
 const RunParams = Type.Object({ runId: idPattern('run', { description: 'Run id.' }) }, { additionalProperties: false })
 const StreamHeaders = Type.Object({
@@ -63,7 +63,7 @@ const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 
    * once the stream listens, so nothing needs to be read back from the log.
    */
   const streamRun = async (run: RunRow, request: FastifyRequest, reply: FastifyReply, after: number | undefined, fresh?: CreatedRun) => {
-    const sink = openSse(request, reply, streams, { 'x-run-id': run.id })
+    const sink = openRunSse(request, reply, streams, run.id)
     openStreams.add(sink)
     const unwatch = watchCredential(services.tokens, request.principal.tokenId, () => sink.close())
     try {
