@@ -1,11 +1,11 @@
-import type { RunRow } from '@openvesper/db'
+import { RUN_STATUSES, type RunRow } from '@openvesper/db'
 import { type Static, Type } from 'typebox'
 
 /** Text Postgres can store: no NUL, no unpaired UTF-16 surrogates (Ajv matches patterns with the `u` flag). */
 export const TEXT_PATTERN = '^[^\\u0000\\ud800-\\udfff]*$'
 
 export const RunStatusSchema = Type.Union(
-  ['queued', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
+  RUN_STATUSES.map((s) => Type.Literal(s)),
   { description: 'queued → running → completed | failed | cancelled; awaiting_approval while a tool call waits for a decision.' },
 )
 
