@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { formatSseFrame, openSse, type SseStream } from '../src/http/sse.js'
+import { formatSseFrame, openSse, type SseStream } from '../../src/http/sse.js'
 
 const LIMITS = { maxBufferedBytes: 64 * 1024 * 1024, stallMs: 500 }
 
