@@ -7,7 +7,6 @@ import type { Config } from '@openvesper/config'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController, type RouteOptions } from 'fastify'
 import { pino } from 'pino'
 import { registerAuth } from './http/auth.js'
-import { AJV_CUSTOM_OPTIONS, registerInputCoercion } from './http/coercion.js'
 import { registerComponents } from './http/components.js'
 import { pickServices } from './http/feature.js'
 import { createRpcDispatcher } from './http/rpc.js'
@@ -17,6 +16,7 @@ import { REDACT_PATHS } from './http/logger.js'
 import { registerOriginCheck } from './http/origin.js'
 import { createClientLimiter, registerRateLimit } from './http/rate-limit.js'
 import { DOCS_PREFIX, registerSwagger } from './http/swagger.js'
+import { createValidatorFactory } from './http/validation.js'
 import { FEATURES, featureComponents, featureRpc, featureRpcDescription, featureTags } from './routes/index.js'
 import type { Services } from './services.js'
 
@@ -154,7 +154,6 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
     // One line per request (onResponse below) instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.bodyLimit,
-    ajv: { customOptions: AJV_CUSTOM_OPTIONS },
     genReqId: requestId,
     requestIdHeader: false,
     // Forwarded headers count only from the configured proxies (request.ip, protocol and host); from anyone else they are ignored.
@@ -169,7 +168,8 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
     // A session key in a path: 256 characters percent-encoded are up to 3072 bytes (4 UTF-8 bytes each, 3 per byte), more in NFD.
     routerOptions: { maxParamLength: 8192 },
     return503OnClosing: true,
-    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
+    // Bodies strict, query strings, params and headers coerced from their strings (http/validation.ts).
+    schemaController: { compilersFactory: { buildValidator: createValidatorFactory(), buildSerializer: lazySerializers } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   registerComponents(app, [ProblemSchema, ...featureComponents(FEATURES)])
@@ -202,7 +202,6 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
     },
   })
   registerErrorHandling(app)
-  registerInputCoercion(app)
   // Rate limit, then origin, then auth: floods and cross-site streams are refused before any credential is looked up.
   const limiter = createClientLimiter(services.limits, app.log)
   registerRateLimit(app, limiter)

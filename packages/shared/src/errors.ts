@@ -1,21 +1,28 @@
-/** The closed set of machine-readable error codes. Every API error carries one. */
-export const ERROR_CODES = [
-  'invalid_request',
-  'unauthorized',
-  'forbidden',
-  'not_found',
-  'conflict',
-  'payload_too_large',
-  'unsupported_media_type',
-  'rate_limited',
-  'upstream_error',
-  'unavailable',
-  'internal',
-  'run_not_cancellable',
-  'session_busy',
-  'idempotency_conflict',
-] as const
-export type ErrorCode = (typeof ERROR_CODES)[number]
+/**
+ * The closed set of machine-readable error codes, each with its HTTP status and problem title (RFC 9457; the problem
+ * type is `urn:openvesper:problem:<code>`). Every API error carries one. Adding a code is one line here; the order is
+ * the order of the documented enum.
+ */
+export const ERROR_CODE_TABLE = {
+  invalid_request: { status: 400, title: 'Invalid request' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  conflict: { status: 409, title: 'Conflict' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  upstream_error: { status: 502, title: 'Upstream error' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+  internal: { status: 500, title: 'Internal error' },
+  run_not_cancellable: { status: 409, title: 'Run not cancellable' },
+  session_busy: { status: 409, title: 'Session busy' },
+  idempotency_conflict: { status: 409, title: 'Idempotency conflict' },
+} as const satisfies Record<string, { status: number; title: string }>
+export type ErrorCode = keyof typeof ERROR_CODE_TABLE
+/** The HTTP statuses error codes answer with. */
+export type ErrorStatus = (typeof ERROR_CODE_TABLE)[ErrorCode]['status']
+export const ERROR_CODES = Object.keys(ERROR_CODE_TABLE) as readonly ErrorCode[]
 
 export interface FieldError {
   path: string

@@ -1,4 +1,4 @@
-import { AppError, assertNever, ERROR_CODES, type ErrorCode, type FieldError, isAppError } from '@openvesper/shared'
+import { AppError, ERROR_CODE_TABLE, ERROR_CODES, type ErrorCode, type ErrorStatus, type FieldError, isAppError } from '@openvesper/shared'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { type Static, Type } from 'typebox'
 
@@ -30,60 +30,15 @@ export const ProblemSchema = Type.Object(
 )
 export type Problem = Static<typeof ProblemSchema>
 
-/** The only code → HTTP status table. */
-export function statusOf(code: ErrorCode): number {
-  switch (code) {
-    case 'invalid_request':
-      return 400
-    case 'unauthorized':
-      return 401
-    case 'forbidden':
-      return 403
-    case 'not_found':
-      return 404
-    case 'conflict':
-    case 'run_not_cancellable':
-    case 'session_busy':
-    case 'idempotency_conflict':
-      return 409
-    case 'payload_too_large':
-      return 413
-    case 'unsupported_media_type':
-      return 415
-    case 'rate_limited':
-      return 429
-    case 'internal':
-      return 500
-    case 'upstream_error':
-      return 502
-    case 'unavailable':
-      return 503
-    default:
-      return assertNever(code, 'unknown error code')
-  }
-}
+/** A code's HTTP status, from the one code table (ERROR_CODE_TABLE in @openvesper/shared). */
+export const statusOf = (code: ErrorCode): ErrorStatus => ERROR_CODE_TABLE[code].status
+const titleOf = (code: ErrorCode): string => ERROR_CODE_TABLE[code].title
 
-const TITLES: Record<ErrorCode, string> = {
-  invalid_request: 'Invalid request',
-  unauthorized: 'Unauthorized',
-  forbidden: 'Forbidden',
-  not_found: 'Not found',
-  conflict: 'Conflict',
-  payload_too_large: 'Payload too large',
-  unsupported_media_type: 'Unsupported media type',
-  rate_limited: 'Too many requests',
-  upstream_error: 'Upstream error',
-  unavailable: 'Service unavailable',
-  internal: 'Internal error',
-  run_not_cancellable: 'Run not cancellable',
-  session_busy: 'Session busy',
-  idempotency_conflict: 'Idempotency conflict',
-}
+/** Statuses every route documents with the Problem component unless it declares them itself: those of the codes. */
+export const PROBLEM_STATUSES: readonly ErrorStatus[] = [...new Set(ERROR_CODES.map(statusOf))].sort((x, y) => x - y)
 
-/** Statuses every route documents with the Problem component unless it declares them itself. */
-export const PROBLEM_STATUSES = [400, 401, 403, 404, 409, 413, 415, 429, 500, 502, 503] as const
-
-const STATUS_DESCRIPTIONS: Record<(typeof PROBLEM_STATUSES)[number], string> = {
+/** One line per status of the code table (the compiler asks for a new one). */
+const STATUS_DESCRIPTIONS: Record<ErrorStatus, string> = {
   400: 'Invalid request (validation failed, malformed body or parameters)',
   401: 'Missing or invalid credentials',
   403: 'The token lacks the required scope',
@@ -98,7 +53,7 @@ const STATUS_DESCRIPTIONS: Record<(typeof PROBLEM_STATUSES)[number], string> = {
 }
 
 /** A documented Problem response for `status`, as a Fastify/OpenAPI response entry. */
-export function problemResponse(status: (typeof PROBLEM_STATUSES)[number]) {
+export function problemResponse(status: ErrorStatus) {
   return {
     description: STATUS_DESCRIPTIONS[status],
     content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: 'Problem#' } } },
@@ -110,7 +65,7 @@ export function toProblem(code: ErrorCode, detail: string, request: FastifyReque
   const path = request.url.split('?', 1)[0] ?? ''
   return {
     type: `${PROBLEM_TYPE_PREFIX}${code}`,
-    title: TITLES[code],
+    title: titleOf(code),
     status: statusOf(code),
     code,
     detail,
@@ -154,30 +109,9 @@ function fieldMessage(item: ValidationItem): string {
   return item.message ?? 'is invalid'
 }
 
-const byStatus = (status: number): ErrorCode => {
-  switch (status) {
-    case 401:
-      return 'unauthorized'
-    case 403:
-      return 'forbidden'
-    case 404:
-      return 'not_found'
-    case 409:
-      return 'conflict'
-    case 413:
-      return 'payload_too_large'
-    case 415:
-      return 'unsupported_media_type'
-    case 429:
-      return 'rate_limited'
-    case 502:
-      return 'upstream_error'
-    case 503:
-      return 'unavailable'
-    default:
-      return status >= 400 && status < 500 ? 'invalid_request' : 'internal'
-  }
-}
+/** The code of a framework error with `status`: the first code of the table with that status, else the generic one. */
+const byStatus = (status: number): ErrorCode =>
+  ERROR_CODES.find((code) => statusOf(code) === status) ?? (status >= 400 && status < 500 ? 'invalid_request' : 'internal')
 
 /**
  * Maps anything thrown during a request to an AppError whose message is safe to send. Framework errors get
@@ -213,7 +147,7 @@ export function toAppError(err: unknown): { error: AppError; unexpected: boolean
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500
   if (status >= 400 && status < 500) {
     const code = byStatus(status)
-    return { error: new AppError(code, `${TITLES[code].toLowerCase()}`), unexpected: false }
+    return { error: new AppError(code, titleOf(code).toLowerCase()), unexpected: false }
   }
   if (status === 503) return { error: new AppError('unavailable', 'the service is temporarily unavailable'), unexpected: false }
   return { error: new AppError('internal', 'internal error; quote the request id when reporting it'), unexpected: true }

@@ -1,4 +1,4 @@
-import type { RunRow } from '@openvesper/db'
+import { RUN_STATUSES, type RunRow } from '@openvesper/db'
 import { type Static, Type } from 'typebox'
 import { SessionKeySchema } from './session-key.js'
 
@@ -6,7 +6,7 @@ import { SessionKeySchema } from './session-key.js'
 export const TEXT_PATTERN = '^[^\\u0000\\ud800-\\udfff]*$'
 
 export const RunStatusSchema = Type.Union(
-  ['queued', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
+  RUN_STATUSES.map((s) => Type.Literal(s)),
   { description: 'queued → running → completed | failed | cancelled; awaiting_approval while a tool call waits for a decision.' },
 )
 

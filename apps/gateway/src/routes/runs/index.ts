@@ -9,18 +9,14 @@ import { CreateRunBodySchema, describeRun, RunAcceptedSchema, RunSchema, runSche
 import { ref } from '../../http/components.js'
 import { normalizeSessionKeys } from '../../schemas/session-key.js'
 import { defineFeature } from '../../http/feature.js'
+import { IdempotencyHeaders, idempotencyKey, idPattern } from '../../http/params.js'
 import type { Services } from '../../services.js'
 import { RUNS_RPC_DESCRIPTION, runsRpc } from './rpc.js'
-import { openSse, resumeCursor, type SseSink } from './sse.js'
+import { openRunSse, resumeCursor, type SseSink } from './sse.js'
 
-const RunParams = Type.Object({ runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$', description: 'Run id.' }) }, { additionalProperties: false })
-const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(
-    Type.String({ pattern: '^[\\x21-\\x7e]{1,255}$', description: 'Makes creation idempotent: the same key returns the same run.' }),
-  ),
-})
+const RunParams = Type.Object({ runId: idPattern('run', { description: 'Run id.' }) }, { additionalProperties: false })
 const StreamHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,255}$' })),
+  'idempotency-key': Type.Optional(idempotencyKey()),
   'last-event-id': Type.Optional(Type.String({ pattern: '^\\d{1,9}$', description: 'Resume after this event sequence number.' })),
 })
 const WaitBody = Type.Object(
@@ -70,7 +66,7 @@ const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 
    * once the stream listens, so nothing needs to be read back from the log.
    */
   const streamRun = async (run: RunRow, request: FastifyRequest, reply: FastifyReply, after: number | undefined, fresh?: CreatedRun) => {
-    const sink = openSse(request, reply, streams, { 'x-run-id': run.id })
+    const sink = openRunSse(request, reply, streams, run.id)
     openStreams.add(sink)
     const unwatch = watchCredential(services.tokens, request.principal.tokenId, () => sink.close())
     try {

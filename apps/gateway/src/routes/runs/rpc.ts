@@ -1,16 +1,17 @@
 import type { CreatedRun, RunEvent, RunsService } from '@openvesper/core'
 import type { RunRow } from '@openvesper/db'
 import { Type } from 'typebox'
+import { idempotencyKey, idPattern } from '../../http/params.js'
 import { type Notify, type RpcConnection, type RpcMethods, rpcMethod } from '../../http/rpc.js'
 import { CreateRunBodySchema, describeRun } from '../../schemas/run.js'
 
-const RunIdParams = Type.Object({ runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$' }) }, { additionalProperties: false })
+const RunIdParams = Type.Object({ runId: idPattern('run') }, { additionalProperties: false })
 const SubscribeParams = Type.Object(
-  { runId: Type.String({ pattern: '^run_[0-9a-z]{8,64}$' }), afterSeq: Type.Optional(Type.Integer({ minimum: 0 })) },
+  { runId: idPattern('run'), afterSeq: Type.Optional(Type.Integer({ minimum: 0 })) },
   { additionalProperties: false },
 )
 const AgentRunParams = Type.Object(
-  { ...CreateRunBodySchema.properties, idempotencyKey: Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,255}$' })) },
+  { ...CreateRunBodySchema.properties, idempotencyKey: Type.Optional(idempotencyKey()) },
   { additionalProperties: false },
 )
 

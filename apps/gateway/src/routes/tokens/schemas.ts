@@ -1,6 +1,7 @@
 import { type Static, Type } from 'typebox'
 import type { TokenRecord } from '../../auth/tokens.js'
 import { ref } from '../../http/components.js'
+import { idPattern } from '../../http/params.js'
 import { SCOPES, type Scope } from '../../http/scopes.js'
 
 /** A token scope (closed list; `admin` implies every other scope). */
@@ -36,13 +37,13 @@ export const CreateApiTokenBody = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 100, pattern: NoControlChars }),
     scopes: Type.Array(ref(ScopeSchema), { minItems: 1, maxItems: SCOPES.length, uniqueItems: true }),
     principalId: Type.Optional(
-      Type.String({ pattern: '^prn_[0-9a-z]{5,64}$', description: 'Authenticate as an existing principal (token rotation); default: a new principal.' }),
+      idPattern('principal', { minChars: 5, description: 'Authenticate as an existing principal (token rotation); default: a new principal.' }),
     ),
   },
   { additionalProperties: false },
 )
 
-export const TokenParams = Type.Object({ tokenId: Type.String({ pattern: '^tok_[0-9a-z]{8,64}$' }) }, { additionalProperties: false })
+export const TokenParams = Type.Object({ tokenId: idPattern('token') }, { additionalProperties: false })
 
 /** Named components of this feature, registered once by app.ts. */
 export const tokenComponents = [ScopeSchema, ApiTokenSchema, CreatedApiTokenSchema, ApiTokenListSchema]
