@@ -1473,9 +1473,9 @@ export interface operations {
                 activeSince?: string;
                 /** @description Only sessions whose last activity is before this time. */
                 activeBefore?: string;
-                /** @description Opaque cursor: the `nextCursor` of the previous page. */
+                /** @description Opaque cursor from the previous page (`nextCursor`). */
                 cursor?: string;
-                /** @description Page size, 1-200; default 50. */
+                /** @description Page size (default 50). */
                 limit?: number;
             };
             header?: never;
@@ -1725,7 +1725,7 @@ export interface operations {
     getSession: {
         parameters: {
             query?: {
-                /** @description Page size, 1-200; default 50. */
+                /** @description Page size (default 50). */
                 limit?: number;
             };
             header?: never;
@@ -1972,9 +1972,9 @@ export interface operations {
             query?: {
                 /** @description asc (default): oldest first; desc: newest first. */
                 order?: "asc" | "desc";
-                /** @description Opaque cursor: the `nextCursor` of the previous page. */
+                /** @description Opaque cursor from the previous page (`nextCursor`). */
                 cursor?: string;
-                /** @description Page size, 1-200; default 50. */
+                /** @description Page size (default 50). */
                 limit?: number;
             };
             header?: never;

@@ -1,15 +1,13 @@
 import type { SessionMessageRow, SessionRow } from '@openvesper/db'
 import type { Page, SessionSummaryRow } from '@openvesper/sessions'
-import { SESSIONS_PAGE_MAX } from '@openvesper/sessions'
 import { type Static, Type } from 'typebox'
 import { ref } from '../../http/components.js'
+import { idPattern, PageQuery } from '../../http/params.js'
 import { SessionKeySchema } from '../../schemas/session-key.js'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 const DateTime = (description: string) => Type.String({ format: 'date-time', description })
 const AgentId = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$', description: 'Agent id.' })
-const Cursor = Type.String({ minLength: 1, maxLength: 512, pattern: '^[A-Za-z0-9_-]+$', description: 'Opaque cursor: the `nextCursor` of the previous page.' })
-const Limit = Type.Integer({ minimum: 1, maximum: SESSIONS_PAGE_MAX, description: `Page size, 1-${SESSIONS_PAGE_MAX}; default 50.` })
 
 const sessionProperties = {
   key: Type.String({ description: 'The session key, in its stored (NFC) form.' }),
@@ -79,19 +77,17 @@ export const ListSessionsQuery = Type.Object(
     agentId: Type.Optional(AgentId),
     activeSince: Type.Optional(DateTime('Only sessions whose last activity is at or after this time.')),
     activeBefore: Type.Optional(DateTime('Only sessions whose last activity is before this time.')),
-    cursor: Type.Optional(Cursor),
-    limit: Type.Optional(Limit),
+    ...PageQuery,
   },
   { additionalProperties: false },
 )
 
-export const GetSessionQuery = Type.Object({ limit: Type.Optional(Limit) }, { additionalProperties: false })
+export const GetSessionQuery = Type.Object({ limit: PageQuery.limit }, { additionalProperties: false })
 
 export const MessagesQuery = Type.Object(
   {
     order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'asc (default): oldest first; desc: newest first.' })),
-    cursor: Type.Optional(Cursor),
-    limit: Type.Optional(Limit),
+    ...PageQuery,
   },
   { additionalProperties: false },
 )
@@ -99,7 +95,7 @@ export const MessagesQuery = Type.Object(
 export const SetAgentBody = Type.Object({ agentId: AgentId }, { additionalProperties: false })
 export const ForkBody = Type.Object({ key: SessionKeySchema }, { additionalProperties: false, description: 'The new session key.' })
 export const BranchBody = Type.Object(
-  { key: SessionKeySchema, messageId: Type.String({ pattern: '^msg_[0-9a-z]{8,64}$', description: 'The last message the branch keeps.' }) },
+  { key: SessionKeySchema, messageId: idPattern('message', { description: 'The last message the branch keeps.' }) },
   { additionalProperties: false },
 )
 export const PruneBody = Type.Object(

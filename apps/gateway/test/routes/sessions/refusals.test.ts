@@ -1,6 +1,7 @@
 import { createOpenVesperClient, type OpenVesperClient } from '@openvesper/client'
 import { SESSION_KEY_RULE } from '@openvesper/sessions'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expectNoLeak } from '../../support/http-assertions.js'
 import { type SessionsFixture, startSessionsFixture } from './fixture.js'
 
 type Answer = { response: Response; error?: unknown; data?: unknown }
@@ -25,17 +26,15 @@ const UNKEYED: Record<string, { scope: 'sessions:read' | 'sessions:write'; call:
   'POST /sessions/prune': { scope: 'sessions:write', call: (c) => c.POST('/sessions/prune', { body: { olderThanMs: 1 } }) },
 }
 
+/** The client's view of an RFC 9457 problem answer (the support helper's checks, for generated-client answers). */
 function expectProblem(res: Answer, status: number, code?: string) {
   expect(res.response.status).toBe(status)
   expect(res.response.headers.get('content-type')).toMatch(/^application\/problem\+json/)
-  expect(res.error).toMatchObject({
-    status,
-    type: expect.stringMatching(/^urn:openvesper:problem:/),
-    title: expect.any(String),
-    detail: expect.any(String),
-    requestId: expect.any(String),
-    ...(code ? { code } : {}),
-  })
+  const body = res.error as Record<string, unknown>
+  expect(body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), ...(code ? { code } : {}) })
+  expect(body.type).toBe(`urn:openvesper:problem:${String(body.code)}`)
+  expect(body.requestId).toBe(res.response.headers.get('x-request-id'))
+  expectNoLeak(JSON.stringify(body))
 }
 
 /**
