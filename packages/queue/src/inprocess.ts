@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '@openvesper/shared'
 import {
   ABORT_SETTLE_MS,
   DEFAULT_GRACE_MS,
+  assertCron,
   assertDelayMs,
   assertEveryMs,
   assertId,
@@ -15,10 +16,11 @@ import {
   createActiveJobs,
   createLifecycle,
   handlerFor,
+  nextCronFire,
   settlesWithin,
   type ActiveJobs,
 } from './internal.js'
-import type { JobHandler, JobQueue, WorkerHost } from './types.js'
+import type { JobHandler, JobQueue, SchedulerInfo, WorkerHost } from './types.js'
 
 export interface InProcessQueueOptions {
   log?: Logger
@@ -44,13 +46,16 @@ interface Host {
   closing: boolean
 }
 
+/** When a scheduler fires: a fixed interval, or a cron pattern read in a time zone. */
+type Rule = { kind: 'every'; everyMs: number } | { kind: 'cron'; pattern: string; tz: string | undefined }
+
 /** BullMQ's model: one pending iteration per scheduler; the next is planned when the current one starts. */
 interface Scheduler {
   name: string
-  everyMs: number
+  rule: Rule
   data: Record<string, unknown>
-  /** Scheduled time of the pending iteration. */
-  millis: number
+  /** Scheduled time of the pending iteration (undefined once a cron pattern has no later fire). */
+  millis: number | undefined
   /** Set while the pending iteration waits for its time. */
   timer?: NodeJS.Timeout
   /** Set while the pending iteration waits for a worker. */
@@ -114,9 +119,39 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
 
   function planNextIteration(schedulerId: string, started: QueuedJob): void {
     const scheduler = schedulers.get(schedulerId)
-    if (!scheduler || scheduler.queued !== started) return
+    if (!scheduler || scheduler.queued !== started || !started.tick) return
     scheduler.queued = undefined
-    planIteration(schedulerId, scheduler, nextMillis(scheduler.millis, scheduler.everyMs, Date.now()))
+    const prev = started.tick.millis
+    const now = Date.now()
+    const { rule } = scheduler
+    // BullMQ plans a cron scheduler's next iteration from max(now, previous tick), an `every` one on its grid.
+    const next = rule.kind === 'every' ? nextMillis(prev, rule.everyMs, now) : nextCronFire(rule.pattern, Math.max(now, prev), rule.tz)
+    if (next === undefined) {
+      scheduler.millis = undefined
+      log.warn({ schedulerId }, `job scheduler '${schedulerId}': its cron pattern has no later fire time; it stops`)
+      return
+    }
+    planIteration(schedulerId, scheduler, next)
+  }
+
+  /** Drops the scheduler's pending iteration: its timer, or its waiting job (an active one runs to its end). */
+  function dropPending(scheduler: Scheduler): void {
+    clearTimeout(scheduler.timer)
+    scheduler.timer = undefined
+    if (scheduler.queued) {
+      const index = waiting.indexOf(scheduler.queued)
+      if (index >= 0) waiting.splice(index, 1)
+      present.delete(scheduler.queued.id)
+      scheduler.queued = undefined
+    }
+  }
+
+  /** Registers (or replaces) a scheduler whose first iteration is at `millis`. */
+  function upsert(schedulerId: string, scheduler: Scheduler, millis: number): void {
+    const existing = schedulers.get(schedulerId)
+    if (existing) dropPending(existing)
+    schedulers.set(schedulerId, scheduler)
+    planIteration(schedulerId, scheduler, millis)
   }
 
   function planIteration(schedulerId: string, scheduler: Scheduler, millis: number): void {
@@ -164,24 +199,49 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       assertEveryMs(everyMs)
       lifecycle.assertStarted('every')
       const existing = schedulers.get(schedulerId)
-      if (existing && existing.everyMs === everyMs) {
+      if (existing && existing.rule.kind === 'every' && existing.rule.everyMs === everyMs) {
         // Same interval: keep the pending iteration's time, take the new template (as BullMQ's upsert does).
         existing.name = name
         existing.data = asJson(data)
         if (existing.queued) Object.assign(existing.queued, { name, data: existing.data })
         return
       }
-      if (existing) {
-        clearTimeout(existing.timer)
-        if (existing.queued) {
-          const index = waiting.indexOf(existing.queued)
-          if (index >= 0) waiting.splice(index, 1)
-          present.delete(existing.queued.id)
-        }
-      }
-      const scheduler: Scheduler = { name, everyMs, data: asJson(data), millis: 0 }
-      schedulers.set(schedulerId, scheduler)
-      planIteration(schedulerId, scheduler, Date.now())
+      upsert(schedulerId, { name, rule: { kind: 'every', everyMs }, data: asJson(data), millis: undefined }, Date.now())
+    },
+
+    async cron(schedulerId, name, pattern, cronOptions = {}) {
+      assertId('schedulerId', schedulerId)
+      assertJobName(name)
+      const { tz, data = {} } = cronOptions
+      assertCron(pattern, tz)
+      lifecycle.assertStarted('cron')
+      // As BullMQ's upsert: the pending iteration (delayed or waiting) is replaced by one at the next fire after now.
+      const first = nextCronFire(pattern, Date.now(), tz) as number
+      upsert(schedulerId, { name, rule: { kind: 'cron', pattern, tz }, data: asJson(data), millis: undefined }, first)
+    },
+
+    async removeScheduler(schedulerId) {
+      assertId('schedulerId', schedulerId)
+      lifecycle.assertStarted('removeScheduler')
+      const scheduler = schedulers.get(schedulerId)
+      if (!scheduler) return false
+      // As BullMQ: the delayed iteration goes; one already waiting for a worker still runs, and plans no next.
+      clearTimeout(scheduler.timer)
+      scheduler.timer = undefined
+      schedulers.delete(schedulerId)
+      return true
+    },
+
+    async schedulers() {
+      lifecycle.assertStarted('schedulers')
+      return [...schedulers.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([id, { name, rule, millis }]): SchedulerInfo => ({
+          id,
+          name,
+          next: millis,
+          ...(rule.kind === 'every' ? { every: rule.everyMs } : { pattern: rule.pattern, ...(rule.tz === undefined ? {} : { tz: rule.tz }) }),
+        }))
     },
 
     async startWorkers(hostOptions) {
