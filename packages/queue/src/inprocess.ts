@@ -57,7 +57,7 @@ interface Scheduler {
   /** Scheduled time of the pending iteration (undefined once a cron pattern has no later fire). */
   millis: number | undefined
   /** Set while the pending iteration waits for its time. */
-  timer?: NodeJS.Timeout
+  timer?: Timer
   /** Set while the pending iteration waits for a worker. */
   queued?: QueuedJob
 }
@@ -68,7 +68,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
   const waiting: QueuedJob[] = []
   /** Ids waiting, delayed or active: enqueueing one of them again is a no-op. */
   const present = new Set<string>()
-  const delayTimers = new Set<NodeJS.Timeout>()
+  const delayTimers = new Set<Timer>()
   const schedulers = new Map<string, Scheduler>()
   const hosts = new Set<Host>()
   const openHosts = new Set<WorkerHost>()
@@ -136,7 +136,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
 
   /** Drops the scheduler's pending iteration: its timer, or its waiting job (an active one runs to its end). */
   function dropPending(scheduler: Scheduler): void {
-    clearTimeout(scheduler.timer)
+    scheduler.timer?.clear()
     scheduler.timer = undefined
     if (scheduler.queued) {
       const index = waiting.indexOf(scheduler.queued)
@@ -156,7 +156,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
 
   function planIteration(schedulerId: string, scheduler: Scheduler, millis: number): void {
     scheduler.millis = millis
-    scheduler.timer = setTimeout(() => {
+    scheduler.timer = startTimer(millis, () => {
       scheduler.timer = undefined
       if (!lifecycle.started || schedulers.get(schedulerId) !== scheduler) return
       const id = `repeat:${schedulerId}:${millis}`
@@ -164,7 +164,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       scheduler.queued = job
       present.add(id)
       push(job)
-    }, Math.max(0, millis - Date.now()))
+    })
   }
 
   return {
@@ -186,10 +186,10 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       present.add(jobId)
       const job: QueuedJob = { id: jobId, name, data: asJson(data) }
       if (!delay) return push(job)
-      const timer = setTimeout(() => {
+      const timer = startTimer(Date.now() + delay, () => {
         delayTimers.delete(timer)
         push(job)
-      }, delay)
+      })
       delayTimers.add(timer)
     },
 
@@ -226,7 +226,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       const scheduler = schedulers.get(schedulerId)
       if (!scheduler) return false
       // As BullMQ: the delayed iteration goes; one already waiting for a worker still runs, and plans no next.
-      clearTimeout(scheduler.timer)
+      scheduler.timer?.clear()
       scheduler.timer = undefined
       schedulers.delete(schedulerId)
       return true
@@ -287,9 +287,9 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       if (lifecycle.closed) return
       await Promise.all([...openHosts].map((host) => host.close()))
       lifecycle.close()
-      for (const timer of delayTimers) clearTimeout(timer)
+      for (const timer of delayTimers) timer.clear()
       delayTimers.clear()
-      for (const scheduler of schedulers.values()) clearTimeout(scheduler.timer)
+      for (const scheduler of schedulers.values()) scheduler.timer?.clear()
       schedulers.clear()
       if (waiting.length > 0) {
         log.warn({ dropped: waiting.length }, 'job queue: closed with jobs still waiting (the reconciler re-enqueues them)')
@@ -298,6 +298,24 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       present.clear()
     },
   }
+}
+
+interface Timer {
+  clear(): void
+}
+
+/** setTimeout's longest delay (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
+/** Runs `fn` at `atMillis` (at once when it is past), however far ahead: long waits are chained timeouts. */
+function startTimer(atMillis: number, fn: () => void): Timer {
+  let handle: NodeJS.Timeout
+  const arm = () => {
+    const wait = atMillis - Date.now()
+    handle = wait > MAX_TIMEOUT_MS ? setTimeout(arm, MAX_TIMEOUT_MS) : setTimeout(fn, Math.max(0, wait))
+  }
+  arm()
+  return { clear: () => clearTimeout(handle) }
 }
 
 /** Payloads go through JSON like BullMQ's (Dates become strings, undefined fields vanish), so handlers see the same. */
