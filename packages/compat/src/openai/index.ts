@@ -1,2 +1,5 @@
 export * from './chat.schemas.js'
 export * from './chat.js'
+export * from './errors.js'
+export * from './models.js'
+export * from './embeddings.js'
