@@ -1,1 +1,2 @@
-
+export * from './messages.schemas.js'
+export * from './messages.js'

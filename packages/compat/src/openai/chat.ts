@@ -52,7 +52,7 @@ export function chatRequestToNeutral(body: ChatCompletionRequest): ChatCall {
     includeUsage: stream && body.stream_options?.include_usage === true,
     request: {
       model: body.model,
-      messages: toNeutralMessages(body.messages),
+      messages: chatMessagesToNeutral(body.messages),
       ...(tools.length > 0 ? { tools } : {}),
       ...(maxTokens === undefined ? {} : { maxTokens }),
       ...(body.temperature === undefined || body.temperature === null ? {} : { temperature: body.temperature }),
@@ -90,7 +90,7 @@ function toResponseFormat(format: ChatCompletionRequest['response_format']): Neu
  * Wire messages → neutral messages: `developer` is a system message; content parts are joined (text only);
  * a tool message takes its function name from the assistant tool call it answers.
  */
-export function toNeutralMessages(messages: ChatMessageParam[]): ChatMessage[] {
+export function chatMessagesToNeutral(messages: ChatMessageParam[]): ChatMessage[] {
   const callNames = new Map<string, string>()
   return messages.map((message, i): ChatMessage => {
     const at = `messages[${i}]`
