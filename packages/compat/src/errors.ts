@@ -32,3 +32,13 @@ export function pointerToParam(pointer: string): string {
   }
   return out
 }
+
+/** A gateway problem as the surface's error handler sees it: the HTTP status its code table chose, and the code. */
+export interface GatewayProblem {
+  status: number
+  /** The gateway's error code (`invalid_request`, `not_found`, …) or a provider failure reason. */
+  code?: string
+  message: string
+  /** The offending request field in the wire notation (`messages[0].content`), if known. */
+  param?: string | null
+}

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import type { GatewayProblem } from '../errors.js'
 import { Nullable } from '../schema.js'
 
 /** OpenAI's error body, `{ error: { message, type, param, code } }`, which the SDKs turn into their error classes. */
@@ -14,16 +15,6 @@ export type OpenAIError = Static<typeof OpenAIErrorSchema>
 
 /** OpenAI reports a missing model or a conflict as `invalid_request_error` too (with a `code`); so do we. */
 export type OpenAIErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'rate_limit_error' | 'server_error'
-
-/** A gateway problem as the surface's error handler sees it: the HTTP status its code table chose, and the code. */
-export interface GatewayProblem {
-  status: number
-  /** The gateway's error code (`invalid_request`, `not_found`, …) or a provider failure reason. */
-  code?: string
-  message: string
-  /** The offending request field in OpenAI's notation (`messages[0].content`), if known. */
-  param?: string | null
-}
 
 /**
  * The SDK picks its error class from the status alone (400 BadRequest, 401 Authentication, 403
