@@ -17,7 +17,7 @@ describe('compat errors', () => {
     expect(errorParam(err)).toBe('n')
   })
 
-  it("takes the param of a validation error from its first field path, and null when there is none", () => {
+  it('takes the param of a validation error from its first field path, and null when there is none', () => {
     expect(errorParam(invalidRequest('body is invalid', [{ path: '/messages/0/role', message: 'must be one of …' }]))).toBe('messages[0].role')
     expect(errorParam(new AppError('not_found', 'no such model'))).toBeNull()
   })

@@ -154,9 +154,14 @@ describe('messages request → neutral request', () => {
   })
 
   it('refuses images, documents, server tools and orphan tool results, naming the block', () => {
-    expect(refusal(user([{ type: 'text', text: 'see' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AA==' } }]))).toBe(
-      'messages[0].content[1]',
-    )
+    expect(
+      refusal(
+        user([
+          { type: 'text', text: 'see' },
+          { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AA==' } },
+        ]),
+      ),
+    ).toBe('messages[0].content[1]')
     expect(refusal(user([{ type: 'document', source: { type: 'text', data: 'x' } }]))).toBe('messages[0].content[0]')
     expect(refusal({ ...user('x'), tools: [{ type: 'web_search_20250305', name: 'web_search' }] })).toBe('tools[0]')
     expect(refusal(user([{ type: 'tool_result', tool_use_id: 'nope', content: 'r' }]))).toBe('messages[0].content[0].tool_use_id')
@@ -254,11 +259,24 @@ describe('neutral events → Messages stream events', () => {
     ])
     expect(stream[0]).toEqual({
       type: 'message_start',
-      message: { id: 'msg_1', type: 'message', role: 'assistant', model: meta.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } },
+      message: {
+        id: 'msg_1',
+        type: 'message',
+        role: 'assistant',
+        model: meta.model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: 0, output_tokens: 0 },
+      },
     })
     expect(stream[6]).toEqual({ type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} } })
     expect(stream[7]).toEqual({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"city":"Paris"}' } })
-    expect(stream[11]).toEqual({ type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 5, input_tokens: 12 } })
+    expect(stream[11]).toEqual({
+      type: 'message_delta',
+      delta: { stop_reason: 'tool_use', stop_sequence: null },
+      usage: { output_tokens: 5, input_tokens: 12 },
+    })
   })
 
   it("gives the SDK's finalMessage() the same message as the non-streaming response", () => {
@@ -273,7 +291,15 @@ describe('neutral events → Messages stream events', () => {
       { type: 'text_delta', text: 'Hi' },
       { type: 'done', stopReason: 'end_turn', usage: { inputTokens: 7, outputTokens: 1 } },
     ].flatMap((e) => encoder.push(e as ProviderEvent))
-    expect(stream.map((e) => e.type)).toEqual(['message_start', 'ping', 'content_block_start', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop'])
+    expect(stream.map((e) => e.type)).toEqual([
+      'message_start',
+      'ping',
+      'content_block_start',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ])
     expect(stream[0]).toMatchObject({ message: { usage: { input_tokens: 7, output_tokens: 0 } } })
     expect(stream.at(-2)).toMatchObject({ delta: { stop_reason: 'end_turn' } })
   })

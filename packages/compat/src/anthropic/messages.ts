@@ -62,7 +62,8 @@ function toToolSpec(tool: AnthropicTool, i: number): ToolSpec {
 
 function toToolChoice(choice: AnthropicToolChoice | undefined): { toolChoice?: NeutralToolChoice; parallelToolCalls?: boolean } {
   if (!choice) return {}
-  const parallel = 'disable_parallel_tool_use' in choice && choice.disable_parallel_tool_use !== undefined ? { parallelToolCalls: !choice.disable_parallel_tool_use } : {}
+  const parallel =
+    'disable_parallel_tool_use' in choice && choice.disable_parallel_tool_use !== undefined ? { parallelToolCalls: !choice.disable_parallel_tool_use } : {}
   switch (choice.type) {
     case 'auto':
       return { toolChoice: { type: 'auto' }, ...parallel }

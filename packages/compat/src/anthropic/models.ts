@@ -51,7 +51,7 @@ export function toAnthropicModelList(models: CatalogModel[], query: AnthropicMod
   }
   if (query.before_id !== undefined) {
     const i = indexOf(query.before_id)
-    end = i < 0 ? 0 : i
+    end = Math.max(i, 0)
     start = Math.max(start, end - limit)
   }
   const page = models.slice(start, Math.min(end, start + limit)).map(toAnthropicModel)

@@ -144,9 +144,7 @@ export const ChatCompletionRequestSchema = Type.Object({
   model: Type.String({ minLength: 1 }),
   messages: Type.Array(ChatMessageSchema, { minItems: 1 }),
   stream: Type.Optional(Nullable(Type.Boolean())),
-  stream_options: Type.Optional(
-    Nullable(Type.Object({ include_usage: Type.Optional(Type.Boolean()), include_obfuscation: Type.Optional(Type.Boolean()) })),
-  ),
+  stream_options: Type.Optional(Nullable(Type.Object({ include_usage: Type.Optional(Type.Boolean()), include_obfuscation: Type.Optional(Type.Boolean()) }))),
   tools: Type.Optional(Type.Array(ChatToolSchema)),
   tool_choice: Type.Optional(ChatToolChoiceSchema),
   parallel_tool_calls: Type.Optional(Type.Boolean()),

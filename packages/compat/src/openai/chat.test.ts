@@ -50,7 +50,10 @@ const sdkStreamWithTools = {
 /** What LangChain's ChatOpenAI and similar wrappers send: explicit nulls and parameters we only ignore. */
 const wrapperWithNulls = {
   model: 'main',
-  messages: [{ role: 'system', content: 'Be nice.' }, { role: 'user', content: 'hi', name: 'bob' }],
+  messages: [
+    { role: 'system', content: 'Be nice.' },
+    { role: 'user', content: 'hi', name: 'bob' },
+  ],
   temperature: null,
   top_p: null,
   n: 1,
@@ -143,7 +146,13 @@ describe('chat completions request → neutral request', () => {
     expect(call).toEqual({
       stream: false,
       includeUsage: false,
-      request: { model: 'main', messages: [{ role: 'system', content: 'Be nice.' }, { role: 'user', content: 'hi' }] },
+      request: {
+        model: 'main',
+        messages: [
+          { role: 'system', content: 'Be nice.' },
+          { role: 'user', content: 'hi' },
+        ],
+      },
     })
   })
 
@@ -168,7 +177,10 @@ describe('chat completions request → neutral request', () => {
     expect(mapped({ ...base, tool_choice: 'required' }).request.toolChoice).toEqual({ type: 'required' })
     expect(mapped({ ...base, tool_choice: 'none' }).request.toolChoice).toEqual({ type: 'none' })
     expect(mapped({ ...base, tool_choice: { type: 'function', function: { name: 'b' } } }).request.toolChoice).toEqual({ type: 'tool', name: 'b' })
-    const allowed = mapped({ ...base, tool_choice: { type: 'allowed_tools', allowed_tools: { mode: 'required', tools: [{ type: 'function', function: { name: 'a' } }] } } })
+    const allowed = mapped({
+      ...base,
+      tool_choice: { type: 'allowed_tools', allowed_tools: { mode: 'required', tools: [{ type: 'function', function: { name: 'a' } }] } },
+    })
     expect(allowed.request.toolChoice).toEqual({ type: 'required' })
     expect(allowed.request.tools).toEqual([{ name: 'a', description: '', parameters: { type: 'object', properties: {} } }])
     expect(errorParam(mapError({ ...base, tool_choice: { type: 'function', function: { name: 'zzz' } } }))).toBe('tool_choice')
@@ -176,7 +188,11 @@ describe('chat completions request → neutral request', () => {
 
   it('maps a json_schema response_format', () => {
     const schema = { type: 'object', properties: { a: { type: 'string' } } }
-    const call = mapped({ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'out', schema, strict: true } } })
+    const call = mapped({
+      model: 'm',
+      messages: [{ role: 'user', content: 'x' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'out', schema, strict: true } },
+    })
     expect(call.request.responseFormat).toEqual({ type: 'json_schema', name: 'out', schema, strict: true })
   })
 
@@ -188,16 +204,36 @@ describe('chat completions request → neutral request', () => {
   })
 
   it('refuses image parts, deprecated functions, audio output and custom tools with the field named', () => {
-    const image = { model: 'm', messages: [{ role: 'user', content: 'x' }, { role: 'user', content: [{ type: 'text', text: 'see' }, { type: 'image_url', image_url: { url: 'data:,' } }] }] }
+    const image = {
+      model: 'm',
+      messages: [
+        { role: 'user', content: 'x' },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'see' },
+            { type: 'image_url', image_url: { url: 'data:,' } },
+          ],
+        },
+      ],
+    }
     expect(errorParam(mapError(image))).toBe('messages[1].content[1]')
     expect(errorParam(mapError({ model: 'm', messages: [{ role: 'user', content: 'x' }], functions: [{ name: 'f' }] }))).toBe('functions')
     expect(errorParam(mapError({ model: 'm', messages: [{ role: 'user', content: 'x' }], modalities: ['text', 'audio'] }))).toBe('modalities')
-    expect(errorParam(mapError({ model: 'm', messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'custom', custom: { name: 'c' } }] }))).toBe('tools[0]')
+    expect(errorParam(mapError({ model: 'm', messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'custom', custom: { name: 'c' } }] }))).toBe(
+      'tools[0]',
+    )
     expect(errorParam(mapError({ model: 'm', messages: [{ role: 'function', name: 'f', content: 'x' }] }))).toBe('messages[0].role')
   })
 
   it('refuses a tool message that answers no earlier tool call', () => {
-    const err = mapError({ model: 'm', messages: [{ role: 'user', content: 'x' }, { role: 'tool', tool_call_id: 'call_missing', content: 'r' }] })
+    const err = mapError({
+      model: 'm',
+      messages: [
+        { role: 'user', content: 'x' },
+        { role: 'tool', tool_call_id: 'call_missing', content: 'r' },
+      ],
+    })
     expect(err.details?.param).toBe('messages[1].tool_call_id')
   })
 })
@@ -277,7 +313,10 @@ describe('neutral events → chat.completion.chunk stream', () => {
   it('omits usage entirely without include_usage and sends the role chunk once', () => {
     const encoder = createChatChunkEncoder({ ...meta, includeUsage: false })
     const first = encoder.start()
-    const rest = [{ type: 'text_delta', text: 'Hi' } as const, { type: 'done', stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 1 } } as const].flatMap((e) => encoder.push(e))
+    const rest = [
+      { type: 'text_delta', text: 'Hi' } as const,
+      { type: 'done', stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 1 } } as const,
+    ].flatMap((e) => encoder.push(e))
     expect(first).toHaveLength(1)
     expect(rest.map((c) => c.choices[0]?.delta)).toEqual([{ content: 'Hi' }, {}])
     expect(rest.at(-1)?.choices[0]?.finish_reason).toBe('stop')

@@ -19,13 +19,13 @@ export interface ChatCall extends NeutralCall {
  * what the schema admits but the gateway does not serve; see the field policy in `chat.schemas.ts`.
  */
 export function chatRequestToNeutral(body: ChatCompletionRequest): ChatCall {
-  if (body.n !== undefined && body.n !== null && body.n !== 1) unsupportedThrow('n', `only n: 1 is supported (got ${body.n})`)
-  if (body.audio || body.modalities?.includes('audio')) unsupportedThrow(body.audio ? 'audio' : 'modalities', 'audio output is not supported')
-  if (body.functions !== undefined) unsupportedThrow('functions', '`functions` is deprecated and not supported; use `tools`')
-  if (body.function_call !== undefined) unsupportedThrow('function_call', '`function_call` is deprecated and not supported; use `tool_choice`')
+  if (body.n !== undefined && body.n !== null && body.n !== 1) throw unsupported('n', `only n: 1 is supported (got ${body.n})`)
+  if (body.audio || body.modalities?.includes('audio')) throw unsupported(body.audio ? 'audio' : 'modalities', 'audio output is not supported')
+  if (body.functions !== undefined) throw unsupported('functions', '`functions` is deprecated and not supported; use `tools`')
+  if (body.function_call !== undefined) throw unsupported('function_call', '`function_call` is deprecated and not supported; use `tool_choice`')
 
   let tools = (body.tools ?? []).map((tool, i): ToolSpec => {
-    if (tool.type !== 'function') unsupportedThrow(`tools[${i}]`, `tools of type '${tool.type}' are not supported; use 'function'`)
+    if (tool.type !== 'function') throw unsupported(`tools[${i}]`, `tools of type '${tool.type}' are not supported; use 'function'`)
     const fn = tool.function
     return { name: fn.name, description: fn.description ?? '', parameters: fn.parameters ?? NO_PARAMETERS }
   })
@@ -38,9 +38,9 @@ export function chatRequestToNeutral(body: ChatCompletionRequest): ChatCall {
     const allowed = new Set(choice.allowed_tools.tools.map(allowedToolName))
     tools = tools.filter((t) => allowed.has(t.name))
     toolChoice = { type: choice.allowed_tools.mode }
-  } else if (choice?.type === 'custom') unsupportedThrow('tool_choice', 'custom tools are not supported')
+  } else if (choice?.type === 'custom') throw unsupported('tool_choice', 'custom tools are not supported')
   if (toolChoice?.type === 'tool' && !tools.some((t) => t.name === (toolChoice as { name: string }).name)) {
-    unsupportedThrow('tool_choice', `tool_choice names '${toolChoice.name.slice(0, 64)}', which is not in tools`)
+    throw unsupported('tool_choice', `tool_choice names '${toolChoice.name.slice(0, 64)}', which is not in tools`)
   }
 
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined
@@ -92,51 +92,48 @@ function toResponseFormat(format: ChatCompletionRequest['response_format']): Neu
  */
 export function chatMessagesToNeutral(messages: ChatMessageParam[]): ChatMessage[] {
   const callNames = new Map<string, string>()
-  return messages.map((message, i): ChatMessage => {
-    const at = `messages[${i}]`
-    switch (message.role) {
-      case 'system':
-      case 'developer':
-        return { role: 'system', content: joinText(message.content) }
-      case 'user': {
-        if (typeof message.content === 'string') return { role: 'user', content: message.content }
-        const texts = message.content.map((part, j) => {
-          if (part.type === 'text') return part.text
-          return unsupportedThrow(`${at}.content[${j}]`, `content parts of type '${part.type}' are not supported; send text`)
-        })
-        return { role: 'user', content: texts.join('\n') }
-      }
-      case 'assistant': {
-        if (message.function_call) unsupportedThrow(`${at}.function_call`, '`function_call` is deprecated and not supported; use `tool_calls`')
-        const content =
-          message.content === undefined || message.content === null
-            ? ''
-            : typeof message.content === 'string'
-              ? message.content
-              : message.content.map((part) => (part.type === 'text' ? part.text : part.refusal)).join('\n')
-        const calls = (message.tool_calls ?? []).map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments }))
-        for (const call of calls) callNames.set(call.id, call.name)
-        return calls.length > 0 ? { role: 'assistant', content, toolCalls: calls } : { role: 'assistant', content }
-      }
-      case 'tool': {
-        const name = callNames.get(message.tool_call_id)
-        if (name === undefined) {
-          unsupportedThrow(`${at}.tool_call_id`, `tool message answers '${message.tool_call_id.slice(0, 64)}', which no earlier assistant tool_calls entry has`)
-        }
-        return { role: 'tool', toolCallId: message.tool_call_id, name, content: joinText(message.content) }
-      }
-      case 'function':
-        return unsupportedThrow(`${at}.role`, "messages with role 'function' are deprecated and not supported; use 'tool'")
+  return messages.map((message, i) => toNeutralMessage(message, `messages[${i}]`, callNames))
+}
+
+function toNeutralMessage(message: ChatMessageParam, at: string, callNames: Map<string, string>): ChatMessage {
+  switch (message.role) {
+    case 'system':
+    case 'developer':
+      return { role: 'system', content: joinText(message.content) }
+    case 'user': {
+      if (typeof message.content === 'string') return { role: 'user', content: message.content }
+      const texts = message.content.map((part, j) => {
+        if (part.type === 'text') return part.text
+        throw unsupported(`${at}.content[${j}]`, `content parts of type '${part.type}' are not supported; send text`)
+      })
+      return { role: 'user', content: texts.join('\n') }
     }
-  })
+    case 'assistant': {
+      if (message.function_call) throw unsupported(`${at}.function_call`, '`function_call` is deprecated and not supported; use `tool_calls`')
+      const content =
+        message.content === undefined || message.content === null
+          ? ''
+          : typeof message.content === 'string'
+            ? message.content
+            : message.content.map((part) => (part.type === 'text' ? part.text : part.refusal)).join('\n')
+      const calls = (message.tool_calls ?? []).map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments }))
+      for (const call of calls) callNames.set(call.id, call.name)
+      return calls.length > 0 ? { role: 'assistant', content, toolCalls: calls } : { role: 'assistant', content }
+    }
+    case 'tool': {
+      const name = callNames.get(message.tool_call_id)
+      if (name === undefined) {
+        throw unsupported(`${at}.tool_call_id`, `tool message answers '${message.tool_call_id.slice(0, 64)}', which no earlier assistant tool_calls entry has`)
+      }
+      return { role: 'tool', toolCallId: message.tool_call_id, name, content: joinText(message.content) }
+    }
+    case 'function':
+      throw unsupported(`${at}.role`, "messages with role 'function' are deprecated and not supported; use 'tool'")
+  }
 }
 
 function joinText(content: string | { text: string }[]): string {
   return typeof content === 'string' ? content : content.map((part) => part.text).join('\n')
-}
-
-function unsupportedThrow(param: string, message: string): never {
-  throw unsupported(param, message)
 }
 
 /** Identity of one completion on the wire; the route supplies it (ids and clocks are not pure). */
@@ -196,7 +193,10 @@ export interface ChatChunkEncoder {
 export function createChatChunkEncoder(meta: ChatCompletionMeta & { includeUsage: boolean }): ChatChunkEncoder {
   let started = false
   let toolIndex = 0
-  const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finishReason: ChatCompletionChunk['choices'][number]['finish_reason'] = null): ChatCompletionChunk => ({
+  const chunk = (
+    delta: ChatCompletionChunk['choices'][number]['delta'],
+    finishReason: ChatCompletionChunk['choices'][number]['finish_reason'] = null,
+  ): ChatCompletionChunk => ({
     id: meta.id,
     object: 'chat.completion.chunk',
     created: meta.created,
@@ -227,7 +227,14 @@ export function createChatChunkEncoder(meta: ChatCompletionMeta & { includeUsage
         case 'done':
           out.push(chunk({}, toOpenAIFinishReason(event.stopReason)))
           if (meta.includeUsage) {
-            out.push({ id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, choices: [], usage: toCompletionUsage(event.usage) })
+            out.push({
+              id: meta.id,
+              object: 'chat.completion.chunk',
+              created: meta.created,
+              model: meta.model,
+              choices: [],
+              usage: toCompletionUsage(event.usage),
+            })
           }
           break
       }

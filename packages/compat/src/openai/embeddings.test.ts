@@ -37,7 +37,10 @@ describe('embeddings', () => {
     expect(response.Check(floats)).toBe(true)
     expect(floats).toEqual({
       object: 'list',
-      data: [{ object: 'embedding', index: 0, embedding: [0.5] }, { object: 'embedding', index: 1, embedding: [1] }],
+      data: [
+        { object: 'embedding', index: 0, embedding: [0.5] },
+        { object: 'embedding', index: 1, embedding: [1] },
+      ],
       model: 'm',
       usage: { prompt_tokens: 3, total_tokens: 3 },
     })

@@ -75,6 +75,6 @@ export function toEmbeddingsResponse(
 /** The vector as little-endian float32 bytes in base64, as OpenAI sends `encoding_format: 'base64'`. */
 export function encodeEmbeddingBase64(vector: readonly number[]): string {
   const bytes = Buffer.alloc(vector.length * 4)
-  vector.forEach((value, i) => bytes.writeFloatLE(value, i * 4))
+  for (const [i, value] of vector.entries()) bytes.writeFloatLE(value, i * 4)
   return bytes.toString('base64')
 }

@@ -33,10 +33,18 @@ describe('OpenAI error body', () => {
     })
     expect(toOpenAIError({ status: 404, code: 'not_found', message: "model 'nope' not found" }).error.code).toBe('model_not_found')
     expect(toOpenAIError({ status: 404, code: 'not_found', message: "response 'resp_1' not found" }).error.code).toBe('not_found')
-    expect(toOpenAIError({ status: 429, code: 'rate_limited', message: 'slow down' }).error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limit_exceeded' })
+    expect(toOpenAIError({ status: 429, code: 'rate_limited', message: 'slow down' }).error).toMatchObject({
+      type: 'rate_limit_error',
+      code: 'rate_limit_exceeded',
+    })
   })
 
   it('sends null param and code when nothing names them', () => {
-    expect(toOpenAIError({ status: 500, message: 'internal error' }).error).toEqual({ message: 'internal error', type: 'server_error', param: null, code: null })
+    expect(toOpenAIError({ status: 500, message: 'internal error' }).error).toEqual({
+      message: 'internal error',
+      type: 'server_error',
+      param: null,
+      code: null,
+    })
   })
 })

@@ -263,11 +263,40 @@ export type ResponseStreamEventName = (typeof RESPONSE_STREAM_EVENTS)[number]
 const seq = { sequence_number: Type.Integer({ minimum: 0 }) }
 const at = { item_id: Type.String(), output_index: Type.Integer() }
 export const ResponseStreamEventSchema = Type.Union([
-  Type.Object({ type: StringEnum(['response.created', 'response.queued', 'response.in_progress', 'response.completed', 'response.incomplete', 'response.failed'] as const), response: ResponseObjectSchema, ...seq }),
-  Type.Object({ type: StringEnum(['response.output_item.added', 'response.output_item.done'] as const), output_index: Type.Integer(), item: OutputItemSchema, ...seq }),
-  Type.Object({ type: StringEnum(['response.content_part.added', 'response.content_part.done'] as const), ...at, content_index: Type.Integer(), part: OutputTextSchema, ...seq }),
-  Type.Object({ type: Type.Literal('response.output_text.delta'), ...at, content_index: Type.Integer(), delta: Type.String(), logprobs: Type.Array(Type.Unknown()), ...seq }),
-  Type.Object({ type: Type.Literal('response.output_text.done'), ...at, content_index: Type.Integer(), text: Type.String(), logprobs: Type.Array(Type.Unknown()), ...seq }),
+  Type.Object({
+    type: StringEnum(['response.created', 'response.queued', 'response.in_progress', 'response.completed', 'response.incomplete', 'response.failed'] as const),
+    response: ResponseObjectSchema,
+    ...seq,
+  }),
+  Type.Object({
+    type: StringEnum(['response.output_item.added', 'response.output_item.done'] as const),
+    output_index: Type.Integer(),
+    item: OutputItemSchema,
+    ...seq,
+  }),
+  Type.Object({
+    type: StringEnum(['response.content_part.added', 'response.content_part.done'] as const),
+    ...at,
+    content_index: Type.Integer(),
+    part: OutputTextSchema,
+    ...seq,
+  }),
+  Type.Object({
+    type: Type.Literal('response.output_text.delta'),
+    ...at,
+    content_index: Type.Integer(),
+    delta: Type.String(),
+    logprobs: Type.Array(Type.Unknown()),
+    ...seq,
+  }),
+  Type.Object({
+    type: Type.Literal('response.output_text.done'),
+    ...at,
+    content_index: Type.Integer(),
+    text: Type.String(),
+    logprobs: Type.Array(Type.Unknown()),
+    ...seq,
+  }),
   Type.Object({ type: Type.Literal('response.function_call_arguments.delta'), ...at, delta: Type.String(), ...seq }),
   Type.Object({ type: Type.Literal('response.function_call_arguments.done'), ...at, name: Type.String(), arguments: Type.String(), ...seq }),
   Type.Object({ type: Type.Literal('error'), code: Nullable(Type.String()), message: Type.String(), param: Nullable(Type.String()), ...seq }),

@@ -4,7 +4,14 @@ import { Compile } from 'typebox/compile'
 import { describe, expect, it } from 'vitest'
 import { collectResult } from '../neutral.js'
 import { createResponseEventEncoder, responseConversation, responsesRequestToNeutral, toResponseObject, type ResponseMeta } from './responses.js'
-import { ResponseObjectSchema, ResponsesRequestSchema, ResponseStreamEventSchema, RESPONSE_STREAM_EVENTS, type ResponseObject, type ResponsesRequest } from './responses.schemas.js'
+import {
+  ResponseObjectSchema,
+  ResponsesRequestSchema,
+  ResponseStreamEventSchema,
+  RESPONSE_STREAM_EVENTS,
+  type ResponseObject,
+  type ResponsesRequest,
+} from './responses.schemas.js'
 
 const request = Compile(ResponsesRequestSchema)
 const responseSchema = Compile(ResponseObjectSchema)
@@ -37,7 +44,9 @@ const sdkItems = {
     { type: 'function_call_output', call_id: 'call_1', output: '18°C' },
     { role: 'user', content: [{ type: 'input_text', text: 'Thanks' }] },
   ],
-  tools: [{ type: 'function', name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: true }],
+  tools: [
+    { type: 'function', name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: true },
+  ],
   tool_choice: 'auto',
   stream: true,
   store: true,
@@ -63,7 +72,13 @@ describe('responses request', () => {
       background: true,
       store: false,
       previousResponseId: 'resp_0',
-      request: { model: 'main', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }] },
+      request: {
+        model: 'main',
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'hi' },
+        ],
+      },
     })
   })
 
@@ -93,7 +108,15 @@ describe('responses request', () => {
       { role: 'user', content: 'Weather?' },
       { role: 'assistant', content: '', toolCalls: [{ id: 'call_9', name: 'get_weather', arguments: '{}' }] },
     ]
-    const call = mapped({ model: 'main', instructions: 'New rules.', previous_response_id: 'resp_1', input: [{ type: 'function_call_output', call_id: 'call_9', output: 'sunny' }] }, history)
+    const call = mapped(
+      {
+        model: 'main',
+        instructions: 'New rules.',
+        previous_response_id: 'resp_1',
+        input: [{ type: 'function_call_output', call_id: 'call_9', output: 'sunny' }],
+      },
+      history,
+    )
     expect(call.request.messages).toEqual([
       { role: 'system', content: 'New rules.' },
       ...history,
@@ -116,7 +139,12 @@ describe('responses request', () => {
   })
 })
 
-const meta = (body: Partial<ResponsesRequest> = {}): ResponseMeta => ({ id: 'resp_abc', createdAt: 1_700_000_000, model: 'main', body: { model: 'main', ...body } })
+const meta = (body: Partial<ResponsesRequest> = {}): ResponseMeta => ({
+  id: 'resp_abc',
+  createdAt: 1_700_000_000,
+  model: 'main',
+  body: { model: 'main', ...body },
+})
 const events: ProviderEvent[] = [
   { type: 'text_delta', text: 'Let me ' },
   { type: 'text_delta', text: 'check.' },
@@ -146,7 +174,10 @@ describe('response object', () => {
   })
 
   it('is incomplete when the output was cut off, and has no output or usage while queued', () => {
-    const cut = toResponseObject(meta(), { status: 'completed', result: { text: 'Hel', toolCalls: [], stopReason: 'max_tokens', usage: { inputTokens: 1, outputTokens: 1 } } })
+    const cut = toResponseObject(meta(), {
+      status: 'completed',
+      result: { text: 'Hel', toolCalls: [], stopReason: 'max_tokens', usage: { inputTokens: 1, outputTokens: 1 } },
+    })
     expect(cut).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } })
     const queued = toResponseObject(meta({ background: true }), { status: 'queued' })
     expect(responseSchema.Check(queued)).toBe(true)
@@ -204,9 +235,10 @@ describe('responses event stream', () => {
 
   it('ends with response.incomplete when cut off and response.failed on failure', () => {
     const cut = createResponseEventEncoder(meta())
-    const stream = [{ type: 'text_delta', text: 'Hel' }, { type: 'done', stopReason: 'max_tokens', usage: { inputTokens: 1, outputTokens: 1 } }].flatMap((e) =>
-      cut.push(e as ProviderEvent),
-    )
+    const stream = [
+      { type: 'text_delta', text: 'Hel' },
+      { type: 'done', stopReason: 'max_tokens', usage: { inputTokens: 1, outputTokens: 1 } },
+    ].flatMap((e) => cut.push(e as ProviderEvent))
     expect(stream.at(-1)).toMatchObject({ type: 'response.incomplete', response: { status: 'incomplete', output: [{ status: 'incomplete' }] } })
     const failing = createResponseEventEncoder(meta())
     failing.push({ type: 'text_delta', text: 'Hel' })

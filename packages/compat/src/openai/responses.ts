@@ -163,7 +163,8 @@ function inputToNeutral(input: string | InputItem[], history: ChatMessage[]): Ch
 
 /** The neutral messages a finished response adds after its input (what `previous_response_id` continues from). */
 export function responseConversation(call: Pick<ResponsesCall, 'input'>, result: NeutralResult): ChatMessage[] {
-  const reply: ChatMessage = result.toolCalls.length > 0 ? { role: 'assistant', content: result.text, toolCalls: result.toolCalls } : { role: 'assistant', content: result.text }
+  const reply: ChatMessage =
+    result.toolCalls.length > 0 ? { role: 'assistant', content: result.text, toolCalls: result.toolCalls } : { role: 'assistant', content: result.text }
   return [...call.input, reply]
 }
 
@@ -233,9 +234,16 @@ export function toResponseObject(
 function resultOutput(responseId: string, result: NeutralResult, status: 'completed' | 'incomplete'): OutputItem[] {
   const out: OutputItem[] = []
   if (result.text !== '') out.push({ type: 'message', id: messageItemId(responseId), status, role: 'assistant', content: [outputText(result.text)] })
-  result.toolCalls.forEach((call, i) =>
-    out.push({ type: 'function_call', id: functionCallItemId(responseId, i), call_id: call.id, name: call.name, arguments: call.arguments, status: 'completed' }),
-  )
+  for (const [i, call] of result.toolCalls.entries()) {
+    out.push({
+      type: 'function_call',
+      id: functionCallItemId(responseId, i),
+      call_id: call.id,
+      name: call.name,
+      arguments: call.arguments,
+      status: 'completed',
+    })
+  }
   return out
 }
 
@@ -309,14 +317,22 @@ export function createResponseEventEncoder(meta: ResponseMeta): ResponseEventEnc
         case 'text_delta': {
           if (event.text === '') break
           if (!text) {
-            const item: Extract<OutputItem, { type: 'message' }> = { type: 'message', id: messageItemId(meta.id), status: 'in_progress', role: 'assistant', content: [] }
+            const item: Extract<OutputItem, { type: 'message' }> = {
+              type: 'message',
+              id: messageItemId(meta.id),
+              status: 'in_progress',
+              role: 'assistant',
+              content: [],
+            }
             text = { item, index: output.length, value: '' }
             output.push(item)
             events.push(stamp({ type: 'response.output_item.added', output_index: text.index, item: structuredClone(item) }))
             events.push(stamp({ type: 'response.content_part.added', item_id: item.id, output_index: text.index, content_index: 0, part: outputText('') }))
           }
           text.value += event.text
-          events.push(stamp({ type: 'response.output_text.delta', item_id: text.item.id, output_index: text.index, content_index: 0, delta: event.text, logprobs: [] }))
+          events.push(
+            stamp({ type: 'response.output_text.delta', item_id: text.item.id, output_index: text.index, content_index: 0, delta: event.text, logprobs: [] }),
+          )
           break
         }
         case 'tool_call': {
@@ -335,7 +351,9 @@ export function createResponseEventEncoder(meta: ResponseMeta): ResponseEventEnc
           if (event.call.arguments !== '') {
             events.push(stamp({ type: 'response.function_call_arguments.delta', item_id: item.id, output_index: index, delta: event.call.arguments }))
           }
-          events.push(stamp({ type: 'response.function_call_arguments.done', item_id: item.id, output_index: index, name: item.name, arguments: event.call.arguments }))
+          events.push(
+            stamp({ type: 'response.function_call_arguments.done', item_id: item.id, output_index: index, name: item.name, arguments: event.call.arguments }),
+          )
           item.arguments = event.call.arguments
           item.status = 'completed'
           events.push(stamp({ type: 'response.output_item.done', output_index: index, item: structuredClone(item) }))
