@@ -1,5 +1,6 @@
 export * from './neutral.js'
 export * from './stop-reasons.js'
+export * from './run-events.js'
 export * from './errors.js'
 export * from './schema.js'
 export * from './openai/index.js'
