@@ -67,6 +67,8 @@ const wrapperWithNulls = {
   service_tier: 'auto',
   store: false,
   reasoning_effort: null,
+  user: null,
+  parallel_tool_calls: null,
   some_future_param: { anything: true },
 }
 

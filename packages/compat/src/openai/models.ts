@@ -22,6 +22,10 @@ export const OpenAIModelListSchema = Type.Object({
 })
 export type OpenAIModelList = Static<typeof OpenAIModelListSchema>
 
+/**
+ * Model ids contain a slash (`openai/gpt-4o-mini`). openai-node encodes it (`/v1/models/openai%2Fgpt-4o-mini`),
+ * other clients do not, so the route should match the rest of the path (`/v1/models/*`) rather than one segment.
+ */
 export const OpenAIModelParamsSchema = Type.Object({ model_id: Type.String({ minLength: 1 }) })
 
 /** One entry of the gateway's model catalogue, whichever surface lists it. */
