@@ -26,6 +26,7 @@ describe('stop reasons', () => {
     expect(fromAnthropicStopReason('stop_sequence')).toBe('end_turn')
     expect(fromAnthropicStopReason('refusal')).toBe('other')
     expect(fromAnthropicStopReason('pause_turn')).toBe('other')
+    expect(fromAnthropicStopReason('model_context_window_exceeded')).toBe('max_tokens')
   })
 
   it('keeps "done", "call tools" and "cut off" through a translation between the two wire formats', () => {

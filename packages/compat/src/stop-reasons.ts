@@ -7,7 +7,7 @@ import type { StopReason } from '@openvesper/core'
  */
 
 export type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'function_call'
-export type AnthropicStopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'pause_turn' | 'refusal'
+export type AnthropicStopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'pause_turn' | 'refusal' | 'model_context_window_exceeded'
 
 export function toOpenAIFinishReason(reason: StopReason): OpenAIFinishReason {
   switch (reason) {
@@ -59,6 +59,7 @@ export function fromAnthropicStopReason(reason: string | null | undefined): Stop
     case 'tool_use':
       return 'tool_use'
     case 'max_tokens':
+    case 'model_context_window_exceeded':
       return 'max_tokens'
     default:
       return 'other'

@@ -127,7 +127,15 @@ export type CountTokensRequest = Static<typeof CountTokensRequestSchema>
 export const CountTokensResponseSchema = Type.Object({ input_tokens: Type.Integer() })
 export type CountTokensResponse = Static<typeof CountTokensResponseSchema>
 
-export const AnthropicStopReasonSchema = StringEnum(['end_turn', 'max_tokens', 'stop_sequence', 'tool_use', 'pause_turn', 'refusal'] as const)
+export const AnthropicStopReasonSchema = StringEnum([
+  'end_turn',
+  'max_tokens',
+  'stop_sequence',
+  'tool_use',
+  'pause_turn',
+  'refusal',
+  'model_context_window_exceeded',
+] as const)
 
 export const TextBlockSchema = Type.Object({ type: Type.Literal('text'), text: Type.String() })
 export const ToolUseBlockSchema = Type.Object({
@@ -156,6 +164,8 @@ export const AnthropicMessageSchema = Type.Object({
   content: Type.Array(ContentBlockSchema),
   stop_reason: Nullable(AnthropicStopReasonSchema),
   stop_sequence: Nullable(Type.String()),
+  /** Set by Anthropic for refusals only; always null here. */
+  stop_details: Type.Optional(Type.Null()),
   usage: AnthropicUsageSchema,
 })
 export type AnthropicMessage = Static<typeof AnthropicMessageSchema>

@@ -193,6 +193,7 @@ describe('neutral result → message', () => {
       ],
       stop_reason: 'tool_use',
       stop_sequence: null,
+      stop_details: null,
       usage: { input_tokens: 12, output_tokens: 5 },
     })
   })
@@ -267,6 +268,7 @@ describe('neutral events → Messages stream events', () => {
         content: [],
         stop_reason: null,
         stop_sequence: null,
+        stop_details: null,
         usage: { input_tokens: 0, output_tokens: 0 },
       },
     })

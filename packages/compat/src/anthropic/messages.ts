@@ -191,6 +191,7 @@ export function neutralToAnthropicMessage(result: NeutralResult, meta: Anthropic
     content,
     stop_reason: toAnthropicStopReason(result.stopReason),
     stop_sequence: null,
+    stop_details: null,
     usage: { input_tokens: result.usage.inputTokens, output_tokens: result.usage.outputTokens },
   }
 }
@@ -226,6 +227,7 @@ export function createAnthropicEventEncoder(meta: AnthropicMessageMeta & { input
           content: [],
           stop_reason: null,
           stop_sequence: null,
+          stop_details: null,
           usage: { input_tokens: meta.inputTokens ?? 0, output_tokens: 0 },
         },
       },
