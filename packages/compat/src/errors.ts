@@ -42,3 +42,31 @@ export interface GatewayProblem {
   /** The offending request field in the wire notation (`messages[0].content`), if known. */
   param?: string | null
 }
+
+/**
+ * The status a failed model call or run reports on the compat surfaces, from its failure reason (core's
+ * `ProviderFailure`s and the run failure reasons), so a pass-through error and a `run.failed` met mid-stream
+ * get the same error type the SDKs retry on: rate limits 429, an unavailable or overloaded upstream 503, a
+ * timeout 504, a request the upstream refused 400, anything else 502 (the gateway is fine, the upstream is not)
+ * or, for the gateway's own failures, 500.
+ */
+export function failureStatus(reason: string): number {
+  switch (reason) {
+    case 'upstream_rate_limited':
+      return 429
+    case 'upstream_unavailable':
+      return 503
+    case 'upstream_timeout':
+      return 504
+    case 'upstream_bad_request':
+      return 400
+    case 'upstream_auth':
+    case 'upstream_bad_response':
+    case 'upstream_stream_interrupted':
+      return 502
+    case 'agent_not_found':
+      return 404
+    default:
+      return 500
+  }
+}

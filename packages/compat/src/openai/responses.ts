@@ -247,6 +247,9 @@ function resultOutput(responseId: string, result: NeutralResult, status: 'comple
   return out
 }
 
+/** The `error.code` of a failed response (Responses' closed set) for a failure status (`failureStatus`). */
+export const responseErrorCode = (status: number): 'rate_limit_exceeded' | 'server_error' => (status === 429 ? 'rate_limit_exceeded' : 'server_error')
+
 const outputText = (text: string): OutputText => ({ type: 'output_text', text, annotations: [], logprobs: [] })
 
 type Unstamped = ResponseStreamEvent extends infer E ? (E extends unknown ? Omit<E, 'sequence_number'> : never) : never
