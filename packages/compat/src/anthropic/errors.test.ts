@@ -28,6 +28,9 @@ describe('Anthropic error body', () => {
     const body = toAnthropicError({ status: 404, code: 'not_found', message: "model 'x' not found" }, 'req_1')
     expect(Compile(AnthropicErrorSchema).Check(body)).toBe(true)
     expect(body).toEqual({ type: 'error', error: { type: 'not_found_error', message: "model 'x' not found" }, request_id: 'req_1' })
+    expect(toAnthropicError({ status: 400, message: 'content blocks of type image are not supported', param: 'messages[0].content[1]' }).error.message).toBe(
+      'messages[0].content[1]: content blocks of type image are not supported',
+    )
     expect(toAnthropicError({ status: 401, message: 'missing or invalid credentials' })).toEqual({
       type: 'error',
       error: { type: 'authentication_error', message: 'missing or invalid credentials' },

@@ -42,11 +42,15 @@ export function toAnthropicErrorType(status: number): AnthropicErrorType {
   }
 }
 
-/** The body `{ type: 'error', error: { type, message } }`, with the request id when the gateway has one. */
+/**
+ * The body `{ type: 'error', error: { type, message } }`, with the request id when the gateway has one. Anthropic
+ * has no `param` field; as Anthropic does (`messages.0.content: Field required`), the field leads the message.
+ */
 export function toAnthropicError(problem: GatewayProblem, requestId?: string): AnthropicError {
+  const message = problem.param && !problem.message.startsWith(problem.param) ? `${problem.param}: ${problem.message}` : problem.message
   return {
     type: 'error',
-    error: { type: toAnthropicErrorType(problem.status), message: problem.message },
+    error: { type: toAnthropicErrorType(problem.status), message },
     ...(requestId === undefined ? {} : { request_id: requestId }),
   }
 }
