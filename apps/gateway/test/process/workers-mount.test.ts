@@ -3,7 +3,7 @@ import { createInProcessQueue, defineJobs, job, type JobMount, type JobQueue, sc
 import { silentLogger } from '@openvesper/shared'
 import { waitFor } from '@openvesper/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { jobMounts, mountWorkers } from '../src/workers.js'
+import { jobMounts, mountWorkers } from '../../src/workers.js'
 
 const noop = async () => {}
 
