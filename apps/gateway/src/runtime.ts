@@ -2,13 +2,12 @@ import { createTokensService } from '@openvesper/access'
 import type { Config, Role } from '@openvesper/config'
 import {
   builtinTools,
+  coreJobs,
   createProviderRegistry,
   createRunEvents,
   createRunsService,
   createToolRegistry,
   loadAgents,
-  RUN_EXECUTE_JOB,
-  RUN_RECONCILE_JOB,
   type RunDeps,
 } from '@openvesper/core'
 import { createDb, describeUrl, migrate, type PgliteWasm } from '@openvesper/db'
@@ -16,6 +15,7 @@ import {
   createInProcessCounterStore,
   createInProcessEventBus,
   createInProcessQueue,
+  createJobProducer,
   createLocalFirstEventBus,
   type CounterStore,
   type EventBus,
@@ -26,6 +26,7 @@ import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
 import type { Services } from './services.js'
+import { jobMounts, mountWorkers } from './workers.js'
 
 export interface RuntimeInfo {
   mode: 'embedded' | 'server'
@@ -79,7 +80,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   const events = createRunEvents({ db, bus, log })
   const runDeps: RunDeps = {
     db,
-    queue,
+    queue: createJobProducer(queue, coreJobs),
     bus,
     events,
     agents,
@@ -140,19 +141,13 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       }
       await runs.start()
       if (role !== 'api') {
-        workers = await queue.startWorkers({
+        workers = await mountWorkers({
+          queue,
+          mounts: jobMounts({ runs, reconcileIntervalMs: config.runs.reconcileIntervalMs }),
           workerId,
           concurrency: config.runs.workerConcurrency,
-          handlers: {
-            [RUN_EXECUTE_JOB]: async (data, ctx) => {
-              await runs.executeQueued(String(data.runId), ctx.workerId, ctx.signal)
-            },
-            [RUN_RECONCILE_JOB]: async () => {
-              await runs.reconcile()
-            },
-          },
+          log,
         })
-        await queue.every('runs-reconcile', RUN_RECONCILE_JOB, config.runs.reconcileIntervalMs)
         if (!server) await runs.resumeQueued()
       }
       started = true

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
 import { createDb, type DbHandle, rawSql } from '@openvesper/db'
-import { createInProcessEventBus, createInProcessQueue } from '@openvesper/queue'
+import { createInProcessEventBus, createInProcessQueue, createJobProducer } from '@openvesper/queue'
 import { silentLogger, systemClock } from '@openvesper/shared'
 import { createTestDatabase, type FakeUpstream, startFakeUpstream, type TestDatabase } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAgentRegistry } from '../src/agents.js'
+import { coreJobs } from '../src/jobs.js'
 import { createProviderRegistry, type ProviderRegistry } from '../src/providers/index.js'
 import type { RunDeps } from '../src/runs/deps.js'
 import { createRunEvents } from '../src/runs/events.js'
@@ -130,7 +131,7 @@ describe('tool calls of a re-executed attempt', () => {
     const bus = createInProcessEventBus()
     return {
       db: handle.db,
-      queue: createInProcessQueue(),
+      queue: createJobProducer(createInProcessQueue(), coreJobs),
       bus,
       events: createRunEvents({ db: handle.db, bus, log: silentLogger }),
       agents: createAgentRegistry([{ id: 'main', model: 'openai/gpt-test', tools: ['lookup', 'send'] }]),

@@ -13,6 +13,7 @@ import { Redis, type RedisOptions } from 'ioredis'
 import {
   ABORT_SETTLE_MS,
   DEFAULT_GRACE_MS,
+  assertCron,
   assertDelayMs,
   assertEveryMs,
   assertId,
@@ -29,7 +30,7 @@ import {
   settlesWithin,
   watchConnection,
 } from './internal.js'
-import type { JobQueue, WorkerHost, WorkerHostOptions } from './types.js'
+import type { JobQueue, SchedulerInfo, WorkerHost, WorkerHostOptions } from './types.js'
 
 export interface BullmqQueueOptions {
   redisUrl: string
@@ -146,6 +147,51 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       } catch (err) {
         throw unavailable('every', err)
       }
+    },
+
+    async cron(schedulerId, name, pattern, cronOptions = {}) {
+      assertId('schedulerId', schedulerId)
+      assertJobName(name)
+      const { tz, data = {} } = cronOptions
+      assertCron(pattern, tz)
+      const q = started('cron')
+      try {
+        await q.upsertJobScheduler(schedulerId, { pattern, ...(tz === undefined ? {} : { tz }) }, { name, data, opts: { ...JOB_OPTIONS } })
+      } catch (err) {
+        throw unavailable('cron', err)
+      }
+    },
+
+    async removeScheduler(schedulerId) {
+      assertId('schedulerId', schedulerId)
+      const q = started('removeScheduler')
+      try {
+        return await q.removeJobScheduler(schedulerId)
+      } catch (err) {
+        throw unavailable('removeScheduler', err)
+      }
+    },
+
+    async schedulers() {
+      const q = started('schedulers')
+      let found: Awaited<ReturnType<Queue['getJobSchedulers']>>
+      try {
+        found = await q.getJobSchedulers(0, -1, true)
+      } catch (err) {
+        throw unavailable('schedulers', err)
+      }
+      return found
+        .map(
+          (s): SchedulerInfo => ({
+            id: s.key,
+            name: s.name,
+            next: s.next ?? undefined,
+            ...(s.every === undefined ? {} : { every: s.every }),
+            ...(s.pattern === undefined ? {} : { pattern: s.pattern }),
+            ...(s.tz === undefined ? {} : { tz: s.tz }),
+          }),
+        )
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     },
 
     async startWorkers(hostOptions) {

@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '@openvesper/shared'
 import {
   ABORT_SETTLE_MS,
   DEFAULT_GRACE_MS,
+  assertCron,
   assertDelayMs,
   assertEveryMs,
   assertId,
@@ -15,10 +16,11 @@ import {
   createActiveJobs,
   createLifecycle,
   handlerFor,
+  nextCronFire,
   settlesWithin,
   type ActiveJobs,
 } from './internal.js'
-import type { JobHandler, JobQueue, WorkerHost } from './types.js'
+import type { JobHandler, JobQueue, SchedulerInfo, WorkerHost } from './types.js'
 
 export interface InProcessQueueOptions {
   log?: Logger
@@ -44,15 +46,18 @@ interface Host {
   closing: boolean
 }
 
+/** When a scheduler fires: a fixed interval, or a cron pattern read in a time zone. */
+type Rule = { kind: 'every'; everyMs: number } | { kind: 'cron'; pattern: string; tz: string | undefined }
+
 /** BullMQ's model: one pending iteration per scheduler; the next is planned when the current one starts. */
 interface Scheduler {
   name: string
-  everyMs: number
+  rule: Rule
   data: Record<string, unknown>
-  /** Scheduled time of the pending iteration. */
-  millis: number
+  /** Scheduled time of the pending iteration (undefined once a cron pattern has no later fire). */
+  millis: number | undefined
   /** Set while the pending iteration waits for its time. */
-  timer?: NodeJS.Timeout
+  timer?: Timer
   /** Set while the pending iteration waits for a worker. */
   queued?: QueuedJob
 }
@@ -63,7 +68,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
   const waiting: QueuedJob[] = []
   /** Ids waiting, delayed or active: enqueueing one of them again is a no-op. */
   const present = new Set<string>()
-  const delayTimers = new Set<NodeJS.Timeout>()
+  const delayTimers = new Set<Timer>()
   const schedulers = new Map<string, Scheduler>()
   const hosts = new Set<Host>()
   const openHosts = new Set<WorkerHost>()
@@ -114,14 +119,44 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
 
   function planNextIteration(schedulerId: string, started: QueuedJob): void {
     const scheduler = schedulers.get(schedulerId)
-    if (!scheduler || scheduler.queued !== started) return
+    if (!scheduler || scheduler.queued !== started || !started.tick) return
     scheduler.queued = undefined
-    planIteration(schedulerId, scheduler, nextMillis(scheduler.millis, scheduler.everyMs, Date.now()))
+    const prev = started.tick.millis
+    const now = Date.now()
+    const { rule } = scheduler
+    // BullMQ plans a cron scheduler's next iteration from max(now, previous tick), an `every` one on its grid.
+    const next = rule.kind === 'every' ? nextMillis(prev, rule.everyMs, now) : nextCronFire(rule.pattern, Math.max(now, prev), rule.tz)
+    if (next === undefined) {
+      scheduler.millis = undefined
+      log.warn({ schedulerId }, `job scheduler '${schedulerId}': its cron pattern has no later fire time; it stops`)
+      return
+    }
+    planIteration(schedulerId, scheduler, next)
+  }
+
+  /** Drops the scheduler's pending iteration: its timer, or its waiting job (an active one runs to its end). */
+  function dropPending(scheduler: Scheduler): void {
+    scheduler.timer?.clear()
+    scheduler.timer = undefined
+    if (scheduler.queued) {
+      const index = waiting.indexOf(scheduler.queued)
+      if (index >= 0) waiting.splice(index, 1)
+      present.delete(scheduler.queued.id)
+      scheduler.queued = undefined
+    }
+  }
+
+  /** Registers (or replaces) a scheduler whose first iteration is at `millis`. */
+  function upsert(schedulerId: string, scheduler: Scheduler, millis: number): void {
+    const existing = schedulers.get(schedulerId)
+    if (existing) dropPending(existing)
+    schedulers.set(schedulerId, scheduler)
+    planIteration(schedulerId, scheduler, millis)
   }
 
   function planIteration(schedulerId: string, scheduler: Scheduler, millis: number): void {
     scheduler.millis = millis
-    scheduler.timer = setTimeout(() => {
+    scheduler.timer = startTimer(millis, () => {
       scheduler.timer = undefined
       if (!lifecycle.started || schedulers.get(schedulerId) !== scheduler) return
       const id = `repeat:${schedulerId}:${millis}`
@@ -129,7 +164,7 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       scheduler.queued = job
       present.add(id)
       push(job)
-    }, Math.max(0, millis - Date.now()))
+    })
   }
 
   return {
@@ -151,10 +186,10 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       present.add(jobId)
       const job: QueuedJob = { id: jobId, name, data: asJson(data) }
       if (!delay) return push(job)
-      const timer = setTimeout(() => {
+      const timer = startTimer(Date.now() + delay, () => {
         delayTimers.delete(timer)
         push(job)
-      }, delay)
+      })
       delayTimers.add(timer)
     },
 
@@ -164,24 +199,49 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       assertEveryMs(everyMs)
       lifecycle.assertStarted('every')
       const existing = schedulers.get(schedulerId)
-      if (existing && existing.everyMs === everyMs) {
+      if (existing && existing.rule.kind === 'every' && existing.rule.everyMs === everyMs) {
         // Same interval: keep the pending iteration's time, take the new template (as BullMQ's upsert does).
         existing.name = name
         existing.data = asJson(data)
         if (existing.queued) Object.assign(existing.queued, { name, data: existing.data })
         return
       }
-      if (existing) {
-        clearTimeout(existing.timer)
-        if (existing.queued) {
-          const index = waiting.indexOf(existing.queued)
-          if (index >= 0) waiting.splice(index, 1)
-          present.delete(existing.queued.id)
-        }
-      }
-      const scheduler: Scheduler = { name, everyMs, data: asJson(data), millis: 0 }
-      schedulers.set(schedulerId, scheduler)
-      planIteration(schedulerId, scheduler, Date.now())
+      upsert(schedulerId, { name, rule: { kind: 'every', everyMs }, data: asJson(data), millis: undefined }, Date.now())
+    },
+
+    async cron(schedulerId, name, pattern, cronOptions = {}) {
+      assertId('schedulerId', schedulerId)
+      assertJobName(name)
+      const { tz, data = {} } = cronOptions
+      assertCron(pattern, tz)
+      lifecycle.assertStarted('cron')
+      // As BullMQ's upsert: the pending iteration (delayed or waiting) is replaced by one at the next fire after now.
+      const first = nextCronFire(pattern, Date.now(), tz) as number
+      upsert(schedulerId, { name, rule: { kind: 'cron', pattern, tz }, data: asJson(data), millis: undefined }, first)
+    },
+
+    async removeScheduler(schedulerId) {
+      assertId('schedulerId', schedulerId)
+      lifecycle.assertStarted('removeScheduler')
+      const scheduler = schedulers.get(schedulerId)
+      if (!scheduler) return false
+      // As BullMQ: the delayed iteration goes; one already waiting for a worker still runs, and plans no next.
+      scheduler.timer?.clear()
+      scheduler.timer = undefined
+      schedulers.delete(schedulerId)
+      return true
+    },
+
+    async schedulers() {
+      lifecycle.assertStarted('schedulers')
+      return [...schedulers.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([id, { name, rule, millis }]): SchedulerInfo => ({
+          id,
+          name,
+          next: millis,
+          ...(rule.kind === 'every' ? { every: rule.everyMs } : { pattern: rule.pattern, ...(rule.tz === undefined ? {} : { tz: rule.tz }) }),
+        }))
     },
 
     async startWorkers(hostOptions) {
@@ -227,9 +287,9 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       if (lifecycle.closed) return
       await Promise.all([...openHosts].map((host) => host.close()))
       lifecycle.close()
-      for (const timer of delayTimers) clearTimeout(timer)
+      for (const timer of delayTimers) timer.clear()
       delayTimers.clear()
-      for (const scheduler of schedulers.values()) clearTimeout(scheduler.timer)
+      for (const scheduler of schedulers.values()) scheduler.timer?.clear()
       schedulers.clear()
       if (waiting.length > 0) {
         log.warn({ dropped: waiting.length }, 'job queue: closed with jobs still waiting (the reconciler re-enqueues them)')
@@ -238,6 +298,24 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       present.clear()
     },
   }
+}
+
+interface Timer {
+  clear(): void
+}
+
+/** setTimeout's longest delay (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
+/** Runs `fn` at `atMillis` (at once when it is past), however far ahead: long waits are chained timeouts. */
+function startTimer(atMillis: number, fn: () => void): Timer {
+  let handle: NodeJS.Timeout
+  const arm = () => {
+    const wait = atMillis - Date.now()
+    handle = wait > MAX_TIMEOUT_MS ? setTimeout(arm, MAX_TIMEOUT_MS) : setTimeout(fn, Math.max(0, wait))
+  }
+  arm()
+  return { clear: () => clearTimeout(handle) }
 }
 
 /** Payloads go through JSON like BullMQ's (Dates become strings, undefined fields vanish), so handlers see the same. */

@@ -3,6 +3,7 @@
  * both modes, the active-job tracker behind `WorkerHost.active()`/`close()`, and Redis connection settings.
  */
 import { AppError, type Logger } from '@openvesper/shared'
+import { CronExpressionParser } from 'cron-parser'
 import type { WorkerHostOptions } from './types.js'
 
 /**
@@ -120,6 +121,58 @@ export function assertDelayMs(delayMs: number | undefined): void {
 
 export function assertEveryMs(everyMs: number): void {
   if (!Number.isInteger(everyMs) || everyMs < 1) throw new Error(`every: everyMs must be an integer >= 1 (got ${String(everyMs)})`)
+}
+
+/**
+ * The first fire time of a cron pattern strictly after `fromMillis`, computed with the call BullMQ 6.7's job
+ * schedulers make (`defaultRepeatStrategy`: `CronExpressionParser.parse(pattern, { ...repeatOpts, currentDate })`, then
+ * `next()`), so the in-process adapter fires at the instants BullMQ would. Undefined when the pattern has no later
+ * fire (BullMQ then schedules nothing). Throws, like BullMQ, on a pattern cron-parser cannot parse.
+ */
+export function nextCronFire(pattern: string, fromMillis: number, tz?: string): number | undefined {
+  const interval = CronExpressionParser.parse(pattern, { ...(tz === undefined ? {} : { tz }), currentDate: new Date(fromMillis) })
+  try {
+    return interval.next().getTime()
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The next `count` fire times after `fromMillis`, each computed from the previous one — the chain a job scheduler
+ * follows when every iteration starts on time (BullMQ plans the next iteration from max(now, previous tick)).
+ */
+export function nextCronFires(pattern: string, fromMillis: number, count: number, tz?: string): number[] {
+  const fires: number[] = []
+  let from = fromMillis
+  while (fires.length < count) {
+    const next = nextCronFire(pattern, from, tz)
+    if (next === undefined) break
+    fires.push(next)
+    from = next
+  }
+  return fires
+}
+
+/** A cron pattern and time zone both adapters accept: parsed, in a known zone, with at least one future fire. */
+export function assertCron(pattern: string, tz: string | undefined): void {
+  if (typeof pattern !== 'string' || pattern.trim().length === 0) throw new Error('cron: pattern must be a non-empty string')
+  if (tz !== undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz })
+    } catch {
+      throw new Error(`cron: '${tz}' is not an IANA time zone (e.g. 'Europe/Berlin', 'UTC')`)
+    }
+  }
+  let next: number | undefined
+  try {
+    next = nextCronFire(pattern, Date.now(), tz)
+  } catch (err) {
+    throw new Error(
+      `cron: invalid pattern '${pattern}' (${errorMessage(err)}); use five fields 'min hour day month weekday' or six with seconds first`,
+    )
+  }
+  if (next === undefined) throw new Error(`cron: pattern '${pattern}' never fires`)
 }
 
 /** The handler for `name`, or undefined (own properties only: 'constructor' or 'toString' are not handlers). */

@@ -19,6 +19,24 @@ export interface EnqueueOptions {
   delayMs?: number
 }
 
+export interface CronOptions {
+  /** IANA time zone the pattern is read in (default UTC). */
+  tz?: string
+  /** The payload of every job the scheduler creates (plus `tickAt`). */
+  data?: Record<string, unknown>
+}
+
+export interface SchedulerInfo {
+  id: string
+  /** The job name its iterations carry. */
+  name: string
+  /** Scheduled time (epoch millis) of its pending iteration. */
+  next: number | undefined
+  every?: number
+  pattern?: string
+  tz?: string
+}
+
 export interface WorkerHostOptions {
   /** Handlers keyed by job name; every job name the catalog knows must have one (checked at start). */
   handlers: Record<string, JobHandler>
@@ -45,6 +63,17 @@ export interface JobQueue {
    * tick, whichever process hosts workers. Jobs carry `{ ...data, tickAt }` (ISO time of the tick).
    */
   every(schedulerId: string, name: string, everyMs: number, data?: Record<string, unknown>): Promise<void>
+  /**
+   * Registers a cron job scheduler (idempotent upsert keyed by `schedulerId`; replaces an `every` of the same id).
+   * Fire times come from `cron-parser` exactly as BullMQ computes them (five fields, or six with seconds first;
+   * `tz` an IANA zone, default UTC), so both adapters fire at the same instants. Jobs carry `{ ...data, tickAt }`.
+   * Throws at once on a pattern or time zone cron-parser refuses, or a pattern that never fires.
+   */
+  cron(schedulerId: string, name: string, pattern: string, options?: CronOptions): Promise<void>
+  /** Removes a job scheduler and its pending (delayed) iteration; resolves false when there was none. */
+  removeScheduler(schedulerId: string): Promise<boolean>
+  /** The registered job schedulers, ordered by id. */
+  schedulers(): Promise<SchedulerInfo[]>
   startWorkers(options: WorkerHostOptions): Promise<WorkerHost>
   close(): Promise<void>
 }

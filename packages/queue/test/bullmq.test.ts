@@ -2,7 +2,9 @@ import { Redis } from 'ioredis'
 import { isAppError } from '@openvesper/shared'
 import { createTestRedis, waitFor, type TestRedis } from '@openvesper/testing'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { defaultRepeatStrategy } from 'bullmq'
 import { createBullmqQueue, type BullmqJobQueue } from '../src/bullmq.js'
+import { nextCronFire, nextCronFires } from '../src/internal.js'
 import type { JobQueue, WorkerHost } from '../src/types.js'
 import { defineJobQueueContractTests } from './contract.js'
 import { captureLog, startTcpProxy, type TcpProxy } from './helpers.js'
@@ -80,6 +82,78 @@ describe('bullmq queue', () => {
 
     const tickAts = ticks.map((t) => t.tickAt)
     expect(new Set(tickAts).size).toBe(tickAts.length)
+  })
+
+  it("computes the same cron fire times as BullMQ's own repeat strategy, across time zones and DST changes", () => {
+    const patterns: Array<[string, string | undefined]> = [
+      ['*/7 * * * *', undefined],
+      ['0 9 * * 1-5', 'America/New_York'],
+      ['30 2 * * *', 'Europe/Berlin'], // 02:30 does not exist on the spring-forward day and occurs twice in autumn
+      ['0 1-3 * * 0', 'America/Los_Angeles'],
+      ['0 0 29 2 *', 'UTC'],
+      ['15 */5 * * * *', 'Asia/Kolkata'],
+      ['0 0 L * *', 'Australia/Lord_Howe'],
+      ['0 12 * * 5#2', 'Pacific/Chatham'],
+    ]
+    const froms = ['2026-03-07T12:34:56.789Z', '2026-10-24T23:59:59.999Z', '2027-12-31T23:00:00.000Z'].map((d) => Date.parse(d))
+    for (const [pattern, tz] of patterns) {
+      for (const from of froms) {
+        // BullMQ chains iterations: each next one from the previous tick (the iteration started on time).
+        const bullmq: number[] = []
+        let millis = from
+        for (let i = 0; i < 12; i++) {
+          const next = defaultRepeatStrategy(millis, { pattern, ...(tz === undefined ? {} : { tz }) })
+          if (next === undefined) break
+          bullmq.push(next)
+          millis = next
+        }
+        expect(bullmq, `${pattern} in ${tz ?? 'UTC'} from ${new Date(from).toISOString()}`).toHaveLength(12)
+        expect(nextCronFires(pattern, from, 12, tz), `${pattern} in ${tz ?? 'UTC'}`).toEqual(bullmq)
+      }
+    }
+  })
+
+  it('stores the delayed job of a cron scheduler at the fire time nextCronFire computes', async () => {
+    const queueName = `cron_${redis.prefix}`
+    const queue = await processOn(queueName)
+    const client = new Redis(redis.url)
+    cleanups.push(() => void client.disconnect())
+    const cases: Array<[string, string, string | undefined]> = [
+      ['cron_ny', '0 9 * * 1-5', 'America/New_York'],
+      ['cron_berlin', '30 2 * * *', 'Europe/Berlin'],
+      ['cron_monthly', '0 0 1 * *', undefined],
+    ]
+    for (const [id, pattern, tz] of cases) {
+      const before = Date.now()
+      await queue.cron(id, 'cron.run', pattern, { ...(tz === undefined ? {} : { tz }), data: { id } })
+      const after = Date.now()
+      const delayed = await client.zrange(`${redis.prefix}:${queueName}:delayed`, '0', '-1')
+      const job = delayed.find((jobId) => jobId.startsWith(`repeat:${id}:`))
+      expect(job, `${id}: delayed job`).toBeDefined()
+      const millis = Number(job!.split(':').at(-1))
+      expect([nextCronFire(pattern, before, tz), nextCronFire(pattern, after, tz)]).toContain(millis)
+      const stored = await client.hgetall(`${redis.prefix}:${queueName}:${job}`)
+      expect(JSON.parse(stored.data ?? '{}')).toEqual({ id })
+      expect(Number(stored.timestamp) + Number(stored.delay)).toBe(millis)
+    }
+    expect(await queue.removeScheduler('cron_ny')).toBe(true)
+    const left = await client.zrange(`${redis.prefix}:${queueName}:delayed`, '0', '-1')
+    expect(left.some((jobId) => jobId.startsWith('repeat:cron_ny:'))).toBe(false)
+    expect(left.filter((jobId) => jobId.startsWith('repeat:'))).toHaveLength(2)
+  })
+
+  it('runs each tick of a cron scheduler once across two worker hosts that both registered it', async () => {
+    const queueName = nextQueueName()
+    const a = await processOn(queueName)
+    const b = await processOn(queueName)
+    const ticks: string[] = []
+    const handlers = { 'cron.beat': async (data: Record<string, unknown>) => void ticks.push(data.tickAt as string) }
+    await workersOn(a, { handlers, concurrency: 2, workerId: 'host_a' })
+    await workersOn(b, { handlers, concurrency: 2, workerId: 'host_b' })
+    await a.cron('beat', 'cron.beat', '* * * * * *')
+    await b.cron('beat', 'cron.beat', '* * * * * *')
+    await waitFor(() => ticks.length >= 3, { what: '3 ticks', timeoutMs: 10_000 })
+    expect(new Set(ticks).size).toBe(ticks.length)
   })
 
   it('keeps every key under the prefix', async () => {

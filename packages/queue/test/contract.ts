@@ -6,6 +6,7 @@ import type { Logger } from '@openvesper/shared'
 import { waitFor } from '@openvesper/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { CountingEventBus } from '../src/events.js'
+import { nextCronFire } from '../src/internal.js'
 import type { JobContext, JobHandler, JobQueue, WorkerHost } from '../src/types.js'
 import { aborted, captureLog, deferred, type Deferred, type LogEntry } from './helpers.js'
 
@@ -199,6 +200,113 @@ export function defineJobQueueContractTests(name: string, factory: JobQueueFacto
         expect(gap).toBeGreaterThan(0)
         expect(gap % 150).toBe(0)
       }
+    })
+
+    it("schedules a cron scheduler's first iteration at the fire time cron-parser gives, read in the scheduler's time zone", async () => {
+      const { queue } = await startQueue()
+      // A tick must never run before its time (a far one — weeks ahead — included).
+      const early: string[] = []
+      let marked = false
+      await startWorkers(queue, {
+        'cron.noop': async (data) => {
+          if (Date.now() < Date.parse(data.tickAt as string) - 50) early.push(data.tickAt as string)
+        },
+        'cron.marker': async () => void (marked = true),
+      })
+      const cases = [
+        { id: 'c_weekday', pattern: '0 9 * * 1-5', tz: 'America/New_York' },
+        { id: 'c_tokyo', pattern: '0 9 * * *', tz: 'Asia/Tokyo' },
+        { id: 'c_utc', pattern: '0 9 * * *', tz: undefined },
+        { id: 'c_dst', pattern: '30 2 * * *', tz: 'Europe/Berlin' },
+        { id: 'c_month', pattern: '0 0 1 * *', tz: 'Australia/Adelaide' },
+        { id: 'c_quarter', pattern: '*/15 * * * *', tz: 'Asia/Kolkata' },
+        { id: 'c_seconds', pattern: '15 */5 * * * *', tz: 'UTC' },
+      ]
+      const expected = new Map<string, number[]>()
+      for (const { id, pattern, tz } of cases) {
+        const before = Date.now()
+        await queue.cron(id, 'cron.noop', pattern, tz === undefined ? {} : { tz })
+        const after = Date.now()
+        // The adapter reads the clock somewhere in between; a fire boundary may fall inside that window.
+        expected.set(id, [nextCronFire(pattern, before, tz), nextCronFire(pattern, after, tz)] as number[])
+      }
+      const schedulers = await queue.schedulers()
+      expect(schedulers.map((s) => s.id)).toEqual(cases.map((c) => c.id).sort())
+      for (const { id, pattern, tz } of cases) {
+        const info = schedulers.find((s) => s.id === id)!
+        expect(info).toMatchObject({ name: 'cron.noop', pattern, ...(tz === undefined ? {} : { tz }) })
+        expect(expected.get(id), `${id}: ${pattern} in ${tz ?? 'UTC'}`).toContain(info.next)
+      }
+      // The zone is applied: 09:00 in Tokyo is not 09:00 UTC.
+      const next = (id: string) => schedulers.find((s) => s.id === id)!.next!
+      expect(new Date(next('c_tokyo')).getUTCHours()).toBe(0)
+      expect(new Date(next('c_utc')).getUTCHours()).toBe(9)
+      // A delayed marker: a tick wrongly due at once would run before it.
+      await queue.enqueue('cron.marker', {}, { jobId: 'cron_marker', delayMs: 300 })
+      await waitFor(() => marked, { what: 'the marker job' })
+      expect(early).toEqual([])
+    })
+
+    it('fires an every-second cron scheduler on whole seconds, with its data and the scheduled tick time', async () => {
+      const { queue } = await startQueue()
+      const ticks: Array<Record<string, unknown>> = []
+      await startWorkers(queue, { 'cron.tick': async (data) => void ticks.push(data) })
+      await queue.cron('every_second', 'cron.tick', '* * * * * *', { data: { k: 'v' } })
+      await queue.cron('every_second', 'cron.tick', '* * * * * *', { data: { k: 'v' } })
+      await waitFor(() => ticks.length >= 3, { what: '3 cron ticks', timeoutMs: 10_000 })
+      const times = ticks.map((t) => Date.parse(t.tickAt as string))
+      for (const [i, tick] of ticks.entries()) {
+        expect(tick.k).toBe('v')
+        expect(new Date(tick.tickAt as string).toISOString()).toBe(tick.tickAt)
+        expect((times[i] as number) % 1_000).toBe(0)
+        // Each tick is a fire time of the pattern after the previous one (an upsert does not add a second chain).
+        if (i > 0) expect(times[i]).toBeGreaterThanOrEqual(nextCronFire('* * * * * *', times[i - 1] as number) as number)
+      }
+      expect(new Set(times).size).toBe(times.length)
+    })
+
+    it('replaces a scheduler on upsert, and removeScheduler() stops it (at most a tick already due still runs)', async () => {
+      const { queue } = await startQueue()
+      const ticks: string[] = []
+      let markers = 0
+      await startWorkers(queue, {
+        'swap.tick': async (data) => void ticks.push(data.tickAt as string),
+        'swap.marker': async () => void markers++,
+      })
+      await queue.every('swap', 'swap.tick', 60_000)
+      await queue.cron('swap', 'swap.tick', '* * * * * *')
+      let [info] = await queue.schedulers()
+      expect(info).toMatchObject({ id: 'swap', name: 'swap.tick', pattern: '* * * * * *' })
+      expect(info?.every).toBeUndefined()
+      await waitFor(() => ticks.length >= 2, { what: '2 ticks', timeoutMs: 10_000 })
+
+      expect(await queue.removeScheduler('swap')).toBe(true)
+      expect(await queue.removeScheduler('swap')).toBe(false)
+      expect(await queue.schedulers()).toEqual([])
+      const atRemoval = ticks.length
+      // Two and a half scheduler periods later, measured by a delayed job rather than a sleep.
+      await queue.enqueue('swap.marker', {}, { jobId: 'swap_marker', delayMs: 2_500 })
+      await waitFor(() => markers === 1, { what: 'the marker job', timeoutMs: 10_000 })
+      expect(ticks.length - atRemoval).toBeLessThanOrEqual(1)
+
+      await queue.every('swap', 'swap.tick', 60_000)
+      ;[info] = await queue.schedulers()
+      expect(info).toMatchObject({ id: 'swap', every: 60_000 })
+      expect(info?.pattern).toBeUndefined()
+    })
+
+    it('rejects a cron pattern or time zone cron-parser refuses, and cron before start()', async () => {
+      const early = factory({ log: captureLog().log })
+      cleanups.push(() => early.close())
+      await expect(early.cron('early', 'x.run', '* * * * *')).rejects.toThrow(/before start/)
+      await expect(early.removeScheduler('early')).rejects.toThrow(/before start/)
+      const { queue } = await startQueue()
+      await expect(queue.cron('bad', 'x.run', 'every minute')).rejects.toThrow(/invalid pattern 'every minute'/)
+      await expect(queue.cron('bad', 'x.run', '61 * * * *')).rejects.toThrow(/invalid pattern/)
+      await expect(queue.cron('bad', 'x.run', '0 0 30 2 *')).rejects.toThrow(/invalid pattern/)
+      await expect(queue.cron('bad', 'x.run', '* * * * *', { tz: 'Mars/Olympus' })).rejects.toThrow(/not an IANA time zone/)
+      await expect(queue.cron('a:b', 'x.run', '* * * * *')).rejects.toThrow(/contains ':'/)
+      expect(await queue.schedulers()).toEqual([])
     })
 
     it('close(grace) waits for an active job that finishes within the grace period', async () => {

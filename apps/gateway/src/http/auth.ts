@@ -1,9 +1,8 @@
 import { AppError, forbidden, isAppError, unauthorized, unavailable } from '@openvesper/shared'
 import type { FastifyInstance, FastifyRequest, HTTPMethods, RouteOptions } from 'fastify'
 import { Type } from 'typebox'
-import { MAX_TOKEN_LENGTH, type Principal, type TokensService } from '../auth/tokens.js'
+import { hasScopes, isScope, MAX_TOKEN_LENGTH, type Principal, type Scope, type TokensService } from '@openvesper/access'
 import type { AuthThrottle } from './rate-limit.js'
-import { hasScopes, isScope, type Scope } from './scopes.js'
 
 /**
  * Every route declares one: `{ public: true }`, or the scopes its caller needs (all of them; `admin` implies

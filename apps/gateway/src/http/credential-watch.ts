@@ -1,4 +1,4 @@
-import type { TokensService } from '../auth/tokens.js'
+import type { TokensService } from '@openvesper/access'
 
 /** How often an open stream (SSE, WebSocket) re-checks that its token is still valid. */
 export const CREDENTIAL_RECHECK_MS = 2000

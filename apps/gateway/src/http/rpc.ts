@@ -2,9 +2,8 @@ import { AppError, isAppError } from '@openvesper/shared'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
-import type { Principal } from '../auth/tokens.js'
+import { hasScopes, type Principal, type Scope } from '@openvesper/access'
 import type { Services } from '../services.js'
-import { hasScopes, type Scope } from './scopes.js'
 
 /** JSON-RPC 2.0 error codes; application errors carry their problem code in `data.code`. */
 export const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, app: -32000, rateLimited: -32029 } as const

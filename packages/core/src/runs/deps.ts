@@ -1,7 +1,8 @@
 import type { Db } from '@openvesper/db'
-import type { EventBus, JobQueue } from '@openvesper/queue'
+import type { EventBus, JobProducer } from '@openvesper/queue'
 import type { Clock, Logger } from '@openvesper/shared'
 import type { AgentRegistry } from '../agents.js'
+import type { CoreJobs } from '../jobs.js'
 import type { ProviderRegistry } from '../providers/index.js'
 import type { ToolRegistry } from '../tools/registry.js'
 import type { RunEvents } from './events.js'
@@ -17,7 +18,8 @@ export interface RunOptions {
 /** Everything executing and managing runs needs; built once by the composition root. */
 export interface RunDeps {
   db: Db
-  queue: JobQueue
+  /** The job queue, typed by core's job catalog. */
+  queue: JobProducer<CoreJobs>
   bus: EventBus
   events: RunEvents
   agents: AgentRegistry
@@ -32,5 +34,4 @@ export interface RunDeps {
   workerId: string
 }
 
-export const RUN_EXECUTE_JOB = 'run.execute'
-export const RUN_RECONCILE_JOB = 'run.reconcile'
+export { RUN_EXECUTE_JOB, RUN_RECONCILE_JOB } from '../jobs.js'

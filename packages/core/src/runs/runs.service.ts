@@ -128,7 +128,7 @@ export function createRunsService(deps: RunDeps) {
   async function enqueue(runId: string, afterAttempt?: number): Promise<void> {
     const jobId = afterAttempt === undefined ? runId : `${runId}_retry${afterAttempt}`
     try {
-      await queue.enqueue(RUN_EXECUTE_JOB, { runId }, { jobId })
+      await queue.add(RUN_EXECUTE_JOB, { runId }, { jobId })
     } catch (err) {
       // The row is committed: the reconciler re-sends stale queued runs, so the run is not lost.
       log.warn({ runId, err: (err as Error).message }, 'enqueue failed; the reconciler will retry')

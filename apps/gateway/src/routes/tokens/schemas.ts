@@ -1,8 +1,7 @@
 import { type Static, Type } from 'typebox'
-import type { TokenRecord } from '../../auth/tokens.js'
+import { type Scope, SCOPES, type TokenRecord } from '@openvesper/access'
 import { ref } from '../../http/components.js'
 import { idPattern } from '../../http/params.js'
-import { SCOPES, type Scope } from '../../http/scopes.js'
 
 /** A token scope (closed list; `admin` implies every other scope). */
 export const ScopeSchema = Type.Unsafe<Scope>({ $id: 'Scope', type: 'string', enum: [...SCOPES], description: 'A token scope; `admin` implies every other scope.' })

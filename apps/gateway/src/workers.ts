@@ -1,0 +1,50 @@
+/**
+ * The one place that mounts every package's jobs on the worker host (roles `worker` and `all`). A package with jobs
+ * adds one line to `jobMounts`: its `create…JobMount(...)` (catalog, a handler per job, its job schedulers).
+ */
+import { createRunJobMount, type RunJobTarget } from '@openvesper/core'
+import { collectJobHandlers, type JobMount, type JobQueue, registerSchedules, type WorkerHost } from '@openvesper/queue'
+import type { Logger } from '@openvesper/shared'
+
+/** What the mounted handlers call, and the settings of their schedulers. */
+export interface JobMountDeps {
+  runs: RunJobTarget
+  reconcileIntervalMs: number
+}
+
+/** Every package's jobs, in one list. */
+export function jobMounts(deps: JobMountDeps): JobMount[] {
+  return [createRunJobMount(deps.runs, { reconcileIntervalMs: deps.reconcileIntervalMs })]
+}
+
+export interface MountWorkersOptions {
+  queue: JobQueue
+  mounts: readonly JobMount[]
+  workerId: string
+  concurrency: number
+  log: Logger
+}
+
+/**
+ * Checks the mounts — every job of every catalog has a handler, no handler is for an unknown job, no job or scheduler
+ * id is claimed twice — and fails the start with every problem listed before anything runs; then starts the worker
+ * host and registers the mounts' job schedulers.
+ */
+export async function mountWorkers(options: MountWorkersOptions): Promise<WorkerHost> {
+  const { queue, mounts, workerId, concurrency, log } = options
+  let handlers: ReturnType<typeof collectJobHandlers>
+  try {
+    handlers = collectJobHandlers(mounts)
+  } catch (err) {
+    throw new Error(`cannot start the workers: ${(err as Error).message}`, { cause: err })
+  }
+  const host = await queue.startWorkers({ handlers, workerId, concurrency })
+  try {
+    for (const mount of mounts) await registerSchedules(queue, mount.schedules)
+  } catch (err) {
+    await host.close()
+    throw err
+  }
+  log.debug({ jobs: Object.keys(handlers), owners: mounts.map((m) => m.owner) }, 'job catalogs mounted')
+  return host
+}

@@ -1,0 +1,4 @@
+export * from './messages.schemas.js'
+export * from './messages.js'
+export * from './errors.js'
+export * from './models.js'

@@ -1,0 +1,7 @@
+export * from './neutral.js'
+export * from './stop-reasons.js'
+export * from './run-events.js'
+export * from './errors.js'
+export * from './schema.js'
+export * from './openai/index.js'
+export * from './anthropic/index.js'

@@ -1,0 +1,7 @@
+export * from './chat.schemas.js'
+export * from './chat.js'
+export * from './errors.js'
+export * from './models.js'
+export * from './embeddings.js'
+export * from './responses.schemas.js'
+export * from './responses.js'

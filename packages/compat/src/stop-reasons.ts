@@ -1,0 +1,67 @@
+import type { StopReason } from '@openvesper/core'
+
+/**
+ * Stop/finish reasons between the neutral `StopReason` and both wire formats, both ways. The neutral set is
+ * coarser than either wire format (it has no stop-sequence or content-filter reason), so a round trip keeps the
+ * meaning a client acts on: "done", "call the tools", "cut off".
+ */
+
+export type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'function_call'
+export type AnthropicStopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'pause_turn' | 'refusal' | 'model_context_window_exceeded'
+
+export function toOpenAIFinishReason(reason: StopReason): OpenAIFinishReason {
+  switch (reason) {
+    case 'end_turn':
+    case 'other':
+      return 'stop'
+    case 'tool_use':
+      return 'tool_calls'
+    case 'max_tokens':
+      return 'length'
+  }
+}
+
+export function fromOpenAIFinishReason(reason: string | null | undefined): StopReason {
+  switch (reason) {
+    case 'stop':
+    case null:
+    case undefined:
+      return 'end_turn'
+    case 'tool_calls':
+    case 'function_call':
+      return 'tool_use'
+    case 'length':
+      return 'max_tokens'
+    default:
+      return 'other'
+  }
+}
+
+export function toAnthropicStopReason(reason: StopReason): AnthropicStopReason {
+  switch (reason) {
+    case 'end_turn':
+    case 'other':
+      return 'end_turn'
+    case 'tool_use':
+      return 'tool_use'
+    case 'max_tokens':
+      return 'max_tokens'
+  }
+}
+
+export function fromAnthropicStopReason(reason: string | null | undefined): StopReason {
+  switch (reason) {
+    case 'end_turn':
+    case 'stop_sequence':
+    case null:
+    case undefined:
+      return 'end_turn'
+    case 'tool_use':
+      return 'tool_use'
+    case 'max_tokens':
+    case 'model_context_window_exceeded':
+      return 'max_tokens'
+    default:
+      return 'other'
+  }
+}
