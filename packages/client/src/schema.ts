@@ -276,7 +276,7 @@ export interface paths {
         put?: never;
         /**
          * Fork a session
-         * @description Copies the whole session (settings, every message, its epoch) under a new key; the original is untouched. 409 when the target key exists.
+         * @description Copies the whole session (settings, every message, its epoch) under a new key; the original is untouched. 409 session_exists when the target key exists.
          */
         post: operations["forkSession"];
         delete?: never;
@@ -296,7 +296,7 @@ export interface paths {
         put?: never;
         /**
          * Branch a session from one of its messages
-         * @description A new session under `key` with the original's settings and its messages up to and including `messageId`, in that message's epoch; the original is untouched. 404 for a message not in the session, 409 when the target key exists.
+         * @description A new session under `key` with the original's settings and its messages up to and including `messageId`, in that message's epoch; the original is untouched. 404 for a message not in the session, 409 session_exists when the target key exists.
          */
         post: operations["branchSession"];
         delete?: never;
@@ -388,7 +388,7 @@ export interface components {
              * @description Machine-readable error code.
              * @enum {string}
              */
-            code: "invalid_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "upstream_error" | "unavailable" | "internal" | "run_not_cancellable" | "session_busy" | "idempotency_conflict";
+            code: "invalid_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "upstream_error" | "unavailable" | "internal" | "run_not_cancellable" | "session_busy" | "session_exists" | "idempotency_conflict";
             /** @description Explanation of this occurrence; never contains secrets or internals. */
             detail: string;
             /** @description The request path (without query string). */

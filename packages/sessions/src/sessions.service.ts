@@ -155,7 +155,7 @@ export function createSessionsService(deps: SessionsDeps) {
       const target = keyOf(rawTarget, 'body.key')
       const result = await repo.fork(principal.id, key, target, newId('session'))
       if (!result.ok) {
-        if (result.reason === 'exists') throw conflict(`a session '${target}' already exists`)
+        if (result.reason === 'exists') throw conflict(`a session '${target}' already exists`, 'session_exists')
         throw notFound('session', key)
       }
       return summaryOrThrow(principal, target)
@@ -167,7 +167,7 @@ export function createSessionsService(deps: SessionsDeps) {
       const target = keyOf(rawTarget, 'body.key')
       const result = await repo.branch(principal.id, key, messageId, target, newId('session'))
       if (!result.ok) {
-        if (result.reason === 'exists') throw conflict(`a session '${target}' already exists`)
+        if (result.reason === 'exists') throw conflict(`a session '${target}' already exists`, 'session_exists')
         if (result.reason === 'no_message') throw notFound('message', messageId)
         throw notFound('session', key)
       }

@@ -17,6 +17,7 @@ export const ERROR_CODE_TABLE = {
   internal: { status: 500, title: 'Internal error' },
   run_not_cancellable: { status: 409, title: 'Run not cancellable' },
   session_busy: { status: 409, title: 'Session busy' },
+  session_exists: { status: 409, title: 'Session exists' },
   idempotency_conflict: { status: 409, title: 'Idempotency conflict' },
 } as const satisfies Record<string, { status: number; title: string }>
 export type ErrorCode = keyof typeof ERROR_CODE_TABLE

@@ -183,7 +183,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
         operationId: 'forkSession',
         summary: 'Fork a session',
         description:
-          'Copies the whole session (settings, every message, its epoch) under a new key; the original is untouched. 409 when the target key exists.',
+          'Copies the whole session (settings, every message, its epoch) under a new key; the original is untouched. 409 session_exists when the target key exists.',
         tags: [TAG],
         params: SessionParams,
         body: ForkBody,
@@ -202,7 +202,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
         operationId: 'branchSession',
         summary: 'Branch a session from one of its messages',
         description:
-          "A new session under `key` with the original's settings and its messages up to and including `messageId`, in that message's epoch; the original is untouched. 404 for a message not in the session, 409 when the target key exists.",
+          "A new session under `key` with the original's settings and its messages up to and including `messageId`, in that message's epoch; the original is untouched. 404 for a message not in the session, 409 session_exists when the target key exists.",
         tags: [TAG],
         params: SessionParams,
         body: BranchBody,

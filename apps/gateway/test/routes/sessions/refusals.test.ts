@@ -136,8 +136,8 @@ describe('session routes refuse in the problem shape and write nothing', () => {
   it('409 when the fork or branch target exists (the source itself included)', async () => {
     const before = await snapshot()
     for (const target of ['taken', 'mine']) {
-      expectProblem(await owner.POST('/sessions/{key}/fork', { ...path('mine'), body: { key: target } }), 409, 'conflict')
-      expectProblem(await owner.POST('/sessions/{key}/branch', { ...path('mine'), body: { key: target, messageId } }), 409, 'conflict')
+      expectProblem(await owner.POST('/sessions/{key}/fork', { ...path('mine'), body: { key: target } }), 409, 'session_exists')
+      expectProblem(await owner.POST('/sessions/{key}/branch', { ...path('mine'), body: { key: target, messageId } }), 409, 'session_exists')
     }
     expect(await snapshot()).toEqual(before)
   })
