@@ -1,8 +1,9 @@
-import { createDb, type DbHandle, rawSql } from '@openvesper/db'
+import { createDb, type DbHandle, rawSql, rowsOf } from '@openvesper/db'
 import { createSessionsRepo } from '@openvesper/sessions'
-import { createTestDatabase, type TestDatabase } from '@openvesper/testing'
+import { createTestDatabase, type TestDatabase, waitFor } from '@openvesper/testing'
+import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRunsRepo, type NewRun } from '../src/runs/runs.repo.js'
+import { type CreatedRow, createRunsRepo, type NewRun } from '../src/runs/runs.repo.js'
 
 /**
  * A run in a session is created and finished by single statements composed of the sessions package's fragments
@@ -95,6 +96,30 @@ describe('runs in a session', () => {
     const third = await repo().create(inline('prn_s6'), inSession('k-reset'))
     expect(third?.history?.map((e) => e.content.text)).toEqual([second!.run.input.message, 'after the reset'])
     expect((await sessions().transcript(first!.run.sessionId!)).map((m) => m.epoch)).toEqual([0, 0, 1, 1, 1])
+  })
+
+  it('a reset that commits while the create statement waits for the session row holds for that run', async () => {
+    const first = await repo().create(inline('prn_s7'), inSession('k-race'))
+    await complete(first!.run.id, 'old reply')
+    let pending: Promise<CreatedRow | undefined> | undefined
+    // A reset in progress (the row locked, the epoch bumped, not yet committed) when the next run's statement starts.
+    await handle.db.transaction(async (tx) => {
+      await tx.execute(sql`update sessions set epoch = epoch + 1, reset_at = now() where principal_id = 'prn_s7' and key = 'k-race'`)
+      pending = repo().create(inline('prn_s7'), inSession('k-race'))
+      await waitFor(
+        async () =>
+          rowsOf(await handle.db.execute(sql`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%insert into sessions%'`)).length >
+          0,
+        { what: 'the create statement to wait for the session row' },
+      )
+    })
+    const created = await pending!
+    expect(created?.history).toEqual([])
+    expect((await sessions().transcript(first!.run.sessionId!)).map((m) => [m.runId === created!.run.id ? 'new' : 'old', m.epoch])).toEqual([
+      ['old', 0],
+      ['old', 0],
+      ['new', 1],
+    ])
   })
 
   it('returns no history unless asked for it', async () => {

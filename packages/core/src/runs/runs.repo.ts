@@ -82,6 +82,7 @@ const CREATE_RUN_SQL = `
 /**
  * One statement: the session (created on first use, else touched), the run (claimed with its run.started when
  * inline), the user's message in the transcript and, when `$16`, the transcript before it — all or nothing.
+ * The epoch comes from the upsert's row lock, so a reset committed while this statement waited for it holds.
  * A second active run in the session violates `runs_session_id_active_uq`. The session and transcript parts are
  * `@openvesper/sessions` fragments (that package owns those tables).
  */
@@ -90,9 +91,9 @@ const CREATE_RUN_IN_SESSION_SQL = `
     insert into runs ${INSERT_RUN_COLUMNS} select ${SESSION_RUN_VALUES} from sess
     ${ON_IDEMPOTENCY_CONFLICT}
     returning *
-  ), ${transcriptInsertCte('m', { from: 'u', id: '$15', sessionId: 'u.session_id', runId: 'u.id', role: 'user', text: "u.input->>'message'" })}, ${STARTED_EVENT_CTE}
+  ), ${transcriptInsertCte('m', { from: 'u', id: '$15', sessionId: 'u.session_id', runId: 'u.id', role: 'user', text: "u.input->>'message'", epoch: '(select epoch from sess)' })}, ${STARTED_EVENT_CTE}
   select u.*, (select created_at from e) as started_event_at,
-    ${transcriptJson({ sessionId: 'u.session_id', when: '$16::boolean' })} as history
+    ${transcriptJson({ sessionId: 'u.session_id', when: '$16::boolean', epoch: '(select epoch from sess)' })} as history
   from u`
 
 /**
