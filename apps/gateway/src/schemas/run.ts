@@ -54,7 +54,6 @@ export const CreateRunBodySchema = Type.Object(
   },
   { $id: 'CreateRunBody', additionalProperties: false },
 )
-export type CreateRunBody = Static<typeof CreateRunBodySchema>
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
