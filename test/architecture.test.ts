@@ -94,13 +94,13 @@ function tableDecls(): TableDecl[] {
 /** Source text without comments, so prose (`update sessions when…`) is not taken for a statement. */
 const withoutComments = (text: string): string => text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1')
 
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 function writesTo(text: string, table: TableDecl): string[] {
   const code = withoutComments(text)
   const patterns = [
-    new RegExp(`\\.(insert|update|delete)\\(\\s*${escape(table.variable)}\\s*\\)`),
-    new RegExp(`\\b(insert\\s+into|update|delete\\s+from)\\s+"?${escape(table.name)}"?(?![\\w])`, 'i'),
+    new RegExp(`\\.(insert|update|delete)\\(\\s*${escapeRegExp(table.variable)}\\s*\\)`),
+    new RegExp(`\\b(insert\\s+into|update|delete\\s+from)\\s+"?${escapeRegExp(table.name)}"?(?![\\w])`, 'i'),
   ]
   return patterns.flatMap((re) => re.exec(code)?.[0] ?? [])
 }

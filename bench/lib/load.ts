@@ -313,7 +313,7 @@ export async function runAsyncBatch(o: {
       acceptRps: accepted.length / (submitMs / 1000),
       spanMs,
       runsPerS: done.length / (spanMs / 1000),
-      latency: summarize(done.map((r, i) => finished[i]! - created[i]!)),
+      latency: summarize(done.map((_r, i) => finished[i]! - created[i]!)),
     }
   } finally {
     agent.destroy()

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
-import type { Role } from '@openvesper/config'
+import type { Config, Role } from '@openvesper/config'
 
 /** Written by scripts/pgdata-template.mjs at build time: an initialised, migrated PGlite data folder. */
 const PGDATA_TEMPLATE = fileURLToPath(new URL('./pgdata-template', import.meta.url))
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { role: { type: 'string' } }, strict: false })
   const env = { ...process.env }
   if (typeof values.role === 'string') env.OPENVESPER_ROLE = values.role
-  let config
+  let config: Config
   try {
     config = loadConfig(env)
   } catch (err) {

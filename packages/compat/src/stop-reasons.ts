@@ -49,19 +49,5 @@ export function toAnthropicStopReason(reason: StopReason): AnthropicStopReason {
   }
 }
 
-export function fromAnthropicStopReason(reason: string | null | undefined): StopReason {
-  switch (reason) {
-    case 'end_turn':
-    case 'stop_sequence':
-    case null:
-    case undefined:
-      return 'end_turn'
-    case 'tool_use':
-      return 'tool_use'
-    case 'max_tokens':
-    case 'model_context_window_exceeded':
-      return 'max_tokens'
-    default:
-      return 'other'
-  }
-}
+/** The upstream mapping of core's Anthropic provider: one table for what a `stop_reason` means. */
+export { fromAnthropicStopReason } from '@openvesper/core'

@@ -39,6 +39,7 @@ export function scheduledJob<P extends JobPayload = Record<never, never>>(): Job
   return { kind: 'scheduled' }
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: an existential type (each job has its own payload)
 export type JobCatalog = Record<string, JobDefinition<any, JobKind>>
 
 /** Declares a catalog: checks the names (non-empty) and entries at definition time, returns it as typed. */
@@ -54,6 +55,7 @@ export function defineJobs<const C extends JobCatalog>(catalog: C): C {
 
 export type JobName<C extends JobCatalog> = keyof C & string
 /** The names of `C` whose jobs are of kind `K`. */
+// biome-ignore lint/suspicious/noExplicitAny: matches a job of kind K whatever its payload
 export type JobNameOf<C extends JobCatalog, K extends JobKind> = { [N in keyof C]: C[N] extends JobDefinition<any, K> ? N : never }[keyof C] & string
 /** What a producer passes for job `N`. */
 export type PayloadOf<C extends JobCatalog, N extends keyof C> = C[N] extends JobDefinition<infer P, JobKind> ? P : never

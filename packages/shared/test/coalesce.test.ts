@@ -11,7 +11,9 @@ function recorder(options: { hold?: boolean; failWhen?: (items: readonly number[
     if (options.failWhen?.(items)) throw new Error(`batch ${items.join(',')} failed`)
     return items.map((n) => n * 10)
   }
-  return { batches, run, release: () => held.splice(0).forEach((r) => r()) }
+  return { batches, run, release: () => {
+      for (const r of held.splice(0)) r()
+    } }
 }
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve))

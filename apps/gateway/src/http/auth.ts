@@ -22,7 +22,7 @@ declare module 'fastify' {
 }
 
 /** Query-string schema property for streaming routes that declare a querystring schema (they must allow it). */
-export const StreamTokenQuery = Type.Optional(
+const StreamTokenQuery = Type.Optional(
   Type.String({ maxLength: MAX_TOKEN_LENGTH, description: 'Bearer token, for clients that cannot set the Authorization header.' }),
 )
 

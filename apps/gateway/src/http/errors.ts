@@ -179,7 +179,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
   })
   app.setErrorHandler((err, request, reply) => handleError(err, request, reply))
   // The auth hook already answered 401 to requests without valid credentials.
-  app.setNotFoundHandler((request, reply) => {
+  app.setNotFoundHandler((_request, reply) => {
     sendProblem(reply, new AppError('not_found', 'no route matches this method and path'))
   })
 }

@@ -29,6 +29,10 @@ export interface Feature<S extends keyof Services = keyof Services> {
   rpcDescription?: string
 }
 
+/** A feature of any service set: the type of a list of features. */
+// biome-ignore lint/suspicious/noExplicitAny: an existential type (each feature names its own services; the list holds them all)
+export type AnyFeature = Feature<any>
+
 /** Identity with inference: `needs` narrows what the plugin and the RPC methods may call. */
 export function defineFeature<S extends keyof Services>(feature: Feature<S>): Feature<S> {
   return feature

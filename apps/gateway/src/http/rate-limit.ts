@@ -2,7 +2,6 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import { createLimiter, type LimitsService, normalizeAddress } from '../rate-limit/index.js'
 
 /** The counting lives in ../rate-limit/; this file adapts it to Fastify requests and hooks. */
-export { AUTH_THROTTLED_CHANNEL, createFailureBook, type FailureBook, type LimitsService, leaseSize, normalizeAddress } from '../rate-limit/index.js'
 
 /** The failed-authentication throttle the auth hook calls (A08). */
 export interface AuthThrottle {

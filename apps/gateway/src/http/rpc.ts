@@ -1,4 +1,4 @@
-import { AppError, isAppError } from '@openvesper/shared'
+import { type AppError, isAppError } from '@openvesper/shared'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
@@ -31,7 +31,11 @@ export interface RpcMethod<S extends keyof Services = keyof Services, P extends 
   scope: Scope
   call(params: Static<P>, conn: RpcConnection, services: Pick<Services, S>): Promise<unknown>
 }
-export type RpcMethods<S extends keyof Services = keyof Services> = Record<string, RpcMethod<S, any>>
+// biome-ignore lint/suspicious/noExplicitAny: an existential type (each method has its own params schema)
+type AnyParams = any
+/** A method of any params and service set: the type of a mixed table. */
+export type AnyRpcMethod = RpcMethod<AnyParams, AnyParams>
+export type RpcMethods<S extends keyof Services = keyof Services> = Record<string, RpcMethod<S, AnyParams>>
 
 /** Identity with inference of the params' static type. */
 export function rpcMethod<S extends keyof Services, P extends TSchema>(method: RpcMethod<S, P>): RpcMethod<S, P> {
@@ -62,7 +66,7 @@ export const rpcError = (id: unknown, code: number, message: string, data?: unkn
  * The JSON-RPC 2.0 dispatcher of `/ws`: parses a text message, finds the method, checks the scope and the params
  * and maps application errors to their codes. Answers `undefined` for notifications (no id) that succeeded.
  */
-export function createRpcDispatcher(methods: Record<string, { method: RpcMethod<any, any>; services: Partial<Services> }>) {
+export function createRpcDispatcher(methods: Record<string, { method: AnyRpcMethod; services: Partial<Services> }>) {
   const table = new Map<string, Bound>()
   for (const [name, { method, services }] of Object.entries(methods)) {
     table.set(name, { check: Compile(method.params), scope: method.scope, call: (params, conn) => method.call(params, conn, services) })

@@ -14,6 +14,7 @@ export interface StreamGuard {
    * behind: then it is dropped. Checked before writing, so at most one frame lies past the byte limit. Returns false
    * when the client is dropped, else what `write` returned (false: the caller should wait for the client to drain).
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: `write` is an http write (boolean) or a ws send (void)
   send(write: (done: (err?: Error | null) => void) => boolean | void): boolean
   /** True once the client was dropped. */
   readonly dropped: boolean

@@ -1,3 +1,3 @@
 export { normalizeAddress } from './address.js'
-export { AUTH_THROTTLED_CHANNEL, createFailureBook, type FailureBook } from './failure-book.js'
-export { createLimiter, type Limiter, type LimitsService, leaseSize } from './limits.js'
+export { createFailureBook } from './failure-book.js'
+export { createLimiter, type LimitsService, leaseSize } from './limits.js'

@@ -1,5 +1,5 @@
-import { type Feature, pickServices } from '../http/feature.js'
-import type { RpcMethod } from '../http/rpc.js'
+import { type AnyFeature, pickServices } from '../http/feature.js'
+import type { AnyRpcMethod } from '../http/rpc.js'
 import type { Services } from '../services.js'
 import { runsFeature } from './runs/index.js'
 import { sessionsFeature } from './sessions/index.js'
@@ -10,20 +10,20 @@ import { tokensFeature } from './tokens/index.js'
  * Every route group, in the order of the OpenAPI tags (and of the routes in the document). Adding a group is one
  * line here: its registration, components, tag and WebSocket methods are derived from its feature value.
  */
-export const FEATURES: readonly Feature<any>[] = [runsFeature, sessionsFeature, tokensFeature, systemFeature]
+export const FEATURES: readonly AnyFeature[] = [runsFeature, sessionsFeature, tokensFeature, systemFeature]
 
 /** The OpenAPI tags, one per feature, in list order. */
-export const featureTags = (features: readonly Feature<any>[]) => features.map((f) => f.tag)
+export const featureTags = (features: readonly AnyFeature[]) => features.map((f) => f.tag)
 
 /** Every named component the features declare. */
-export const featureComponents = (features: readonly Feature<any>[]) => features.flatMap((f) => f.components ?? [])
+export const featureComponents = (features: readonly AnyFeature[]) => features.flatMap((f) => f.components ?? [])
 
 /** What the `/ws` methods of every feature do, for the route's OpenAPI description. */
-export const featureRpcDescription = (features: readonly Feature<any>[]) => features.flatMap((f) => f.rpcDescription ?? []).join(' ')
+export const featureRpcDescription = (features: readonly AnyFeature[]) => features.flatMap((f) => f.rpcDescription ?? []).join(' ')
 
 /** The `/ws` method table: each method with the services of the feature that declared it. Two features may not claim one name. */
-export function featureRpc(features: readonly Feature<any>[], services: Services) {
-  const table: Record<string, { method: RpcMethod<any, any>; services: Partial<Services> }> = {}
+export function featureRpc(features: readonly AnyFeature[], services: Services) {
+  const table: Record<string, { method: AnyRpcMethod; services: Partial<Services> }> = {}
   for (const feature of features) {
     const picked = pickServices(services, feature.needs)
     for (const [name, method] of Object.entries(feature.rpc ?? {})) {

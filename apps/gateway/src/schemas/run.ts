@@ -53,7 +53,6 @@ export const CreateRunBodySchema = Type.Object(
   },
   { $id: 'CreateRunBody', additionalProperties: false },
 )
-export type CreateRunBody = Static<typeof CreateRunBodySchema>
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 

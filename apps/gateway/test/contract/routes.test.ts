@@ -46,7 +46,7 @@ function openObjects(schema: unknown, path: string, out: string[] = []): string[
       for (const [name, sub] of Object.entries(value)) openObjects(sub, `${path}.${name}`, out)
     else if (['items', 'anyOf', 'oneOf', 'allOf', 'not'].includes(key)) {
       const subs = Array.isArray(value) ? value : [value]
-      subs.forEach((sub, i) => openObjects(sub, `${path}.${key}[${i}]`, out))
+      for (const [i, sub] of subs.entries()) openObjects(sub, `${path}.${key}[${i}]`, out)
     }
   }
   return out

@@ -8,6 +8,7 @@ const CORPUS = [
   'back\\slash and $1 and $$',
   '"}]',
   '<script>alert(1)</script><img src=x onerror=alert(1)>',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a template-injection probe, sent as a literal string
   '{{7*7}} ${7*7}',
   'nul\u0000byte',
   'lone \ud800 surrogate',

@@ -217,7 +217,7 @@ describe('HTTP hardening', () => {
         }
       })
       expect(({} as Record<string, unknown>).polluted).toBeUndefined()
-      expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted')).toBe(false)
+      expect(Object.hasOwn(Object.prototype, 'polluted')).toBe(false)
     })
 
     it('rejects unknown and server-owned properties at top level and nested', async () => {

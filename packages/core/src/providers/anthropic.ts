@@ -91,7 +91,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Http
       }
     }
     if (!sawStop && (stopReason === undefined || stopReason === null)) throw incompleteStream(LABEL, sse.receivedAny)
-    yield { type: 'done', stopReason: toStopReason(stopReason), usage }
+    yield { type: 'done', stopReason: fromAnthropicStopReason(stopReason), usage }
   }
 
   return { name: 'anthropic', stream, close: () => http.close() }
@@ -184,7 +184,8 @@ function toAnthropicTool(tool: ToolSpec): Record<string, unknown> {
   return { name: tool.name, description: tool.description, input_schema: tool.parameters }
 }
 
-function toStopReason(stopReason: string | null | undefined): StopReason {
+/** A Messages API `stop_reason` as the neutral StopReason (also what the Anthropic-compatible surface reads). */
+export function fromAnthropicStopReason(stopReason: string | null | undefined): StopReason {
   switch (stopReason) {
     case 'end_turn':
     case 'stop_sequence':
@@ -194,6 +195,7 @@ function toStopReason(stopReason: string | null | undefined): StopReason {
     case 'tool_use':
       return 'tool_use'
     case 'max_tokens':
+    case 'model_context_window_exceeded':
       return 'max_tokens'
     default:
       return 'other'

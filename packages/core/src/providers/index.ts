@@ -8,7 +8,7 @@ import type { Provider } from './types.js'
 
 export * from './types.js'
 export { createOpenAIProvider, toOpenAIRequest, type OpenAIProviderOptions } from './openai.js'
-export { createAnthropicProvider, toAnthropicRequest, toAnthropicMessages, type AnthropicProviderOptions } from './anthropic.js'
+export { createAnthropicProvider, fromAnthropicStopReason, toAnthropicRequest, toAnthropicMessages, type AnthropicProviderOptions } from './anthropic.js'
 export { createEchoProvider } from './echo.js'
 export { withRetries, retryDelay, type RetryOptions, type RetryInfo } from './retry.js'
 export { parseRetryAfter, type HttpProvider, type HttpProviderOptions } from './http.js'

@@ -40,7 +40,7 @@ export function createEventWriter(deps: Pick<RunDeps, 'events'>, runId: string, 
     if (carryTimer) clearTimeout(carryTimer)
     if (all.length) published = deps.events.publishMany(all)
   }
-  let carryTimer: NodeJS.Timeout | undefined = unpublished.length ? setTimeout(() => publish([]), STARTED_PUBLISH_DELAY_MS) : undefined
+  const carryTimer: NodeJS.Timeout | undefined = unpublished.length ? setTimeout(() => publish([]), STARTED_PUBLISH_DELAY_MS) : undefined
   carryTimer?.unref()
 
   const drain = async () => {

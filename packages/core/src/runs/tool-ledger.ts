@@ -55,4 +55,3 @@ export function createToolLedger(db: Db) {
     },
   }
 }
-export type ToolLedger = ReturnType<typeof createToolLedger>
