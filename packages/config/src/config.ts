@@ -102,6 +102,7 @@ function defineEnv<const T extends Record<string, ConfigEntry>>(
   return table
 }
 
+// biome-ignore format: one environment variable per line
 export const ENV = defineEnv({
   OPENVESPER_ROLE: { path: 'role', kind: 'enum', values: ROLES, default: 'all', description: 'Process role: all (HTTP + workers), api (HTTP only) or worker (async runs only).' },
   OPENVESPER_HOST: { path: 'server.host', kind: 'string', default: '127.0.0.1', description: 'Address the HTTP server binds.' },
