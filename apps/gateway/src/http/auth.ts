@@ -1,6 +1,5 @@
 import { AppError, forbidden, isAppError, unauthorized, unavailable } from '@openvesper/shared'
 import type { FastifyInstance, FastifyRequest, HTTPMethods, RouteOptions } from 'fastify'
-import { Type } from 'typebox'
 import { hasScopes, isScope, MAX_TOKEN_LENGTH, type Principal, type Scope, type TokensService } from '@openvesper/access'
 import type { AuthThrottle } from './rate-limit.js'
 
@@ -20,11 +19,6 @@ declare module 'fastify' {
     principal: Principal
   }
 }
-
-/** Query-string schema property for streaming routes that declare a querystring schema (they must allow it). */
-const StreamTokenQuery = Type.Optional(
-  Type.String({ maxLength: MAX_TOKEN_LENGTH, description: 'Bearer token, for clients that cannot set the Authorization header.' }),
-)
 
 export const BEARER_SECURITY = [{ bearerAuth: [] as string[] }]
 const BEARER = /^Bearer ([\x21-\x7e]+)$/
