@@ -25,7 +25,21 @@ import { Agent } from 'node:http'
 import { parseArgs } from 'node:util'
 import { bullmq, Redis } from './lib/deps.js'
 import { assertServices, benchRedisPrefix, createBenchDatabase, dropStaleBenchDatabases, REDIS_URL, type BenchDatabase } from './lib/infra.js'
-import { type CannonResult, followRun, getRun, isTerminal, poolCannon, poolStreams, runAsyncBatch, runCannon, rawReader, send, type StreamTimings, timeStreams, type AsyncRunsResult } from './lib/load.js'
+import {
+  type CannonResult,
+  followRun,
+  getRun,
+  isTerminal,
+  poolCannon,
+  poolStreams,
+  runAsyncBatch,
+  runCannon,
+  rawReader,
+  send,
+  type StreamTimings,
+  timeStreams,
+  type AsyncRunsResult,
+} from './lib/load.js'
 import { cpuMs, forkIpc, type GatewayProcess, type IpcChild, ROOT, rssMb, sleep, spawnGateway } from './lib/procs.js'
 import { median, summarize } from './lib/stats.js'
 import { formatProfile, summarizeProfile } from './tools/profile-top.js'
@@ -45,14 +59,53 @@ const { values: flags } = parseArgs({
 
 const GROUPS = ['cold', 'sync', 'stream', 'async', 'scale', 'embedded', 'slow'] as const
 type Group = (typeof GROUPS)[number]
-const only = new Set((flags.only?.split(',').map((s) => s.trim()).filter(Boolean) ?? GROUPS) as Group[])
+const only = new Set(
+  (flags.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) ?? GROUPS) as Group[],
+)
 for (const g of only) if (!GROUPS.includes(g)) throw new Error(`--only: unknown group '${g}' (known: ${GROUPS.join(', ')})`)
 const want = (g: Group) => only.has(g)
 
 /** Every duration and count of the run: each scenario is bounded by one of these. */
 const PLAN = flags.quick
-  ? { warmupS: 1, syncS: 2, sync32S: 2, streams: 100, streamMaxMs: 2000, asyncWarmup: 100, asyncRuns: 400, rawJobs: 2000, scaleRuns: 200, embeddedRuns: 300, coldReps: 1, idleMs: 1000, maxSubmitMs: 4000, maxWaitMs: 30_000, slowRounds: 1, slowReaders: 20 }
-  : { warmupS: 2, syncS: 10, sync32S: 10, streams: 500, streamMaxMs: 8000, asyncWarmup: 200, asyncRuns: 3000, rawJobs: 10_000, scaleRuns: 3000, embeddedRuns: 3000, coldReps: 3, idleMs: 2000, maxSubmitMs: 10_000, maxWaitMs: 60_000, slowRounds: 5, slowReaders: 100 }
+  ? {
+      warmupS: 1,
+      syncS: 2,
+      sync32S: 2,
+      streams: 100,
+      streamMaxMs: 2000,
+      asyncWarmup: 100,
+      asyncRuns: 400,
+      rawJobs: 2000,
+      scaleRuns: 200,
+      embeddedRuns: 300,
+      coldReps: 1,
+      idleMs: 1000,
+      maxSubmitMs: 4000,
+      maxWaitMs: 30_000,
+      slowRounds: 1,
+      slowReaders: 20,
+    }
+  : {
+      warmupS: 2,
+      syncS: 10,
+      sync32S: 10,
+      streams: 500,
+      streamMaxMs: 8000,
+      asyncWarmup: 200,
+      asyncRuns: 3000,
+      rawJobs: 10_000,
+      scaleRuns: 3000,
+      embeddedRuns: 3000,
+      coldReps: 3,
+      idleMs: 2000,
+      maxSubmitMs: 10_000,
+      maxWaitMs: 60_000,
+      slowRounds: 5,
+      slowReaders: 100,
+    }
 const CONNECTIONS_HIGH = 32
 const ASYNC_SUBMIT_CONCURRENCY = 32
 /** The product defaults, stated here so the raw baseline uses the same. */
@@ -185,7 +238,9 @@ async function setUpstreamDelay(delayMs: number): Promise<void> {
 function cpuMeter(named: Record<string, number | undefined>) {
   const procs = redisPid ? { ...named, redis: redisPid } : named
   const pgPids = async (): Promise<number[]> =>
-    (await db!.sql`select pid from pg_stat_activity where datname = current_database() and application_name in ('openvesper', 'ov-bench-raw')`).map((r: { pid: number }) => r.pid)
+    (await db!.sql`select pid from pg_stat_activity where datname = current_database() and application_name in ('openvesper', 'ov-bench-raw')`).map(
+      (r: { pid: number }) => r.pid,
+    )
   let before: Record<string, number> = {}
   let sysBefore: Record<string, number> = {}
   let pgBefore = new Map<number, number>()
@@ -224,8 +279,7 @@ const addCpu = (total: Record<string, number>, cpu: Record<string, number>) => {
   for (const [k, v] of Object.entries(cpu)) total[k] = (total[k] ?? 0) + v
 }
 const withoutSamples = ({ samples: _, ...figures }: CannonResult) => figures
-const perRun = (cpu: Record<string, number>, n: number) =>
-  Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round((100 * v) / n) / 100]))
+const perRun = (cpu: Record<string, number>, n: number) => Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round((100 * v) / n) / 100]))
 const fmtCpu = (cpu: Record<string, number>) =>
   Object.entries(cpu)
     .filter(([k, v]) => k !== 'bench' && Number.isFinite(v))
@@ -270,19 +324,54 @@ async function coldStart(): Promise<void> {
       rss.push(rssMb(p.pid) ?? NaN)
       await stop(p)
     }
-    raw[`cold_${mode}`] = { readyMs: ready, cpuMsToReady: cpu, rssMb: rss, ...(fresh.length ? { freshDataDirReadyMs: fresh, freshDataDirCpuMs: freshCpu } : {}) }
+    raw[`cold_${mode}`] = {
+      readyMs: ready,
+      cpuMsToReady: cpu,
+      rssMb: rss,
+      ...(fresh.length ? { freshDataDirReadyMs: fresh, freshDataDirCpuMs: freshCpu } : {}),
+    }
     const r = median(ready)
     const m = median(rss)
     if (mode === 'embedded') {
       const fr = fresh[0]!
-      rows.push({ scenario: 'cold start → /health (embedded, first start, fresh data dir)', measured: `${f0(fr)} ms`, baseline: '—', ratio: '—', target: '≤ 1,500 ms', met: yes(fr <= 1500) })
-      rows.push({ scenario: '  (same, CPU ms of the process until ready)', measured: `${f0(freshCpu)} ms`, baseline: '—', ratio: '—', target: 'report', met: '—' })
+      rows.push({
+        scenario: 'cold start → /health (embedded, first start, fresh data dir)',
+        measured: `${f0(fr)} ms`,
+        baseline: '—',
+        ratio: '—',
+        target: '≤ 1,500 ms',
+        met: yes(fr <= 1500),
+      })
+      rows.push({
+        scenario: '  (same, CPU ms of the process until ready)',
+        measured: `${f0(freshCpu)} ms`,
+        baseline: '—',
+        ratio: '—',
+        target: 'report',
+        met: '—',
+      })
     }
     const label = mode === 'embedded' ? 'embedded, existing data dir' : 'server, migrated db'
     rows.push({ scenario: `cold start → /health (${label})`, measured: `${f0(r)} ms`, baseline: '—', ratio: '—', target: '≤ 1,500 ms', met: yes(r <= 1500) })
-    rows.push({ scenario: '  (same, CPU ms of the process until ready)', measured: `${f0(median(cpu))} ms`, baseline: '—', ratio: '—', target: 'report', met: '—' })
-    rows.push({ scenario: `idle RSS (${mode}, ${PLAN.idleMs / 1000} s after start)`, measured: `${f0(m)} MB`, baseline: '—', ratio: '—', target: '≤ 150 MB', met: yes(m <= 150) })
-    log(`cold start ${mode}: ${fresh.length ? `fresh data dir ${f0(fresh[0]!)} ms, ` : ''}ready ${ready.map(f0).join('/')} ms (CPU ${cpu.map(f0).join('/')} ms), rss ${rss.map(f0).join('/')} MB`)
+    rows.push({
+      scenario: '  (same, CPU ms of the process until ready)',
+      measured: `${f0(median(cpu))} ms`,
+      baseline: '—',
+      ratio: '—',
+      target: 'report',
+      met: '—',
+    })
+    rows.push({
+      scenario: `idle RSS (${mode}, ${PLAN.idleMs / 1000} s after start)`,
+      measured: `${f0(m)} MB`,
+      baseline: '—',
+      ratio: '—',
+      target: '≤ 150 MB',
+      met: yes(m <= 150),
+    })
+    log(
+      `cold start ${mode}: ${fresh.length ? `fresh data dir ${f0(fresh[0]!)} ms, ` : ''}ready ${ready.map(f0).join('/')} ms (CPU ${cpu.map(f0).join('/')} ms), rss ${rss.map(f0).join('/')} MB`,
+    )
   }
 }
 
@@ -294,7 +383,11 @@ async function syncAndStream(): Promise<void> {
     // The request the gateway sends upstream for turn 5 of a session: the baseline sends exactly this.
     const probe = `probe-${randomBytes(4).toString('hex')}`
     for (let i = 0; i < 5; i++) {
-      const res = await fetch(`${gw.url}/agent`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ message: MESSAGE, sessionKey: probe }) })
+      const res = await fetch(`${gw.url}/agent`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: MESSAGE, sessionKey: probe }),
+      })
       const run = (await res.json()) as { status?: string }
       if (res.status !== 200 || run.status !== 'completed') throw new Error(`probe run failed: ${res.status} ${JSON.stringify(run)}`)
     }
@@ -324,7 +417,9 @@ async function syncAndStream(): Promise<void> {
           bases.push(await runCannon({ url: upstreamUrlFull, headers: upstreamHeaders, body: () => upstreamBody, connections, durationS }))
           addCpu(cpuBaseTotal, await mb.stop())
           const mg = await cpuMeter({ gateway: gw.pid, upstream: upstream!.child.pid }).start()
-          measured.push(await runCannon({ url: `${gw.url}/agent`, headers: auth, body: sessionBody(`s${connections}`), turns: SESSION_TURNS, connections, durationS }))
+          measured.push(
+            await runCannon({ url: `${gw.url}/agent`, headers: auth, body: sessionBody(`s${connections}`), turns: SESSION_TURNS, connections, durationS }),
+          )
           addCpu(cpuGwTotal, await mg.stop())
           kernelShare = mg.kernelShare.gateway!
         }
@@ -333,14 +428,29 @@ async function syncAndStream(): Promise<void> {
         const cpuBase = perRun(cpuBaseTotal, base.ok)
         const cpuGw = perRun(cpuGwTotal, meas.ok)
         const roundOverheads = measured.map((m, i) => m.latency.p50 - bases[i]!.latency.p50)
-        raw[`sync_${connections}`] = { gateway: withoutSamples(meas), upstream: withoutSamples(base), roundOverheadsP50: roundOverheads, cpuMsPerRequest: { gateway: cpuGw, upstream: cpuBase } }
+        raw[`sync_${connections}`] = {
+          gateway: withoutSamples(meas),
+          upstream: withoutSamples(base),
+          roundOverheadsP50: roundOverheads,
+          cpuMsPerRequest: { gateway: cpuGw, upstream: cpuBase },
+        }
         log(`  CPU ms per request: through the gateway ${fmtCpu(cpuGw)} | direct ${fmtCpu(cpuBase)} (gateway: ${kernelShare}% in the kernel)`)
-        if (meas.non2xx || meas.errors) errors.push(`sync ${connections} conn: ${meas.non2xx} non-2xx, ${meas.errors} errors ${JSON.stringify(meas.statusCodes)}`)
-        log(`  upstream ${f0(base.rps)} req/s p50 ${f2(base.latency.p50)} ms | gateway ${f0(meas.rps)} runs/s p50 ${f2(meas.latency.p50)} ms p99 ${f2(meas.latency.p99)} ms`)
+        if (meas.non2xx || meas.errors)
+          errors.push(`sync ${connections} conn: ${meas.non2xx} non-2xx, ${meas.errors} errors ${JSON.stringify(meas.statusCodes)}`)
+        log(
+          `  upstream ${f0(base.rps)} req/s p50 ${f2(base.latency.p50)} ms | gateway ${f0(meas.rps)} runs/s p50 ${f2(meas.latency.p50)} ms p99 ${f2(meas.latency.p99)} ms`,
+        )
         if (connections === 1) {
           log(`  p50 overhead per round: ${roundOverheads.map(f2).join(', ')} ms`)
           const over = median(roundOverheads)
-          rows.push({ scenario: 'POST /agent sync + session, 1 conn, p50', measured: `${f2(meas.latency.p50)} ms (+${f2(over)})`, baseline: `${f2(base.latency.p50)} ms`, ratio: ratio(meas.latency.p50, base.latency.p50), target: 'overhead ≤ 3 ms', met: yes(over <= 3) })
+          rows.push({
+            scenario: 'POST /agent sync + session, 1 conn, p50',
+            measured: `${f2(meas.latency.p50)} ms (+${f2(over)})`,
+            baseline: `${f2(base.latency.p50)} ms`,
+            ratio: ratio(meas.latency.p50, base.latency.p50),
+            target: 'overhead ≤ 3 ms',
+            met: yes(over <= 3),
+          })
           rows.push({
             scenario: '  (CPU ms per run: gateway + postgres + upstream)',
             measured: `${f2(sumCpu(cpuGw, ['gateway', 'postgres', 'upstream']))} ms`,
@@ -349,10 +459,31 @@ async function syncAndStream(): Promise<void> {
             target: 'report',
             met: '—',
           })
-          rows.push({ scenario: 'POST /agent sync + session, 1 conn, p99', measured: `${f2(meas.latency.p99)} ms (+${f2(meas.latency.p99 - base.latency.p99)})`, baseline: `${f2(base.latency.p99)} ms`, ratio: ratio(meas.latency.p99, base.latency.p99), target: 'report', met: '—' })
+          rows.push({
+            scenario: 'POST /agent sync + session, 1 conn, p99',
+            measured: `${f2(meas.latency.p99)} ms (+${f2(meas.latency.p99 - base.latency.p99)})`,
+            baseline: `${f2(base.latency.p99)} ms`,
+            ratio: ratio(meas.latency.p99, base.latency.p99),
+            target: 'report',
+            met: '—',
+          })
         } else {
-          rows.push({ scenario: `POST /agent sync + session, ${connections} conns, runs/s`, measured: `${f0(meas.rps)}/s`, baseline: `${f0(base.rps)}/s`, ratio: ratio(meas.rps, base.rps), target: 'report', met: '—' })
-          rows.push({ scenario: `  (same, p50 / p99 latency)`, measured: `${f1(meas.latency.p50)} / ${f1(meas.latency.p99)} ms`, baseline: `${f1(base.latency.p50)} / ${f1(base.latency.p99)} ms`, ratio: ratio(meas.latency.p50, base.latency.p50), target: 'report', met: '—' })
+          rows.push({
+            scenario: `POST /agent sync + session, ${connections} conns, runs/s`,
+            measured: `${f0(meas.rps)}/s`,
+            baseline: `${f0(base.rps)}/s`,
+            ratio: ratio(meas.rps, base.rps),
+            target: 'report',
+            met: '—',
+          })
+          rows.push({
+            scenario: `  (same, p50 / p99 latency)`,
+            measured: `${f1(meas.latency.p50)} / ${f1(meas.latency.p99)} ms`,
+            baseline: `${f1(base.latency.p50)} / ${f1(base.latency.p99)} ms`,
+            ratio: ratio(meas.latency.p50, base.latency.p50),
+            target: 'report',
+            met: '—',
+          })
         }
       }
     }
@@ -371,7 +502,9 @@ async function syncAndStream(): Promise<void> {
         raw.sync_long_reply = { words: LONG_REPLY_WORDS, gateway: meas, upstream: base, cpuMsPerRequest: cpuGw }
         if (meas.non2xx || meas.errors) errors.push(`sync long reply: ${meas.non2xx} non-2xx, ${meas.errors} errors`)
         const over = meas.latency.p50 - base.latency.p50
-        log(`  upstream p50 ${f2(base.latency.p50)} ms | gateway p50 ${f2(meas.latency.p50)} ms (${f2(over / LONG_REPLY_WORDS)} ms per chunk); CPU ms per run ${fmtCpu(cpuGw)}`)
+        log(
+          `  upstream p50 ${f2(base.latency.p50)} ms | gateway p50 ${f2(meas.latency.p50)} ms (${f2(over / LONG_REPLY_WORDS)} ms per chunk); CPU ms per run ${fmtCpu(cpuGw)}`,
+        )
         rows.push({
           scenario: `POST /agent sync + session, 1 conn, ${LONG_REPLY_WORDS}-chunk reply, p50`,
           measured: `${f2(meas.latency.p50)} ms (+${f2(over)})`,
@@ -403,10 +536,28 @@ async function syncAndStream(): Promise<void> {
       const cpuGwTotal: Record<string, number> = {}
       for (let r = 0; r < rounds; r++) {
         const mb = await cpuMeter({ upstream: upstream!.child.pid }).start()
-        bases.push(await timeStreams({ url: upstreamUrlFull, headers: upstreamHeaders, body: () => upstreamBody, count: perRound, maxDurationMs: PLAN.streamMaxMs / rounds, kind: 'upstream' }))
+        bases.push(
+          await timeStreams({
+            url: upstreamUrlFull,
+            headers: upstreamHeaders,
+            body: () => upstreamBody,
+            count: perRound,
+            maxDurationMs: PLAN.streamMaxMs / rounds,
+            kind: 'upstream',
+          }),
+        )
         addCpu(cpuBaseTotal, await mb.stop())
         const mg = await cpuMeter({ gateway: gw.pid, upstream: upstream!.child.pid }).start()
-        measured.push(await timeStreams({ url: `${gw.url}/agent/stream`, headers: auth, body: gwBody, count: perRound, maxDurationMs: PLAN.streamMaxMs / rounds, kind: 'gateway' }))
+        measured.push(
+          await timeStreams({
+            url: `${gw.url}/agent/stream`,
+            headers: auth,
+            body: gwBody,
+            count: perRound,
+            maxDurationMs: PLAN.streamMaxMs / rounds,
+            kind: 'gateway',
+          }),
+        )
         addCpu(cpuGwTotal, await mg.stop())
       }
       const base = poolStreams(bases)
@@ -416,14 +567,35 @@ async function syncAndStream(): Promise<void> {
       const roundOverheads = measured.map((m, i) => m.firstEvent.p50 - bases[i]!.firstEvent.p50)
       const { samples: _gs, ...gatewayFigures } = meas
       const { samples: _us, ...upstreamFigures } = base
-      raw.stream = { gateway: gatewayFigures, upstream: upstreamFigures, roundOverheadsP50: roundOverheads, cpuMsPerRequest: { gateway: cpuGw, upstream: cpuBase } }
+      raw.stream = {
+        gateway: gatewayFigures,
+        upstream: upstreamFigures,
+        roundOverheadsP50: roundOverheads,
+        cpuMsPerRequest: { gateway: cpuGw, upstream: cpuBase },
+      }
       log(`  CPU ms per stream: through the gateway ${fmtCpu(cpuGw)} | direct ${fmtCpu(cpuBase)}`)
       log(`  first-event p50 overhead per round: ${roundOverheads.map(f2).join(', ')} ms`)
       if (meas.failures) errors.push(`stream: ${meas.failures} failed gateway streams`)
       const over = median(roundOverheads)
-      rows.push({ scenario: 'POST /agent/stream, time to first event, p50', measured: `${f2(meas.firstEvent.p50)} ms (+${f2(over)})`, baseline: `${f2(base.firstEvent.p50)} ms`, ratio: ratio(meas.firstEvent.p50, base.firstEvent.p50), target: 'overhead ≤ 1 ms', met: yes(over <= 1) })
-      rows.push({ scenario: '  (same, first text delta vs first content chunk, p50)', measured: `${f2(meas.firstText.p50)} ms (+${f2(meas.firstText.p50 - base.firstText.p50)})`, baseline: `${f2(base.firstText.p50)} ms`, ratio: ratio(meas.firstText.p50, base.firstText.p50), target: 'report', met: '—' })
-      log(`  upstream first chunk p50 ${f2(base.firstEvent.p50)} ms | gateway first event p50 ${f2(meas.firstEvent.p50)} ms, first delta ${f2(meas.firstText.p50)} ms (n=${meas.count})`)
+      rows.push({
+        scenario: 'POST /agent/stream, time to first event, p50',
+        measured: `${f2(meas.firstEvent.p50)} ms (+${f2(over)})`,
+        baseline: `${f2(base.firstEvent.p50)} ms`,
+        ratio: ratio(meas.firstEvent.p50, base.firstEvent.p50),
+        target: 'overhead ≤ 1 ms',
+        met: yes(over <= 1),
+      })
+      rows.push({
+        scenario: '  (same, first text delta vs first content chunk, p50)',
+        measured: `${f2(meas.firstText.p50)} ms (+${f2(meas.firstText.p50 - base.firstText.p50)})`,
+        baseline: `${f2(base.firstText.p50)} ms`,
+        ratio: ratio(meas.firstText.p50, base.firstText.p50),
+        target: 'report',
+        met: '—',
+      })
+      log(
+        `  upstream first chunk p50 ${f2(base.firstEvent.p50)} ms | gateway first event p50 ${f2(meas.firstEvent.p50)} ms, first delta ${f2(meas.firstText.p50)} ms (n=${meas.count})`,
+      )
     }
   } finally {
     await stop(gw)
@@ -434,7 +606,8 @@ async function syncAndStream(): Promise<void> {
 async function rawBullmqBaseline(): Promise<{ runsPerS: number; spanMs: number; jobs: number; cpuMsPerJob: Record<string, number> }> {
   const prefix = `${redis.prefix}raw`
   const queueName = 'raw'
-  await db!.sql`create table if not exists bench_raw_jobs (id text primary key, n int not null, enqueued_at bigint not null, done_at timestamptz not null default clock_timestamp())`
+  await db!
+    .sql`create table if not exists bench_raw_jobs (id text primary key, n int not null, enqueued_at bigint not null, done_at timestamptz not null default clock_timestamp())`
   await db!.sql`truncate bench_raw_jobs`
   const worker = await forkIpc(join(ROOT, 'bench/baseline/bullmq-worker.ts'), [
     JSON.stringify({ redisUrl: REDIS_URL, prefix, queueName, databaseUrl: db!.url, concurrency: WORKER_CONCURRENCY, poolMax: DB_POOL_MAX }),
@@ -472,7 +645,8 @@ async function rawBullmqBaseline(): Promise<{ runsPerS: number; spanMs: number; 
     const submitted = await produce(PLAN.rawJobs, 1000)
     const submitMs = Date.now() - t0
     const done = await waitFor(submitted)
-    const [{ first, last }] = await db!.sql`select min(enqueued_at)::float8 as first, (extract(epoch from max(done_at)) * 1000)::float8 as last from bench_raw_jobs`
+    const [{ first, last }] = await db!
+      .sql`select min(enqueued_at)::float8 as first, (extract(epoch from max(done_at)) * 1000)::float8 as last from bench_raw_jobs`
     const spanMs = last - first
     const cpuMsPerJob = perRun(await meter.stop(), Math.max(1, done))
     const result = { jobs: done, submitMs, spanMs, runsPerS: done / (spanMs / 1000), cpuMsPerJob }
@@ -512,7 +686,10 @@ async function asyncBatch(
   log(
     `  ${label}: ${r.accepted}/${r.submitted} accepted (${f0(r.acceptRps)}/s), ${r.terminal} terminal (${r.notCompleted} not completed) in ${f0(r.spanMs)} ms → ${f0(r.runsPerS)} runs/s; run latency p50 ${f0(r.latency.p50)} ms p99 ${f0(r.latency.p99)} ms`,
   )
-  const kernel = Object.entries(meter.kernelShare).filter(([, v]) => Number.isFinite(v)).map(([k, v]) => `${k} ${v}%`).join(', ')
+  const kernel = Object.entries(meter.kernelShare)
+    .filter(([, v]) => Number.isFinite(v))
+    .map(([k, v]) => `${k} ${v}%`)
+    .join(', ')
   log(`    CPU ms per run: ${fmtCpu(r.cpuMsPerRun)} (in the kernel: ${kernel})`)
   if (r.rejected || r.notCompleted) errors.push(`${label}: ${r.rejected} rejected, ${r.notCompleted} not completed`)
   return r
@@ -548,7 +725,14 @@ async function asyncScenarios(): Promise<void> {
     })
     const gwCpu = sumCpu(server1!.cpuMsPerRun, ['api', 'worker', 'postgres', 'upstream'])
     const rawCpu = sumCpu(base.cpuMsPerJob, ['worker', 'postgres', 'bench'])
-    rows.push({ scenario: '  (CPU ms per run: api + worker + postgres + upstream)', measured: `${f2(gwCpu)} ms`, baseline: `${f2(rawCpu)} ms (worker+pg+producer)`, ratio: ratio(gwCpu, rawCpu), target: 'report', met: '—' })
+    rows.push({
+      scenario: '  (CPU ms per run: api + worker + postgres + upstream)',
+      measured: `${f2(gwCpu)} ms`,
+      baseline: `${f2(rawCpu)} ms (worker+pg+producer)`,
+      ratio: ratio(gwCpu, rawCpu),
+      target: 'report',
+      met: '—',
+    })
   }
   if (want('scale')) {
     await setUpstreamDelay(50)
@@ -581,7 +765,9 @@ async function asyncScenarios(): Promise<void> {
     await setUpstreamDelay(0)
     const gw = await start('all', embeddedEnv(), 'embedded-all', 120_000)
     try {
-      log(`async (embedded, one process): warm-up ${PLAN.asyncWarmup} runs, then up to ${PLAN.embeddedRuns} runs (submitted for at most ${PLAN.maxSubmitMs / 1000} s)`)
+      log(
+        `async (embedded, one process): warm-up ${PLAN.asyncWarmup} runs, then up to ${PLAN.embeddedRuns} runs (submitted for at most ${PLAN.maxSubmitMs / 1000} s)`,
+      )
       await asyncBatch(gw.url!, PLAN.asyncWarmup, 'warm-up')
       const emb = await asyncBatch(gw.url!, PLAN.embeddedRuns, 'embedded', { gateway: gw.pid })
       raw.async_embedded = emb
@@ -639,7 +825,9 @@ async function slowConsumer(): Promise<void> {
   const p99s: Record<Side, number[]> = { baseline: [], stalled: [] }
   const rssGrowth: Record<Side, number[]> = { baseline: [], stalled: [] }
   try {
-    log(`slow consumer: ${PLAN.slowRounds} round(s); per side ${PLAN.slowReaders} SSE readers of a paced run (300 × 256 B, 5 ms apart) while an 8 MiB run streams to one more reader, which reads it (baseline) or never reads (measured)`)
+    log(
+      `slow consumer: ${PLAN.slowRounds} round(s); per side ${PLAN.slowReaders} SSE readers of a paced run (300 × 256 B, 5 ms apart) while an 8 MiB run streams to one more reader, which reads it (baseline) or never reads (measured)`,
+    )
     for (let round = 0; round < PLAN.slowRounds; round++) {
       for (const side of ['baseline', 'stalled'] as Side[]) {
         const big = await submit(`[big] ${side} ${round}`)
@@ -660,7 +848,9 @@ async function slowConsumer(): Promise<void> {
           bigReader.close()
         }
       }
-      log(`  round ${round + 1}: delivery p99 ${f0(p99s.baseline.at(-1)!)} ms beside a reading client, ${f0(p99s.stalled.at(-1)!)} ms beside a stalled one; api RSS growth ${f0(rssGrowth.baseline.at(-1)!)} / ${f0(rssGrowth.stalled.at(-1)!)} MB`)
+      log(
+        `  round ${round + 1}: delivery p99 ${f0(p99s.baseline.at(-1)!)} ms beside a reading client, ${f0(p99s.stalled.at(-1)!)} ms beside a stalled one; api RSS growth ${f0(rssGrowth.baseline.at(-1)!)} / ${f0(rssGrowth.stalled.at(-1)!)} MB`,
+      )
     }
   } finally {
     agent.destroy()
@@ -735,7 +925,10 @@ async function main(): Promise<void> {
 
   if (!flags['no-build']) {
     log('building (turbo run build)')
-    const b = spawnSync(join(ROOT, 'node_modules/.bin/turbo'), ['run', 'build', '--output-logs=errors-only'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
+    const b = spawnSync(join(ROOT, 'node_modules/.bin/turbo'), ['run', 'build', '--output-logs=errors-only'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    })
     if (b.status !== 0) throw new Error('build failed (pnpm exec turbo run build)')
   }
   redisPid = await assertServices()
@@ -777,9 +970,28 @@ async function main(): Promise<void> {
     quick: flags.quick,
     profile: flags.profile,
     groups: [...only],
-    machine: { busyBeforePct: busyBefore * 100, loadavgBefore: loadBefore, loadavgAfter: loadavg(), cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemMb: Math.round(totalmem() / 2 ** 20), freeMemMb: Math.round(freemem() / 2 ** 20), node: process.version },
+    machine: {
+      busyBeforePct: busyBefore * 100,
+      loadavgBefore: loadBefore,
+      loadavgAfter: loadavg(),
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      totalMemMb: Math.round(totalmem() / 2 ** 20),
+      freeMemMb: Math.round(freemem() / 2 ** 20),
+      node: process.version,
+    },
     git: gitInfo(),
-    settings: { plan: PLAN, connectionsHigh: CONNECTIONS_HIGH, asyncSubmitConcurrency: ASYNC_SUBMIT_CONCURRENCY, workerConcurrency: WORKER_CONCURRENCY, dbPoolMax: DB_POOL_MAX, sessionTurns: SESSION_TURNS, model: MODEL, logLevel: flags['log-level'], gatewayEnv: EXTRA_ENV },
+    settings: {
+      plan: PLAN,
+      connectionsHigh: CONNECTIONS_HIGH,
+      asyncSubmitConcurrency: ASYNC_SUBMIT_CONCURRENCY,
+      workerConcurrency: WORKER_CONCURRENCY,
+      dbPoolMax: DB_POOL_MAX,
+      sessionTurns: SESSION_TURNS,
+      model: MODEL,
+      logLevel: flags['log-level'],
+      gatewayEnv: EXTRA_ENV,
+    },
     rows,
     raw,
     errors,
@@ -791,12 +1003,16 @@ async function main(): Promise<void> {
   if (!flags.profile) writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`)
 
   const busyNote = busyBefore > 0.1 ? `, machine ${f0(busyBefore * 100)}% busy before the run: figures are skewed` : ''
-  process.stdout.write(`\nOpenVesper bench (${flags.quick ? 'quick' : 'full'}${flags.profile ? ', PROFILED: timings not comparable' : ''}, ${cpus().length} CPUs, ${f0(result.durationS)} s${busyNote})\n\n${table}\n\n`)
+  process.stdout.write(
+    `\nOpenVesper bench (${flags.quick ? 'quick' : 'full'}${flags.profile ? ', PROFILED: timings not comparable' : ''}, ${cpus().length} CPUs, ${f0(result.durationS)} s${busyNote})\n\n${table}\n\n`,
+  )
   if (errors.length) process.stdout.write(`problems:\n${errors.map((e) => `  - ${e}`).join('\n')}\n\n`)
   process.stdout.write(`results: ${file.slice(ROOT.length)}${flags.profile ? '' : ' (and bench/results/latest.json)'}\n`)
 
   if (flags.profile && existsSync(PROFILES)) {
-    for (const name of readdirSync(PROFILES).filter((n) => n.endsWith('.cpuprofile')).sort()) {
+    for (const name of readdirSync(PROFILES)
+      .filter((n) => n.endsWith('.cpuprofile'))
+      .sort()) {
       const proc = name.replace(/-\d+\.cpuprofile$/, '')
       if (proc.startsWith('cold-')) continue
       const skip = (startedProcs.get(proc) ?? 0) + 500

@@ -38,8 +38,12 @@ describe('architecture', () => {
     const name = pkg.name.replace('@openvesper/', '')
     it(`${name} depends only on the packages its layer allows`, () => {
       expect(ALLOWED[name], `unknown package ${name}: add it to the layering table`).toBeDefined()
-      const deps = Object.keys(pkg.dependencies ?? {}).filter((d) => d.startsWith('@openvesper/')).map((d) => d.replace('@openvesper/', ''))
-      const devDeps = Object.keys(pkg.devDependencies ?? {}).filter((d) => d.startsWith('@openvesper/')).map((d) => d.replace('@openvesper/', ''))
+      const deps = Object.keys(pkg.dependencies ?? {})
+        .filter((d) => d.startsWith('@openvesper/'))
+        .map((d) => d.replace('@openvesper/', ''))
+      const devDeps = Object.keys(pkg.devDependencies ?? {})
+        .filter((d) => d.startsWith('@openvesper/'))
+        .map((d) => d.replace('@openvesper/', ''))
       for (const d of deps) expect(ALLOWED[name], `${name} may not depend on ${d}`).toContain(d)
       for (const d of devDeps) expect([...ALLOWED[name]!, ...DEV_ALLOWED], `${name} may not dev-depend on ${d}`).toContain(d)
     })
@@ -50,8 +54,10 @@ describe('architecture', () => {
         const text = readFileSync(file, 'utf8')
         const rel = file.slice(root.length)
         if (name !== 'gateway') expect(text, `${rel}: only apps/gateway imports fastify`).not.toMatch(/from ['"](fastify|@fastify\/)/)
-        if (name !== 'queue' && name !== 'testing') expect(text, `${rel}: only packages/queue imports bullmq/ioredis`).not.toMatch(/from ['"](bullmq|ioredis)['"]/)
-        if (name !== 'db' && name !== 'testing') expect(text, `${rel}: only packages/db opens database connections`).not.toMatch(/from ['"](postgres|@electric-sql\/pglite)['"]/)
+        if (name !== 'queue' && name !== 'testing')
+          expect(text, `${rel}: only packages/queue imports bullmq/ioredis`).not.toMatch(/from ['"](bullmq|ioredis)['"]/)
+        if (name !== 'db' && name !== 'testing')
+          expect(text, `${rel}: only packages/db opens database connections`).not.toMatch(/from ['"](postgres|@electric-sql\/pglite)['"]/)
         if (!(name === 'gateway' && rel.endsWith('main.ts')) && name !== 'testing')
           expect(text, `${rel}: only main.ts reads process.env`).not.toMatch(/process\.env/)
         expect(text, `${rel}: no deep imports into workspace packages`).not.toMatch(/from ['"]@openvesper\/[a-z]+\/src/)
@@ -114,7 +120,10 @@ describe('table writers', () => {
 
   for (const table of tables) {
     it(`${table.name} declares exactly one writing package, and no other package writes it`, () => {
-      expect(table.writers, `${table.file}: ${table.variable} needs exactly one "@writer packages/<name>" line in the comment directly above its pgTable`).toHaveLength(1)
+      expect(
+        table.writers,
+        `${table.file}: ${table.variable} needs exactly one "@writer packages/<name>" line in the comment directly above its pgTable`,
+      ).toHaveLength(1)
       const writer = table.writers[0]!.replace(/^packages\//, '')
       expect(table.writers[0], `${table.file}: @writer must name packages/<name>`).toMatch(/^packages\/[a-z-]+$/)
       expect(packagesByName.has(writer) && writer !== 'gateway', `${table.file}: @writer ${table.writers[0]} is not a workspace package`).toBe(true)
@@ -172,10 +181,12 @@ describe('import cycles', () => {
       for (const file of sources(join(dir, 'src'))) {
         const text = withoutComments(readFileSync(file, 'utf8'))
         const targets = [...text.matchAll(RELATIVE_IMPORT)].flatMap((m) => resolveImport(file, (m[1] ?? m[2])!) ?? [])
-        graph.set(file.slice(root.length), targets.map((t) => t.slice(root.length)))
+        graph.set(
+          file.slice(root.length),
+          targets.map((t) => t.slice(root.length)),
+        )
       }
-      const cycles = findCycles(graph)
-        .map((c) => c.join(' -> '))
+      const cycles = findCycles(graph).map((c) => c.join(' -> '))
       expect(cycles, `import cycles in ${name}`).toEqual([])
     })
   }

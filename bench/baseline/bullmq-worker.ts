@@ -7,7 +7,14 @@
  */
 import { bullmq, postgres, Redis } from '../lib/deps.js'
 
-const cfg = JSON.parse(process.argv[2] ?? '{}') as { redisUrl: string; prefix: string; queueName: string; databaseUrl: string; concurrency: number; poolMax: number }
+const cfg = JSON.parse(process.argv[2] ?? '{}') as {
+  redisUrl: string
+  prefix: string
+  queueName: string
+  databaseUrl: string
+  concurrency: number
+  poolMax: number
+}
 const sql = postgres(cfg.databaseUrl, { max: cfg.poolMax, onnotice: () => {}, connection: { application_name: 'ov-bench-raw' } })
 await sql`select 1`
 const connection = new Redis(cfg.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null })

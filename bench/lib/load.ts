@@ -372,44 +372,58 @@ export function send(
  * event. Returns every event's delivery latency: the time it was read here minus its `createdAt` (stored by the
  * gateway on the same machine, so one clock), in ms, plus the readers that did not end on a terminal event.
  */
-export async function followRun(o: { baseUrl: string; token: string; runId: string; count: number; timeoutMs: number }): Promise<{ latencies: number[]; incomplete: number }> {
+export async function followRun(o: {
+  baseUrl: string
+  token: string
+  runId: string
+  count: number
+  timeoutMs: number
+}): Promise<{ latencies: number[]; incomplete: number }> {
   const u = new URL(o.baseUrl)
   const latencies: number[] = []
   let incomplete = 0
   await Promise.all(
-    Array.from({ length: o.count }, () =>
-      new Promise<void>((resolve) => {
-        let ended = false
-        const req = httpRequest(
-          { host: u.hostname, port: u.port, path: `/agent/run/${o.runId}/events`, headers: { authorization: `Bearer ${o.token}`, accept: 'text/event-stream' }, agent: false },
-          (res) => {
-            let buf = ''
-            res.setEncoding('utf8')
-            res.on('data', (chunk: string) => {
-              const now = Date.now()
-              buf += chunk
-              let end: number
-              while ((end = buf.indexOf('\n\n')) >= 0) {
-                const frame = buf.slice(0, end)
-                buf = buf.slice(end + 2)
-                const data = /(?:^|\n)data: (.*)/.exec(frame)?.[1]
-                if (!data) continue
-                const e = JSON.parse(data) as { type: string; createdAt: string }
-                latencies.push(now - Date.parse(e.createdAt))
-                if (e.type === 'run.completed' || e.type === 'run.failed' || e.type === 'run.cancelled') ended = true
-              }
-            })
-            res.on('error', () => {})
-          },
-        )
-        req.setTimeout(o.timeoutMs, () => req.destroy())
-        req.on('error', () => resolve())
-        req.on('close', () => {
-          if (!ended) incomplete++
-          resolve()
-        })
-        req.end()
-      }),
+    Array.from(
+      { length: o.count },
+      () =>
+        new Promise<void>((resolve) => {
+          let ended = false
+          const req = httpRequest(
+            {
+              host: u.hostname,
+              port: u.port,
+              path: `/agent/run/${o.runId}/events`,
+              headers: { authorization: `Bearer ${o.token}`, accept: 'text/event-stream' },
+              agent: false,
+            },
+            (res) => {
+              let buf = ''
+              res.setEncoding('utf8')
+              res.on('data', (chunk: string) => {
+                const now = Date.now()
+                buf += chunk
+                let end: number
+                while ((end = buf.indexOf('\n\n')) >= 0) {
+                  const frame = buf.slice(0, end)
+                  buf = buf.slice(end + 2)
+                  const data = /(?:^|\n)data: (.*)/.exec(frame)?.[1]
+                  if (!data) continue
+                  const e = JSON.parse(data) as { type: string; createdAt: string }
+                  latencies.push(now - Date.parse(e.createdAt))
+                  if (e.type === 'run.completed' || e.type === 'run.failed' || e.type === 'run.cancelled') ended = true
+                }
+              })
+              res.on('error', () => {})
+            },
+          )
+          req.setTimeout(o.timeoutMs, () => req.destroy())
+          req.on('error', () => resolve())
+          req.on('close', () => {
+            if (!ended) incomplete++
+            resolve()
+          })
+          req.end()
+        }),
     ),
   )
   return { latencies, incomplete }

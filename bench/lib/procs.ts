@@ -73,7 +73,8 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Gatewa
   const port = role === 'worker' ? 0 : await freePort()
   const env: Record<string, string> = { ...baseEnv(), OPENVESPER_HOST: '127.0.0.1', OPENVESPER_PORT: String(port), ...options.env }
   const args: string[] = []
-  if (options.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`, `--cpu-prof-name=${options.profName ?? role}-${Date.now()}.cpuprofile`)
+  if (options.cpuProfDir)
+    args.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`, `--cpu-prof-name=${options.profName ?? role}-${Date.now()}.cpuprofile`)
   args.push(GATEWAY_MAIN, `--role=${role}`)
   const fd = openSync(logFile, 'a')
   const started = performance.now()
@@ -96,7 +97,10 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Gatewa
       throw new Error(`gateway (${role}) not ready within ${options.timeoutMs ?? 30_000} ms; log: ${logFile}\n${tail(logFile)}`)
     }
     if (url) {
-      const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false)
+      const ok = await fetch(`${url}/health`).then(
+        (r) => r.status === 200,
+        () => false,
+      )
       if (ok) {
         readyMs = performance.now() - started
         break
@@ -144,7 +148,12 @@ export interface IpcChild {
 }
 
 export async function forkIpc(modulePath: string, args: string[] = [], env: Record<string, string> = {}, execArgv?: string[]): Promise<IpcChild> {
-  const child = fork(modulePath, args, { cwd: ROOT, env: { ...baseEnv(), ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...(execArgv ? { execArgv: [...process.execArgv, ...execArgv] } : {}) })
+  const child = fork(modulePath, args, {
+    cwd: ROOT,
+    env: { ...baseEnv(), ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    ...(execArgv ? { execArgv: [...process.execArgv, ...execArgv] } : {}),
+  })
   let nextId = 1
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>()
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {

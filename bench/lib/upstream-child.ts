@@ -31,7 +31,7 @@ process.on('message', (raw) => {
   } else if (cmd.type === 'count') {
     process.send?.({ id: cmd.id, ok: true, value: served + upstream.requests.length })
   } else if (cmd.type === 'lastRequest') {
-    const r = upstream.requests.at(-1) ?? (last as typeof upstream.requests[number] | undefined)
+    const r = upstream.requests.at(-1) ?? (last as (typeof upstream.requests)[number] | undefined)
     process.send?.({ id: cmd.id, ok: true, value: r ? { path: r.path, body: r.body, headers: r.headers } : undefined })
   } else if (cmd.type === 'close') {
     clearInterval(trim)

@@ -64,7 +64,8 @@ export function summarizeProfile(file: string, top = 25, skipMs = 0): ProfileSum
   const parent = new Map<number, number>()
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
   const up = (n: ProfileNode | undefined) => (n ? byId.get(parent.get(n.id) ?? -1) : undefined)
-  const label = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'}  [${moduleOf(n.callFrame.url)} ${basename(n.callFrame.url)}:${n.callFrame.lineNumber + 1}]`
+  const label = (n: ProfileNode) =>
+    `${n.callFrame.functionName || '(anonymous)'}  [${moduleOf(n.callFrame.url)} ${basename(n.callFrame.url)}:${n.callFrame.lineNumber + 1}]`
   const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v)
   const self = new Map<string, number>()
   const modules = new Map<string, number>()

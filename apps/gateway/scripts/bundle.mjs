@@ -30,7 +30,10 @@ const ownLocation = {
         contents = contents.replaceAll('import.meta.url', `__ovUrl${n}`)
         decls.push(`var __ovUrl${n} = __ovModuleUrl(${rel});`)
       }
-      for (const [name, helper] of [['__dirname', '__ovModuleDir'], ['__filename', '__ovModulePath']]) {
+      for (const [name, helper] of [
+        ['__dirname', '__ovModuleDir'],
+        ['__filename', '__ovModulePath'],
+      ]) {
         // A module that declares its own (usually from import.meta.url) keeps its declaration.
         if (new RegExp(`\\b(var|let|const|function)\\s+${name}\\b`).test(contents)) continue
         if (!new RegExp(`\\b${name}\\b`).test(contents)) continue

@@ -16,7 +16,10 @@ const STAMP = `${TEMPLATE}.json`
 const pgliteEntry = createRequire(join(DIST, 'main.js')).resolve('@electric-sql/pglite')
 const pglite = JSON.parse(readFileSync(join(dirname(pgliteEntry), '..', 'package.json'), 'utf8')).version
 const hash = createHash('sha256')
-for (const file of readdirSync(MIGRATIONS_FOLDER, { recursive: true, withFileTypes: true }).filter((f) => f.isFile()).map((f) => join(f.parentPath, f.name)).sort())
+for (const file of readdirSync(MIGRATIONS_FOLDER, { recursive: true, withFileTypes: true })
+  .filter((f) => f.isFile())
+  .map((f) => join(f.parentPath, f.name))
+  .sort())
   hash.update(file.slice(MIGRATIONS_FOLDER.length)).update(readFileSync(file))
 const stamp = JSON.stringify({ pglite, migrations: hash.digest('hex') })
 

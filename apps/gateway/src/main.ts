@@ -10,16 +10,23 @@ const PGDATA_TEMPLATE = fileURLToPath(new URL('./pgdata-template', import.meta.u
 // to the maximum (2 × 16 MB) and keep it while idle (~30 MB RSS). It keeps its initial size until the process serves,
 // then grows under load as by default (factor 2). Set before the modules below load, hence their dynamic imports.
 setFlagsFromString('--semi-space-growth-factor=1')
-const [{ ConfigError, loadConfig, redactConfig, ROLES }, { compilePgliteWasm, seedDataDir }, { default: closeWithGrace }, { pino }, { buildApp }, { createLogger }, { createRuntime }] =
-  await Promise.all([
-    import('@openvesper/config'),
-    import('@openvesper/db'),
-    import('close-with-grace'),
-    import('pino'),
-    import('./app.js'),
-    import('./http/logger.js'),
-    import('./runtime.js'),
-  ])
+const [
+  { ConfigError, loadConfig, redactConfig, ROLES },
+  { compilePgliteWasm, seedDataDir },
+  { default: closeWithGrace },
+  { pino },
+  { buildApp },
+  { createLogger },
+  { createRuntime },
+] = await Promise.all([
+  import('@openvesper/config'),
+  import('@openvesper/db'),
+  import('close-with-grace'),
+  import('pino'),
+  import('./app.js'),
+  import('./http/logger.js'),
+  import('./runtime.js'),
+])
 
 /** Process entry: config → runtime → start(role) → listen → close-with-grace. The only reader of process.env. */
 async function main(): Promise<void> {

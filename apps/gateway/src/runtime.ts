@@ -56,9 +56,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     ? createDb({ kind: 'postgres', url: config.database.url, max: config.database.poolMax })
     : createDb({ kind: 'pglite', dataDir: config.database.dataDir, wasmModule: options.pgliteWasm })
   const db = dbHandle.db
-  const queue: JobQueue = redis
-    ? redis.adapters.createBullmqQueue({ redisUrl: redis.url, prefix: config.redis.prefix, log })
-    : createInProcessQueue({ log })
+  const queue: JobQueue = redis ? redis.adapters.createBullmqQueue({ redisUrl: redis.url, prefix: config.redis.prefix, log }) : createInProcessQueue({ log })
   // Server mode: this process's subscribers get its own events without the Redis round trip; others via Redis.
   const bus: EventBus = redis
     ? createLocalFirstEventBus(redis.adapters.createRedisEventBus({ redisUrl: redis.url, prefix: config.redis.prefix, log }), { instanceId: workerId, log })
@@ -126,8 +124,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
         },
         server ? 'server mode: Postgres + BullMQ on Redis' : 'embedded mode: PGlite + in-process queue and events',
       )
-      if (!up.model && defaultModel === 'echo')
-        log.info('no OPENVESPER_MODEL and no provider key: agents use the offline echo model')
+      if (!up.model && defaultModel === 'echo') log.info('no OPENVESPER_MODEL and no provider key: agents use the offline echo model')
       await dbHandle.ping()
       if (config.database.migrateOnStart) await migrate(dbHandle, log)
       await queue.start()

@@ -153,8 +153,7 @@ function proxyAddress(raw: string): { value?: string; problem?: string } {
   const [address = '', bits, ...rest] = raw.split('/')
   const family = isIP(address)
   if (family === 0 || rest.length > 0) return { problem: `'${raw}' is not an IP address or CIDR range` }
-  if (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))
-    return { problem: `'${raw}' has an invalid prefix length` }
+  if (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))) return { problem: `'${raw}' has an invalid prefix length` }
   return { value: raw }
 }
 
@@ -191,8 +190,7 @@ function parse(name: string, entry: ConfigEntry, raw: string): { value?: unknown
     case 'int': {
       if (!/^-?\d+$/.test(raw)) return { problem: `${name}: must be a whole number` }
       const n = Number(raw)
-      if (n < entry.min || n > entry.max)
-        return { problem: `${name}: must be between ${entry.min} and ${entry.max}` }
+      if (n < entry.min || n > entry.max) return { problem: `${name}: must be between ${entry.min} and ${entry.max}` }
       return { value: n }
     }
     case 'bool':
@@ -255,14 +253,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   const cfg = out as unknown as Config
   if (problems.length === 0) {
-    if (cfg.role === 'worker' && !cfg.redis.url)
-      problems.push('OPENVESPER_ROLE: role worker needs REDIS_URL (workers take async runs from the shared queue)')
-    if (cfg.role === 'worker' && !cfg.database.url)
-      problems.push('OPENVESPER_ROLE: role worker needs DATABASE_URL (embedded PGlite belongs to one process)')
-    if (cfg.role === 'api' && !cfg.redis.url)
-      problems.push('OPENVESPER_ROLE: role api needs REDIS_URL (async runs go to workers through the shared queue)')
-    if (cfg.redis.url && !cfg.database.url)
-      problems.push('REDIS_URL: server mode needs DATABASE_URL too (set both, or neither for embedded mode)')
+    if (cfg.role === 'worker' && !cfg.redis.url) problems.push('OPENVESPER_ROLE: role worker needs REDIS_URL (workers take async runs from the shared queue)')
+    if (cfg.role === 'worker' && !cfg.database.url) problems.push('OPENVESPER_ROLE: role worker needs DATABASE_URL (embedded PGlite belongs to one process)')
+    if (cfg.role === 'api' && !cfg.redis.url) problems.push('OPENVESPER_ROLE: role api needs REDIS_URL (async runs go to workers through the shared queue)')
+    if (cfg.redis.url && !cfg.database.url) problems.push('REDIS_URL: server mode needs DATABASE_URL too (set both, or neither for embedded mode)')
     if (cfg.upstream.model && !/^(echo|(openai|anthropic)\/[\w.:/-]+)$/.test(cfg.upstream.model))
       problems.push('OPENVESPER_MODEL: must be echo, openai/<model> or anthropic/<model>')
   }
@@ -270,7 +264,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return deepFreeze(cfg)
 }
 
-const SECRET_PATHS = Object.values(ENV).filter((e) => e.secret).map((e) => e.path)
+const SECRET_PATHS = Object.values(ENV)
+  .filter((e) => e.secret)
+  .map((e) => e.path)
 
 /** The loggable form: secrets replaced by a marker, URL credentials removed. */
 export function redactConfig(config: Config): unknown {

@@ -18,7 +18,9 @@ describe('loadAgents', () => {
   })
 
   it('reads agents and keeps main available', () => {
-    const agents = loadAgents(write(JSON.stringify({ agents: [{ id: 'writer', model: 'anthropic/claude-x', systemPrompt: 'terse', tools: [] }] })), ['current_time'])
+    const agents = loadAgents(write(JSON.stringify({ agents: [{ id: 'writer', model: 'anthropic/claude-x', systemPrompt: 'terse', tools: [] }] })), [
+      'current_time',
+    ])
     expect(agents.has('main')).toBe(true)
     expect(agents.get('writer')).toMatchObject({ model: 'anthropic/claude-x', systemPrompt: 'terse', tools: [] })
     expect(() => agents.get('nope')).toThrow(/not found/)
@@ -49,7 +51,15 @@ describe('loadAgents', () => {
   })
 
   it('refuses an unknown property, in an agent and at the top of the file, naming it', () => {
-    const path = write(JSON.stringify({ agents: [{ id: 'writer', tools: [] }, { id: 'reader', systemprompt: 'lowercase typo' }], agent: [] }))
+    const path = write(
+      JSON.stringify({
+        agents: [
+          { id: 'writer', tools: [] },
+          { id: 'reader', systemprompt: 'lowercase typo' },
+        ],
+        agent: [],
+      }),
+    )
     try {
       loadAgents(path, ['current_time'])
       expect.unreachable()

@@ -108,7 +108,10 @@ interface SchemaError {
 
 /** `/agents/1/maxSteps` → `agents[1].maxSteps`. */
 function fieldPath(pointer: string): string {
-  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+  const parts = pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
   return parts.reduce((out, p) => (/^\d+$/.test(p) ? `${out}[${p}]` : out ? `${out}.${p}` : p), '') || '(file)'
 }
 
@@ -144,5 +147,8 @@ function schemaProblems(root: TSchema, errors: readonly SchemaError[]): string[]
 /** Problems in the order of the agents they concern (a stable sort: the file's own order within one agent). */
 const sortByAgent = (problems: string[]) => {
   const index = (p: string) => Number(/^agents\[(\d+)\]/.exec(p)?.[1] ?? -1)
-  return problems.map((p, i) => ({ p, i })).sort((a, b) => index(a.p) - index(b.p) || a.i - b.i).map((x) => x.p)
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => index(a.p) - index(b.p) || a.i - b.i)
+    .map((x) => x.p)
 }

@@ -15,14 +15,28 @@ const transports = {
     const redis: TestRedis = await createTestRedis()
     const handle = createDb({ kind: 'postgres', url: database.url, max: 4 })
     const bus = createRedisEventBus({ redisUrl: redis.url, prefix: redis.prefix })
-    return { handle, bus, cleanup: async () => { await redis.cleanup(); await database.drop() } }
+    return {
+      handle,
+      bus,
+      cleanup: async () => {
+        await redis.cleanup()
+        await database.drop()
+      },
+    }
   },
   'server, local-first bus': async () => {
     const database: TestDatabase = await createTestDatabase()
     const redis: TestRedis = await createTestRedis()
     const handle = createDb({ kind: 'postgres', url: database.url, max: 4 })
     const bus = createLocalFirstEventBus(createRedisEventBus({ redisUrl: redis.url, prefix: redis.prefix }), { instanceId: 'test' })
-    return { handle, bus, cleanup: async () => { await redis.cleanup(); await database.drop() } }
+    return {
+      handle,
+      bus,
+      cleanup: async () => {
+        await redis.cleanup()
+        await database.drop()
+      },
+    }
   },
 }
 
@@ -111,10 +125,15 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
     for (const t of ['a', 'b', 'c']) await append(runId, 'agent.text_delta', { text: t }, { attempt: 1 })
     const got: RunEvent[] = []
     const ctrl = new AbortController()
-    const following = events.follow(runId, 3, (e) => {
-      got.push(e)
-      ctrl.abort()
-    }, ctrl.signal)
+    const following = events.follow(
+      runId,
+      3,
+      (e) => {
+        got.push(e)
+        ctrl.abort()
+      },
+      ctrl.signal,
+    )
     await following
     expect(got.map((e) => e.data.text)).toEqual(['c'])
   })
@@ -144,10 +163,16 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])('run event
     const gate = new Promise<void>((resolve) => (release = resolve))
     const got: RunEvent[] = []
     const ctrl = new AbortController()
-    const following = events.follow(runId, 0, async (e) => {
-      got.push(e)
-      await gate // the consumer is stuck while the run produces 200 KB
-    }, ctrl.signal, { maxBacklogBytes: 8 * 1024, pollMs: 60_000 })
+    const following = events.follow(
+      runId,
+      0,
+      async (e) => {
+        got.push(e)
+        await gate // the consumer is stuck while the run produces 200 KB
+      },
+      ctrl.signal,
+      { maxBacklogBytes: 8 * 1024, pollMs: 60_000 },
+    )
     await new Promise((r) => setTimeout(r, 100)) // subscribed
     for (let i = 0; i < 200; i++) await append(runId, 'agent.text_delta', { text, i }, { attempt: 1 })
     await append(runId, 'run.completed', { output: 'done' }, { attempt: 1 })

@@ -33,9 +33,7 @@ const conversation: ChatMessage[] = [
   { role: 'tool', toolCallId: 'call_1', name: 'get_weather', content: '18C and sunny' },
   { role: 'user', content: 'And tomorrow?' },
 ]
-const tools: ToolSpec[] = [
-  { name: 'get_weather', description: 'Current weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
-]
+const tools: ToolSpec[] = [{ name: 'get_weather', description: 'Current weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } }]
 
 /** Reads a `text/event-stream` response into `{ event, data }` records. */
 async function readSseRecords(res: Response): Promise<{ event: string | undefined; data: string }[]> {
@@ -331,7 +329,7 @@ describe('echo provider', () => {
 
 describe('withRetries', () => {
   /** A provider whose attempts follow a script: an error to throw, or events to yield (then maybe throw). */
-  function scripted(attempts: ({ events?: ProviderEvent[]; error?: unknown })[]): Provider & { calls: number } {
+  function scripted(attempts: { events?: ProviderEvent[]; error?: unknown }[]): Provider & { calls: number } {
     const state = {
       name: 'scripted',
       calls: 0,

@@ -45,13 +45,21 @@ describe.each(Object.keys(databases) as (keyof typeof databases)[])('runs reposi
   })
 
   it('creates concurrent runs in one statement; a key used twice in the batch creates one run', async () => {
-    const runs = [newRun(), newRun({ idempotencyKey: 'k-batch' }), newRun({ idempotencyKey: 'k-batch' }), newRun({ mode: 'stream', claimBy: { workerId: 'w1', leaseMs: 60_000 } })]
+    const runs = [
+      newRun(),
+      newRun({ idempotencyKey: 'k-batch' }),
+      newRun({ idempotencyKey: 'k-batch' }),
+      newRun({ mode: 'stream', claimBy: { workerId: 'w1', leaseMs: 60_000 } }),
+    ]
     const created = await Promise.all(runs.map((r) => repo().create(r)))
     expect(created.map((c) => c?.run.id)).toEqual([runs[0]!.id, runs[1]!.id, undefined, runs[3]!.id])
     expect(new Set(created.filter((c) => c).map((c) => c!.run.createdAt.getTime())).size).toBe(1)
     expect(created[0]).toMatchObject({ run: { status: 'queued', attempt: 0, leaseOwner: null, input: { message: runs[0]!.message } }, started: undefined })
     // The inline run is inserted claimed, with its run.started as event 1.
-    expect(created[3]).toMatchObject({ run: { status: 'running', attempt: 1, leaseOwner: 'w1', lastEventSeq: 1 }, started: { seq: 1, type: 'run.started', data: { attempt: 1, worker: 'w1' } } })
+    expect(created[3]).toMatchObject({
+      run: { status: 'running', attempt: 1, leaseOwner: 'w1', lastEventSeq: 1 },
+      started: { seq: 1, type: 'run.started', data: { attempt: 1, worker: 'w1' } },
+    })
     expect(created[3]!.run.leaseExpiresAt!.getTime()).toBeGreaterThan(Date.now() + 50_000)
   })
 
@@ -92,7 +100,10 @@ describe.each(Object.keys(databases) as (keyof typeof databases)[])('runs reposi
     await rawSql(handle.db).query("update runs set status = 'queued' where id = $1", [runs[2]!.id])
     expect((await repo().claim(runs[2]!.id, 'w2', 60_000))?.run.attempt).toBe(2)
     const done = (text: string) => ({ status: 'completed' as const, output: text, usage: { inputTokens: 1, outputTokens: 2 }, model: 'echo' })
-    const terminal = (text: string) => [{ type: 'agent.text_delta' as const, data: { text } }, { type: 'run.completed' as const, data: { output: text } }]
+    const terminal = (text: string) => [
+      { type: 'agent.text_delta' as const, data: { text } },
+      { type: 'run.completed' as const, data: { output: text } },
+    ]
     const [a, b, stale, current] = await Promise.all([
       repo().finish(runs[0]!.id, 1, terminal('a'), done('a'), 'msg_a'),
       repo().finish(runs[1]!.id, 1, terminal('b'), done('b'), 'msg_b'),
@@ -100,11 +111,13 @@ describe.each(Object.keys(databases) as (keyof typeof databases)[])('runs reposi
       repo().finish(runs[2]!.id, 2, terminal('c'), done('c'), 'msg_c2'),
     ])
     expect(stale).toBeUndefined()
-    expect([a, b, current].map((x) => [x?.run.id, x?.run.status, x?.run.output, x?.run.attempt, x?.events.map((e) => `${e.seq}:${e.type}`).join(' ')])).toEqual([
-      [runs[0]!.id, 'completed', 'a', 1, '2:agent.text_delta 3:run.completed'],
-      [runs[1]!.id, 'completed', 'b', 1, '2:agent.text_delta 3:run.completed'],
-      [runs[2]!.id, 'completed', 'c', 2, '3:agent.text_delta 4:run.completed'],
-    ])
+    expect([a, b, current].map((x) => [x?.run.id, x?.run.status, x?.run.output, x?.run.attempt, x?.events.map((e) => `${e.seq}:${e.type}`).join(' ')])).toEqual(
+      [
+        [runs[0]!.id, 'completed', 'a', 1, '2:agent.text_delta 3:run.completed'],
+        [runs[1]!.id, 'completed', 'b', 1, '2:agent.text_delta 3:run.completed'],
+        [runs[2]!.id, 'completed', 'c', 2, '3:agent.text_delta 4:run.completed'],
+      ],
+    )
     expect(new Set([a, b, current].map((x) => x!.run.finishedAt!.getTime())).size).toBe(1)
     expect((await repo().findById(runs[2]!.id))?.output).toBe('c')
   })

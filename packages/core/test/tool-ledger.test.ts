@@ -37,10 +37,16 @@ describe('tool-call ledger', () => {
     return id
   }
   const rows = (runId: string) =>
-    rawSql(handle.db).query<{ step: number; tool_call_id: string; name: string; args_hash: string; args: unknown; status: string; result: string | null; is_error: boolean }>(
-      'select step, tool_call_id, name, args_hash, args, status, result, is_error from tool_calls where run_id = $1 order by step, tool_call_id',
-      [runId],
-    )
+    rawSql(handle.db).query<{
+      step: number
+      tool_call_id: string
+      name: string
+      args_hash: string
+      args: unknown
+      status: string
+      result: string | null
+      is_error: boolean
+    }>('select step, tool_call_id, name, args_hash, args, status, result, is_error from tool_calls where run_id = $1 order by step, tool_call_id', [runId])
 
   beforeAll(async () => {
     database = await createTestDatabase()
@@ -61,7 +67,15 @@ describe('tool-call ledger', () => {
     const key: ToolCallKey = { runId, step: 0, toolCallId: 'call_1' }
     const ledger = createToolLedger(handle.db)
     await ledger.start(key, { name: 'current_time', arguments: '{"tz":"UTC"}', args: { tz: 'UTC' } })
-    expect(await ledger.find(key)).toMatchObject({ ...key, name: 'current_time', args: { tz: 'UTC' }, argsHash: sha256('{"tz":"UTC"}'), status: 'started', result: null, isError: false })
+    expect(await ledger.find(key)).toMatchObject({
+      ...key,
+      name: 'current_time',
+      args: { tz: 'UTC' },
+      argsHash: sha256('{"tz":"UTC"}'),
+      status: 'started',
+      result: null,
+      isError: false,
+    })
   })
 
   it('starts a call once: a second start of the same key neither fails nor changes the row', async () => {
@@ -71,7 +85,9 @@ describe('tool-call ledger', () => {
     await ledger.start(key, { name: 'first', arguments: '{}', args: {} })
     await ledger.complete(key, { content: 'done', isError: false })
     await ledger.start(key, { name: 'second', arguments: '{"x":1}', args: { x: 1 } })
-    expect(await rows(runId)).toEqual([{ step: 1, tool_call_id: 'call_twice', name: 'first', args_hash: sha256('{}'), args: {}, status: 'succeeded', result: 'done', is_error: false }])
+    expect(await rows(runId)).toEqual([
+      { step: 1, tool_call_id: 'call_twice', name: 'first', args_hash: sha256('{}'), args: {}, status: 'succeeded', result: 'done', is_error: false },
+    ])
   })
 
   it('completes a call with its result: succeeded, or failed when it is an error', async () => {

@@ -92,9 +92,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
 
   // Jobs enqueued at the same moment (concurrent requests) are added in one round trip.
   const add = createCoalescer<{ name: string; data: Record<string, unknown>; jobId: string; delay?: number }, void>(async (jobs) => {
-    await started('enqueue').addBulk(
-      jobs.map(({ name, data, jobId, delay }) => ({ name, data, opts: { ...JOB_OPTIONS, jobId, ...(delay ? { delay } : {}) } })),
-    )
+    await started('enqueue').addBulk(jobs.map(({ name, data, jobId, delay }) => ({ name, data, opts: { ...JOB_OPTIONS, jobId, ...(delay ? { delay } : {}) } })))
     return jobs.map(() => undefined)
   })
 

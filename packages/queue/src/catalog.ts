@@ -120,9 +120,7 @@ export function createJobProducer<C extends JobCatalog>(queue: JobQueue, catalog
 }
 
 /** A job scheduler to register whenever a package's jobs are mounted: an interval or a cron pattern. */
-export type ScheduleOf<N extends string, P> =
-  | { id: string; job: N; everyMs: number; data?: P }
-  | { id: string; job: N; cron: string; tz?: string; data?: P }
+export type ScheduleOf<N extends string, P> = { id: string; job: N; everyMs: number; data?: P } | { id: string; job: N; cron: string; tz?: string; data?: P }
 
 /** The schedulers a catalog's scheduled jobs allow, each with its payload type. */
 export type JobSchedule<C extends JobCatalog> = { [N in JobNameOf<C, 'scheduled'>]: ScheduleOf<N, PayloadOf<C, N>> }[JobNameOf<C, 'scheduled'>]

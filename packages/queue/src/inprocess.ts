@@ -236,12 +236,14 @@ export function createInProcessQueue(options: InProcessQueueOptions = {}): InPro
       lifecycle.assertStarted('schedulers')
       return [...schedulers.entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([id, { name, rule, millis }]): SchedulerInfo => ({
-          id,
-          name,
-          next: millis,
-          ...(rule.kind === 'every' ? { every: rule.everyMs } : { pattern: rule.pattern, ...(rule.tz === undefined ? {} : { tz: rule.tz }) }),
-        }))
+        .map(
+          ([id, { name, rule, millis }]): SchedulerInfo => ({
+            id,
+            name,
+            next: millis,
+            ...(rule.kind === 'every' ? { every: rule.everyMs } : { pattern: rule.pattern, ...(rule.tz === undefined ? {} : { tz: rule.tz }) }),
+          }),
+        )
     },
 
     async startWorkers(hostOptions) {

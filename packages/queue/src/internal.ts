@@ -75,8 +75,24 @@ export const ABORT_SETTLE_MS = 1_000
  * job id equal to one of those names would overwrite that key and break the queue (BullMQ does not check this).
  */
 const RESERVED_IDS = new Set([
-  'active', 'wait', 'waiting-children', 'paused', 'id', 'delayed', 'prioritized', 'stalled-check', 'completed', 'failed',
-  'stalled', 'repeat', 'limiter', 'meta', 'events', 'pc', 'marker', 'de',
+  'active',
+  'wait',
+  'waiting-children',
+  'paused',
+  'id',
+  'delayed',
+  'prioritized',
+  'stalled-check',
+  'completed',
+  'failed',
+  'stalled',
+  'repeat',
+  'limiter',
+  'meta',
+  'events',
+  'pc',
+  'marker',
+  'de',
 ])
 
 /**
@@ -168,9 +184,7 @@ export function assertCron(pattern: string, tz: string | undefined): void {
   try {
     next = nextCronFire(pattern, Date.now(), tz)
   } catch (err) {
-    throw new Error(
-      `cron: invalid pattern '${pattern}' (${errorMessage(err)}); use five fields 'min hour day month weekday' or six with seconds first`,
-    )
+    throw new Error(`cron: invalid pattern '${pattern}' (${errorMessage(err)}); use five fields 'min hour day month weekday' or six with seconds first`)
   }
   if (next === undefined) throw new Error(`cron: pattern '${pattern}' never fires`)
 }

@@ -90,7 +90,12 @@ export function createRedisCounterStore(options: RedisCounterStoreOptions): Coun
         c.defineCommand('ovCounterPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT })
         c.defineCommand('ovCounterTake', { numberOfKeys: 1, lua: TAKE_SCRIPT })
         watchConnection(c, log, 'counter store')
-        await reachRedis('counter store', where, () => c.connect(), () => c.disconnect())
+        await reachRedis(
+          'counter store',
+          where,
+          () => c.connect(),
+          () => c.disconnect(),
+        )
         conn = c
       })
       log.info({ redis: where }, 'counter store: Redis')
@@ -140,4 +145,3 @@ export function createRedisCounterStore(options: RedisCounterStoreOptions): Coun
     },
   }
 }
-

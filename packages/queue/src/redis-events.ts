@@ -2,7 +2,17 @@
 import { silentLogger, type Logger } from '@openvesper/shared'
 import { Redis, type RedisOptions } from 'ioredis'
 import { assertChannel, type CountingEventBus } from './events.js'
-import { createLifecycle, describeRedisUrl, errorMessage, normalizePrefix, reachRedis, reconnectDelay, redisUnavailable, settlesWithin, watchConnection } from './internal.js'
+import {
+  createLifecycle,
+  describeRedisUrl,
+  errorMessage,
+  normalizePrefix,
+  reachRedis,
+  reconnectDelay,
+  redisUnavailable,
+  settlesWithin,
+  watchConnection,
+} from './internal.js'
 
 export interface RedisEventBus extends CountingEventBus {
   readonly kind: 'redis'
@@ -161,4 +171,3 @@ export function createRedisEventBus(options: RedisEventBusOptions): RedisEventBu
     },
   }
 }
-

@@ -199,10 +199,7 @@ describe('bullmq queue', () => {
       expect(isAppError(err) && err.code).toBe('unavailable')
 
       await proxy.resume()
-      await waitFor(
-        () => queue.enqueue('x.run', {}, { jobId: 'after_outage' }).then(() => true),
-        { what: 'enqueue after Redis is back', timeoutMs: 10_000 },
-      )
+      await waitFor(() => queue.enqueue('x.run', {}, { jobId: 'after_outage' }).then(() => true), { what: 'enqueue after Redis is back', timeoutMs: 10_000 })
     })
 
     it('resumes consuming after Redis comes back', async () => {

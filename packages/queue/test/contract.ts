@@ -41,9 +41,11 @@ export function defineJobQueueContractTests(name: string, factory: JobQueueFacto
     it('delivers every enqueued job exactly once, to the handler for its name, with its data', async () => {
       const { queue } = await startQueue()
       const seen: Array<{ name: string; jobId: string; data: Record<string, unknown> }> = []
-      const record = (jobName: string): JobHandler => async (data, ctx) => {
-        seen.push({ name: jobName, jobId: ctx.jobId, data })
-      }
+      const record =
+        (jobName: string): JobHandler =>
+        async (data, ctx) => {
+          seen.push({ name: jobName, jobId: ctx.jobId, data })
+        }
       await startWorkers(queue, { 'alpha.run': record('alpha.run'), 'beta.run': record('beta.run') })
       for (let i = 0; i < 10; i++) {
         await queue.enqueue('alpha.run', { i, kind: 'alpha' }, { jobId: `alpha_${i}` })

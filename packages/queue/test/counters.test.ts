@@ -238,7 +238,10 @@ describe('in-process counter store', () => {
 
   it('does not share counters between instances (one process, one store)', async () => {
     const [a, b] = [createInProcessCounterStore(), createInProcessCounterStore()]
-    cleanups.push(() => a.close(), () => b.close())
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    )
     await a.start()
     await b.start()
     await a.hit('x', 60_000)

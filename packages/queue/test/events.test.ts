@@ -154,7 +154,7 @@ describe('local-first event bus', () => {
     await published
   })
 
-  it('keeps a local-only subscription out of Redis: it gets this process\'s messages, not the others\'', async () => {
+  it("keeps a local-only subscription out of Redis: it gets this process's messages, not the others'", async () => {
     const a = await instance('a')
     const b = await instance('b')
     const got: string[] = []

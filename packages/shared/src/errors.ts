@@ -43,10 +43,8 @@ export class AppError extends Error {
 
 export const isAppError = (err: unknown): err is AppError => err instanceof AppError
 
-export const notFound = (kind: string, id?: string) =>
-  new AppError('not_found', id === undefined ? `${kind} not found` : `${kind} '${truncate(id)}' not found`)
-export const invalidRequest = (message: string, errors?: FieldError[]) =>
-  new AppError('invalid_request', message, errors ? { details: { errors } } : undefined)
+export const notFound = (kind: string, id?: string) => new AppError('not_found', id === undefined ? `${kind} not found` : `${kind} '${truncate(id)}' not found`)
+export const invalidRequest = (message: string, errors?: FieldError[]) => new AppError('invalid_request', message, errors ? { details: { errors } } : undefined)
 export const conflict = (message: string, code: ErrorCode = 'conflict') => new AppError(code, message)
 export const unauthorized = (message = 'missing or invalid credentials') => new AppError('unauthorized', message)
 export const forbidden = (message = 'the token lacks the scope this operation needs') => new AppError('forbidden', message)

@@ -40,5 +40,4 @@ export function newId(kind: IdKind): string {
 
 /** Ids accepted in paths: prefix, underscore, 8-64 lowercase alphanumerics. */
 export const ID_PATTERN = '^[a-z]{3}_[0-9a-z]{8,64}$'
-export const isId = (kind: IdKind, value: string): boolean =>
-  new RegExp(`^${ID_PREFIXES[kind]}_[0-9a-z]{8,64}$`).test(value)
+export const isId = (kind: IdKind, value: string): boolean => new RegExp(`^${ID_PREFIXES[kind]}_[0-9a-z]{8,64}$`).test(value)

@@ -11,9 +11,13 @@ function recorder(options: { hold?: boolean; failWhen?: (items: readonly number[
     if (options.failWhen?.(items)) throw new Error(`batch ${items.join(',')} failed`)
     return items.map((n) => n * 10)
   }
-  return { batches, run, release: () => {
+  return {
+    batches,
+    run,
+    release: () => {
       for (const r of held.splice(0)) r()
-    } }
+    },
+  }
 }
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve))

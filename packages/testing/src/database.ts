@@ -13,7 +13,9 @@ export async function prepareTemplateDatabase(): Promise<string> {
   const admin = postgres(TEST_PG_ADMIN_URL, { max: 1, onnotice: () => {} })
   try {
     await admin`select 1`.catch((err: Error) => {
-      throw new Error(`PostgreSQL is not reachable at ${new URL(TEST_PG_ADMIN_URL).host}: ${err.message}. Start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`)
+      throw new Error(
+        `PostgreSQL is not reachable at ${new URL(TEST_PG_ADMIN_URL).host}: ${err.message}. Start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`,
+      )
     })
     await admin.unsafe(`create database ${TEMPLATE_DB}`)
     const handle = createDb({ kind: 'postgres', url: databaseUrl(TEMPLATE_DB), max: 1 })

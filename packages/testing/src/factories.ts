@@ -38,7 +38,10 @@ export async function createSession(
   db: Db,
   { principalId, key = `key-${randomBytes(6).toString('hex')}`, agentId = 'main' }: { principalId: string; key?: string; agentId?: string },
 ): Promise<{ sessionId: string; session: SessionRow }> {
-  const [session] = await db.insert(sessions).values({ id: newId('session'), principalId, key, agentId }).returning()
+  const [session] = await db
+    .insert(sessions)
+    .values({ id: newId('session'), principalId, key, agentId })
+    .returning()
   if (!session) throw new Error('session insert returned no row')
   return { sessionId: session.id, session }
 }

@@ -87,7 +87,9 @@ export async function assertRedisReachable(): Promise<void> {
     await r.connect()
     await r.ping()
   } catch (err) {
-    throw new Error(`Redis is not reachable at ${TEST_REDIS_URL}: ${(err as Error).message}. Start it: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no`)
+    throw new Error(
+      `Redis is not reachable at ${TEST_REDIS_URL}: ${(err as Error).message}. Start it: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no`,
+    )
   } finally {
     r.disconnect()
   }

@@ -95,11 +95,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
     const provider: UpstreamProvider | undefined =
-      req.method === 'POST' && path === '/v1/chat/completions'
-        ? 'openai'
-        : req.method === 'POST' && path === '/v1/messages'
-          ? 'anthropic'
-          : undefined
+      req.method === 'POST' && path === '/v1/chat/completions' ? 'openai' : req.method === 'POST' && path === '/v1/messages' ? 'anthropic' : undefined
     const raw = await readBody(req)
     if (!provider) {
       res.writeHead(404, { 'content-type': 'application/json' })
@@ -462,13 +458,7 @@ function sseWriter(res: ServerResponse, conn: Connection, answer: Answer): SseWr
 // ---------------------------------------------------------------------------------------------------
 // OpenAI chat completions
 
-type WriteReply = (
-  res: ServerResponse,
-  conn: Connection,
-  answer: Answer,
-  stream: boolean,
-  body: any,
-) => Promise<void>
+type WriteReply = (res: ServerResponse, conn: Connection, answer: Answer, stream: boolean, body: any) => Promise<void>
 
 const OPENAI_FINISH = { end_turn: 'stop', tool_use: 'tool_calls', max_tokens: 'length' } as const
 
@@ -539,8 +529,7 @@ const writeOpenAI: WriteReply = async (res, conn, answer, stream, body) => {
   if (answer.cutAfterChunks !== undefined) return sse.end()
   if (!(await sse.event(chunk({}, finishReason)))) return
   if (includeUsage) {
-    if (!(await sse.event({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_fake', choices: [], usage })))
-      return
+    if (!(await sse.event({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_fake', choices: [], usage }))) return
   }
   sse.raw('data: [DONE]\n\n')
   await sse.end()
@@ -588,8 +577,7 @@ const writeAnthropic: WriteReply = async (res, conn, answer, stream, body) => {
   if (!(await sse.event(start, 'message_start'))) return
   let index = 0
   if (answer.text !== '' || answer.toolCalls.length === 0) {
-    if (!(await sse.event({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } }, 'content_block_start')))
-      return
+    if (!(await sse.event({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } }, 'content_block_start'))) return
     if (!(await sse.event({ type: 'ping' }, 'ping'))) return
     for (const word of splitWords(answer.text)) {
       const delta = { type: 'content_block_delta', index, delta: { type: 'text_delta', text: word } }

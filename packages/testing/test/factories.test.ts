@@ -59,7 +59,14 @@ describe('data factories (Postgres)', () => {
 
     const done = await createRun(handle.db, { principalId, sessionId, status: 'completed', output: 'done', message: 'hello' })
     const [row] = await rows('select * from runs where id = $1', [done.runId])
-    expect(row).toMatchObject({ principal_id: principalId, session_id: sessionId, status: 'completed', output: 'done', input: { message: 'hello' }, attempt: 1 })
+    expect(row).toMatchObject({
+      principal_id: principalId,
+      session_id: sessionId,
+      status: 'completed',
+      output: 'done',
+      input: { message: 'hello' },
+      attempt: 1,
+    })
     expect(row?.finished_at).toBeTruthy()
 
     const failed = await createRun(handle.db, { principalId, status: 'failed' })

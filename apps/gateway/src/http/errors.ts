@@ -185,5 +185,4 @@ export function registerErrorHandling(app: FastifyInstance): void {
 }
 
 /** For Fastify's `frameworkErrors` option (malformed URLs, over-long path parameters). */
-export const frameworkErrorHandler = (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void =>
-  handleError(err, request, reply)
+export const frameworkErrorHandler = (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => handleError(err, request, reply)

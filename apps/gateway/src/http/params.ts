@@ -12,8 +12,7 @@ export function idPattern(kind: IdKind, options: { description?: string; minChar
 
 /** An idempotency key: 1-255 visible ASCII characters. */
 export const IDEMPOTENCY_KEY_PATTERN = '^[\\x21-\\x7e]{1,255}$'
-export const idempotencyKey = (description?: string) =>
-  Type.String({ pattern: IDEMPOTENCY_KEY_PATTERN, ...(description === undefined ? {} : { description }) })
+export const idempotencyKey = (description?: string) => Type.String({ pattern: IDEMPOTENCY_KEY_PATTERN, ...(description === undefined ? {} : { description }) })
 
 /** The `Idempotency-Key` request header of creating routes. */
 export const IdempotencyHeaders = Type.Object({
@@ -21,6 +20,11 @@ export const IdempotencyHeaders = Type.Object({
 })
 
 /** Paging query parameters of list routes: an opaque cursor from the previous page and a page size. */
-export const CursorParam = Type.String({ minLength: 1, maxLength: 512, pattern: '^[A-Za-z0-9_-]+$', description: 'Opaque cursor from the previous page (`nextCursor`).' })
+export const CursorParam = Type.String({
+  minLength: 1,
+  maxLength: 512,
+  pattern: '^[A-Za-z0-9_-]+$',
+  description: 'Opaque cursor from the previous page (`nextCursor`).',
+})
 export const LimitParam = Type.Integer({ minimum: 1, maximum: 200, description: 'Page size (default 50).' })
 export const PageQuery = { cursor: Type.Optional(CursorParam), limit: Type.Optional(LimitParam) }

@@ -23,7 +23,8 @@ export async function registerSwagger(app: FastifyInstance, tags: readonly { nam
       info: {
         title: 'OpenVesper Gateway API',
         version: packageVersion(),
-        description: 'Native HTTP API of the OpenVesper gateway. Every operation needs `Authorization: Bearer <token>` except `GET /health`. Errors are RFC 9457 problem details (`application/problem+json`).',
+        description:
+          'Native HTTP API of the OpenVesper gateway. Every operation needs `Authorization: Bearer <token>` except `GET /health`. Errors are RFC 9457 problem details (`application/problem+json`).',
       },
       servers: [{ url: 'http://127.0.0.1:18789' }],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },

@@ -29,7 +29,10 @@ export function createValidatorFactory(): BuildValidator {
   /** Fastify passes its `ajv` server options (`customOptions`, `plugins`); only the per-part options are added. */
   type PoolOptions = { customOptions?: object }
   const compiler = (externalSchemas: Parameters<BuildValidator>[0], options: PoolOptions, part: object) =>
-    pool(externalSchemas, { ...options, customOptions: { ...options.customOptions, ...part } } as Parameters<BuildValidator>[1]) as unknown as FastifySchemaCompiler<unknown>
+    pool(externalSchemas, {
+      ...options,
+      customOptions: { ...options.customOptions, ...part },
+    } as Parameters<BuildValidator>[1]) as unknown as FastifySchemaCompiler<unknown>
   const factory = (externalSchemas: Parameters<BuildValidator>[0], options?: PoolOptions) => {
     const body = compiler(externalSchemas, options ?? {}, AJV_BODY_OPTIONS)
     const strings = compiler(externalSchemas, options ?? {}, AJV_STRING_PART_OPTIONS)

@@ -25,7 +25,8 @@ export function createFailureBook({ bus, log = silentLogger }: { bus?: EventBus;
   const windows = new Map<string, CounterWindow>()
   let unsubscribe: (() => Promise<void>) | undefined
   const note = (address: string, window: CounterWindow) => {
-    if (window.count > 0 && window.resetAtMs > Date.now()) setBounded(windows, address, { count: window.count, resetAtMs: window.resetAtMs }, MAX_TRACKED_CLIENTS)
+    if (window.count > 0 && window.resetAtMs > Date.now())
+      setBounded(windows, address, { count: window.count, resetAtMs: window.resetAtMs }, MAX_TRACKED_CLIENTS)
     else windows.delete(address)
   }
   const announced = (message: string) => {

@@ -73,7 +73,12 @@ describe.each(['embedded', 'server'] as const)('generated client against the bui
     up.enqueue({ text: 'one two three four five six seven eight', chunkDelayMs: 30 })
     const streamed = await client.POST('/agent/async', { body: { message: 'stream me from elsewhere' } })
     const sse = await readSse(`${gateway.url}/agent/run/${streamed.data!.runId}/events`, { headers: { authorization: `Bearer ${TOKEN}` } })
-    expect(sse.events.filter((e) => e.event === 'agent.text_delta').map((e) => e.data.text).join('')).toBe('one two three four five six seven eight')
+    expect(
+      sse.events
+        .filter((e) => e.event === 'agent.text_delta')
+        .map((e) => e.data.text)
+        .join(''),
+    ).toBe('one two three four five six seven eight')
     expect(sse.events.at(-1)?.event).toBe('run.completed')
 
     up.enqueue({ hang: true })

@@ -73,8 +73,7 @@ describe('openapi/openapi.json', () => {
         expect(response.content?.[PROBLEM_CONTENT_TYPE]?.schema, `${key} ${status}`).toEqual({ $ref: '#/components/schemas/Problem' })
       }
       const errorStatuses = Object.keys(op.responses).filter((s) => /^[45]/.test(s))
-      for (const status of errorStatuses)
-        expect(JSON.stringify(op.responses[status]), `${key} ${status}`).toContain('#/components/schemas/Problem')
+      for (const status of errorStatuses) expect(JSON.stringify(op.responses[status]), `${key} ${status}`).toContain('#/components/schemas/Problem')
     }
   })
 })

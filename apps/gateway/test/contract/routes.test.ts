@@ -42,8 +42,7 @@ function openObjects(schema: unknown, path: string, out: string[] = []): string[
   const s = schema as Record<string, unknown>
   if ((s.type === 'object' || s.properties !== undefined) && s.additionalProperties !== false) out.push(path)
   for (const [key, value] of Object.entries(s)) {
-    if (key === 'properties' && value && typeof value === 'object')
-      for (const [name, sub] of Object.entries(value)) openObjects(sub, `${path}.${name}`, out)
+    if (key === 'properties' && value && typeof value === 'object') for (const [name, sub] of Object.entries(value)) openObjects(sub, `${path}.${name}`, out)
     else if (['items', 'anyOf', 'oneOf', 'allOf', 'not'].includes(key)) {
       const subs = Array.isArray(value) ? value : [value]
       for (const [i, sub] of subs.entries()) openObjects(sub, `${path}.${key}[${i}]`, out)
@@ -84,7 +83,13 @@ describe('route inventory', () => {
       expect(r.schema.tags, key).toEqual(['Sessions'])
       expect(r.auth, key).toEqual({ scopes: [key.startsWith('GET ') ? 'sessions:read' : 'sessions:write'] })
     }
-    expect(routes.filter((r) => r.url.startsWith('/sessions')).map(routeKey).filter((k) => !k.startsWith('HEAD ')).sort()).toEqual([...SESSIONS].sort())
+    expect(
+      routes
+        .filter((r) => r.url.startsWith('/sessions'))
+        .map(routeKey)
+        .filter((k) => !k.startsWith('HEAD '))
+        .sort(),
+    ).toEqual([...SESSIONS].sort())
   })
 
   it('gives every route a valid auth policy', () => {
@@ -135,7 +140,10 @@ describe('route inventory', () => {
   it('declares a response schema for a success status on every documented route', () => {
     for (const r of documented) {
       const statuses = Object.keys(r.schema.response ?? {})
-      expect(statuses.some((s) => /^[23]\d\d$/.test(s)), `${routeKey(r)} declares no success response`).toBe(true)
+      expect(
+        statuses.some((s) => /^[23]\d\d$/.test(s)),
+        `${routeKey(r)} declares no success response`,
+      ).toBe(true)
     }
   })
 
@@ -171,12 +179,8 @@ describe('route inventory', () => {
   it('refuses to boot with a route that declares no auth policy', async () => {
     const app = await buildApp({ config: loadConfig({}), services: unusedServices(), log: pino({ level: 'silent' }) })
     expect(() => app.get('/undeclared', async () => 'x')).toThrow(/declares no config\.auth/)
-    expect(() =>
-      app.get('/bad-scope', { config: { auth: { scopes: ['root' as never] } } }, async () => 'x'),
-    ).toThrow(/config\.auth must be/)
-    expect(() =>
-      app.get('/both', { config: { auth: { public: true, scopes: [] } as never } }, async () => 'x'),
-    ).toThrow(/config\.auth must be/)
+    expect(() => app.get('/bad-scope', { config: { auth: { scopes: ['root' as never] } } }, async () => 'x')).toThrow(/config\.auth must be/)
+    expect(() => app.get('/both', { config: { auth: { public: true, scopes: [] } as never } }, async () => 'x')).toThrow(/config\.auth must be/)
     await app.close()
   })
 

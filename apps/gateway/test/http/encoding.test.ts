@@ -49,7 +49,12 @@ describe.each(MODES)('string fields round-trip or are refused cleanly (%s mode)'
       const res = await t.app.inject({ method: 'POST', url: '/auth/tokens', headers: bearer(t.adminToken), payload: { name, scopes: ['runs:read'] } })
       expect(res.statusCode).toBe(400)
     }
-    const ok = await t.app.inject({ method: 'POST', url: '/auth/tokens', headers: bearer(t.adminToken), payload: { name: 'emoji 🧪 ok', scopes: ['runs:read'] } })
+    const ok = await t.app.inject({
+      method: 'POST',
+      url: '/auth/tokens',
+      headers: bearer(t.adminToken),
+      payload: { name: 'emoji 🧪 ok', scopes: ['runs:read'] },
+    })
     expect(ok.json().name).toBe('emoji 🧪 ok')
   })
 })

@@ -18,7 +18,13 @@ const VALID_TOKEN_BODY = { name: 'hardening', scopes: ['runs:read'] }
 function postChunked(port: number, path: string, token: string, totalBytes: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port, path, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      },
       (res) => {
         res.resume()
         resolve(res.statusCode ?? 0)
@@ -88,7 +94,12 @@ describe('HTTP hardening', () => {
       const payload = JSON.stringify({ message: 'a'.repeat(TWO_MB), name: 'x', scopes: ['admin'] })
       await expectNoSideEffects(async () => {
         for (const r of writeRoutes) {
-          const res = await t.app.inject({ method: r.method as InjectOptions['method'], url: samplePath(r), headers: { ...admin(), 'content-type': 'application/json' }, payload })
+          const res = await t.app.inject({
+            method: r.method as InjectOptions['method'],
+            url: samplePath(r),
+            headers: { ...admin(), 'content-type': 'application/json' },
+            payload,
+          })
           expectProblem(res, 413, 'payload_too_large')
         }
       })
@@ -109,7 +120,12 @@ describe('HTTP hardening', () => {
         for (const r of writeRoutes) {
           const payload = JSON.stringify({ name: text, scopes: ['runs:read'], message: text })
           expect(Buffer.byteLength(payload)).toBeGreaterThan(limit)
-          const res = await t.app.inject({ method: r.method as InjectOptions['method'], url: samplePath(r), headers: { ...admin(), 'content-type': 'application/json' }, payload })
+          const res = await t.app.inject({
+            method: r.method as InjectOptions['method'],
+            url: samplePath(r),
+            headers: { ...admin(), 'content-type': 'application/json' },
+            payload,
+          })
           expectProblem(res, 413, 'payload_too_large')
         }
       })
@@ -119,7 +135,12 @@ describe('HTTP hardening', () => {
       const body = gzipSync(JSON.stringify({ ...VALID_TOKEN_BODY, pad: 'a'.repeat(TWO_MB) }))
       expect(body.length).toBeLessThan(1024 * 1024)
       await expectNoSideEffects(async () => {
-        const res = await t.app.inject({ method: 'POST', url: '/auth/tokens', headers: { ...admin(), 'content-type': 'application/json', 'content-encoding': 'gzip' }, payload: body })
+        const res = await t.app.inject({
+          method: 'POST',
+          url: '/auth/tokens',
+          headers: { ...admin(), 'content-type': 'application/json', 'content-encoding': 'gzip' },
+          payload: body,
+        })
         expect([400, 413, 415]).toContain(res.statusCode)
         expectProblem(res, res.statusCode)
       })
@@ -172,7 +193,12 @@ describe('HTTP hardening', () => {
       const nonJson = variants.filter(([name]) => ['list of types', 'missing', 'text/plain', 'multipart', 'form', 'tab and junk'].includes(name))
       await expectNoSideEffects(async () => {
         for (const [name, headers] of nonJson) {
-          const res = await t.app.inject({ method: 'POST', url: '/auth/tokens', headers: { ...admin(), ...(headers as Record<string, string>) }, payload: JSON.stringify(VALID_TOKEN_BODY) })
+          const res = await t.app.inject({
+            method: 'POST',
+            url: '/auth/tokens',
+            headers: { ...admin(), ...(headers as Record<string, string>) },
+            payload: JSON.stringify(VALID_TOKEN_BODY),
+          })
           expect([400, 415], `${name}: ${res.statusCode}`).toContain(res.statusCode)
         }
       })
@@ -196,23 +222,29 @@ describe('HTTP hardening', () => {
   })
 
   describe('A18 prototype pollution and mass assignment', () => {
-    const pollution = [
-      '{"__proto__":{"polluted":true}}',
-      '{"constructor":{"prototype":{"polluted":true}}}',
-      '{"a":{"b":{"__proto__":{"polluted":true}}}}',
-    ]
+    const pollution = ['{"__proto__":{"polluted":true}}', '{"constructor":{"prototype":{"polluted":true}}}', '{"a":{"b":{"__proto__":{"polluted":true}}}}']
 
     it('rejects __proto__ and constructor.prototype payloads on every body route and pollutes nothing', async () => {
       await expectNoSideEffects(async () => {
         for (const r of bodyRoutes) {
           for (const payload of pollution) {
-            const res = await t.app.inject({ method: r.method as InjectOptions['method'], url: samplePath(r), headers: { ...admin(), 'content-type': 'application/json' }, payload })
+            const res = await t.app.inject({
+              method: r.method as InjectOptions['method'],
+              url: samplePath(r),
+              headers: { ...admin(), 'content-type': 'application/json' },
+              payload,
+            })
             expectProblem(res, 400, 'invalid_request')
           }
         }
         const base = JSON.stringify(VALID_TOKEN_BODY).slice(0, -1)
         for (const extra of ['"__proto__":{"polluted":true}', '"constructor":{"prototype":{"polluted":true}}', '"nested":{"__proto__":{"polluted":true}}']) {
-          const res = await t.app.inject({ method: 'POST', url: '/auth/tokens', headers: { ...admin(), 'content-type': 'application/json' }, payload: `${base},${extra}}` })
+          const res = await t.app.inject({
+            method: 'POST',
+            url: '/auth/tokens',
+            headers: { ...admin(), 'content-type': 'application/json' },
+            payload: `${base},${extra}}`,
+          })
           expectProblem(res, 400, 'invalid_request')
         }
       })
@@ -221,7 +253,16 @@ describe('HTTP hardening', () => {
     })
 
     it('rejects unknown and server-owned properties at top level and nested', async () => {
-      const serverOwned = { ownerId: 'prn_other', status: 'completed', approved: true, createdAt: '2000-01-01T00:00:00Z', revokedAt: null, id: 'tok_chosen000000', tokenHash: '00', last4: 'abcd' }
+      const serverOwned = {
+        ownerId: 'prn_other',
+        status: 'completed',
+        approved: true,
+        createdAt: '2000-01-01T00:00:00Z',
+        revokedAt: null,
+        id: 'tok_chosen000000',
+        tokenHash: '00',
+        last4: 'abcd',
+      }
       await expectNoSideEffects(async () => {
         for (const [field, value] of Object.entries(serverOwned)) {
           const res = await t.app.inject({ method: 'POST', url: '/auth/tokens', headers: admin(), payload: { ...VALID_TOKEN_BODY, [field]: value } })
@@ -231,7 +272,12 @@ describe('HTTP hardening', () => {
         const nested = await t.app.inject({ method: 'POST', url: '/auth/tokens', headers: admin(), payload: { ...VALID_TOKEN_BODY, meta: { approved: true } } })
         expectProblem(nested, 400, 'invalid_request')
         for (const r of bodyRoutes) {
-          const res = await t.app.inject({ method: r.method as InjectOptions['method'], url: samplePath(r), headers: admin(), payload: { ...serverOwned, scopes: ['admin'] } })
+          const res = await t.app.inject({
+            method: r.method as InjectOptions['method'],
+            url: samplePath(r),
+            headers: admin(),
+            payload: { ...serverOwned, scopes: ['admin'] },
+          })
           expectProblem(res, 400, 'invalid_request')
         }
       })

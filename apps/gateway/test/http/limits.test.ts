@@ -118,7 +118,15 @@ describe.each(MODES)('failed-authentication throttle, A08 (%s mode)', (mode) => 
       [`::ffff:${client}`, { method: 'GET', url: '/auth/tokens', headers: bearer('ovk_wrong_2') }],
       [client, { method: 'GET', url: `/auth/tokens?token=${t.adminToken}`, headers: { ...bearer('ovk_wrong_3'), 'x-api-key': 'bogus' } }],
       [client, { method: 'GET', url: '/agent/run/run_0000000000000000', headers: { ...bearer('ovk_wrong_4'), 'x-forwarded-for': '192.0.2.1' } }],
-      [`::ffff:${client}`, { method: 'POST', url: '/agent/async', headers: { 'x-forwarded-for': '192.0.2.2', forwarded: 'for=192.0.2.3', 'x-real-ip': '192.0.2.4' }, payload: { message: 'x' } }],
+      [
+        `::ffff:${client}`,
+        {
+          method: 'POST',
+          url: '/agent/async',
+          headers: { 'x-forwarded-for': '192.0.2.2', forwarded: 'for=192.0.2.3', 'x-real-ip': '192.0.2.4' },
+          payload: { message: 'x' },
+        },
+      ],
     ]
     expect(attempts).toHaveLength(AUTH_FAIL_LIMIT)
     for (const [address, opts] of attempts) expectProblem(await as(address, opts), 401, 'unauthorized')
@@ -170,11 +178,13 @@ describe.each(MODES)('failed-authentication throttle, A08 (%s mode)', (mode) => 
       }
     }
     // The whole budget is still there.
-    for (let i = 0; i < AUTH_FAIL_LIMIT; i++) expectProblem(await as(client, { method: 'GET', url: '/auth/tokens', headers: bearer('ovk_wrong') }), 401, 'unauthorized')
+    for (let i = 0; i < AUTH_FAIL_LIMIT; i++)
+      expectProblem(await as(client, { method: 'GET', url: '/auth/tokens', headers: bearer('ovk_wrong') }), 401, 'unauthorized')
     expectRateLimited(await as(client, { method: 'GET', url: '/auth/tokens', headers: bearer('ovk_wrong') }))
     // Unknown paths are not a way around the budget either: they need a valid token to learn they are unknown.
     const prober = nextClient()
-    for (let i = 0; i < AUTH_FAIL_LIMIT; i++) expectProblem(await as(prober, { method: 'GET', url: `/nope/${i}`, headers: bearer('ovk_wrong') }), 401, 'unauthorized')
+    for (let i = 0; i < AUTH_FAIL_LIMIT; i++)
+      expectProblem(await as(prober, { method: 'GET', url: `/nope/${i}`, headers: bearer('ovk_wrong') }), 401, 'unauthorized')
     expectRateLimited(await as(prober, { method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken) }))
   })
 
@@ -193,7 +203,8 @@ describe.each(MODES)('failed-authentication throttle, A08 (%s mode)', (mode) => 
     const valid: InjectOptions = { method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken) }
     // `other` has served this client (server mode: it holds a lease of 64 requests) and knows of no failure.
     expect((await as(client, valid, other.app)).statusCode).toBe(200)
-    for (let i = 0; i < AUTH_FAIL_LIMIT; i++) expectProblem(await as(client, { method: 'GET', url: '/auth/tokens', headers: bearer('ovk_wrong') }), 401, 'unauthorized')
+    for (let i = 0; i < AUTH_FAIL_LIMIT; i++)
+      expectProblem(await as(client, { method: 'GET', url: '/auth/tokens', headers: bearer('ovk_wrong') }), 401, 'unauthorized')
     // The announcement travels through Redis: allow a few requests for its delivery, far fewer than the lease.
     let answer = await as(client, valid, other.app)
     for (let i = 0; i < 5 && answer.statusCode !== 429; i++) {
@@ -211,7 +222,11 @@ describe.each(MODES)('global per-client rate limit, A20 (%s mode)', (mode) => {
   let other: Instance
   let proxied: Instance
   const as = (remoteAddress: string, opts: InjectOptions, app = t.app) => app.inject({ ...opts, remoteAddress })
-  const list = (headers: Record<string, string> = {}): InjectOptions => ({ method: 'GET', url: '/auth/tokens', headers: { ...bearer(t.adminToken), ...headers } })
+  const list = (headers: Record<string, string> = {}): InjectOptions => ({
+    method: 'GET',
+    url: '/auth/tokens',
+    headers: { ...bearer(t.adminToken), ...headers },
+  })
 
   beforeAll(async () => {
     t = await buildTestApp({ mode, env })
@@ -334,36 +349,41 @@ describe('counter store outage', () => {
   })
 
   // 'redis': the in-process store standing in for Redis, so the limiter takes the shared (leased) path.
-  it.each(['inprocess', 'redis'] as const)('does not fail requests while the counters are unavailable, logs the outage once and enforces limits again after it (%s path)', async (kind) => {
-    const real = createInProcessCounterStore()
-    await real.start()
-    let down = true
-    const guarded = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
-      if (down) throw new AppError('unavailable', 'counter store unavailable (hit, Redis at 127.0.0.1:6379): connection lost')
-      return fn(...args)
-    }
-    const counters: CounterStore = { ...real, kind, hit: guarded(real.hit), peek: guarded(real.peek), take: guarded(real.take) }
-    const lines: { level: number; msg: string }[] = []
-    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
-    const app = await buildApp({ config: loadConfig({}), services: { ...t.services, limits: { ...t.services.limits, counters } }, log })
-    try {
-      const client = nextClient()
-      for (let i = 0; i < 5; i++) {
-        expect((await app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken), remoteAddress: client })).statusCode).toBe(200)
-        expectProblem(await app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer('ovk_wrong'), remoteAddress: client }), 401, 'unauthorized')
-      }
-      expect(lines.filter((l) => l.msg.startsWith('rate limits: counter store unavailable'))).toHaveLength(1)
+  it.each(['inprocess', 'redis'] as const)(
+    'does not fail requests while the counters are unavailable, logs the outage once and enforces limits again after it (%s path)',
+    async (kind) => {
+      const real = createInProcessCounterStore()
+      await real.start()
+      let down = true
+      const guarded =
+        <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+        async (...args: A): Promise<R> => {
+          if (down) throw new AppError('unavailable', 'counter store unavailable (hit, Redis at 127.0.0.1:6379): connection lost')
+          return fn(...args)
+        }
+      const counters: CounterStore = { ...real, kind, hit: guarded(real.hit), peek: guarded(real.peek), take: guarded(real.take) }
+      const lines: { level: number; msg: string }[] = []
+      const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+      const app = await buildApp({ config: loadConfig({}), services: { ...t.services, limits: { ...t.services.limits, counters } }, log })
+      try {
+        const client = nextClient()
+        for (let i = 0; i < 5; i++) {
+          expect((await app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken), remoteAddress: client })).statusCode).toBe(200)
+          expectProblem(await app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer('ovk_wrong'), remoteAddress: client }), 401, 'unauthorized')
+        }
+        expect(lines.filter((l) => l.msg.startsWith('rate limits: counter store unavailable'))).toHaveLength(1)
 
-      down = false
-      expect((await app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken), remoteAddress: client })).statusCode).toBe(200)
-      expect(lines.filter((l) => l.msg.startsWith('rate limits: the counter store is reachable again'))).toHaveLength(1)
-      expect((await app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken), remoteAddress: client })).statusCode).toBe(200)
-      expectRateLimited(await app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken), remoteAddress: client }))
-    } finally {
-      await app.close()
-      await real.close()
-    }
-  })
+        down = false
+        expect((await app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken), remoteAddress: client })).statusCode).toBe(200)
+        expect(lines.filter((l) => l.msg.startsWith('rate limits: the counter store is reachable again'))).toHaveLength(1)
+        expect((await app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken), remoteAddress: client })).statusCode).toBe(200)
+        expectRateLimited(await app.inject({ method: 'GET', url: '/auth/tokens', headers: bearer(t.adminToken), remoteAddress: client }))
+      } finally {
+        await app.close()
+        await real.close()
+      }
+    },
+  )
 })
 
 describe('strict request bodies, A17/A18', () => {

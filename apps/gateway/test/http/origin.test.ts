@@ -27,7 +27,16 @@ describe('OPENVESPER_ALLOWED_ORIGINS', () => {
     const config = loadConfig({ OPENVESPER_ALLOWED_ORIGINS: 'HTTPS://Allowed.Example:443, http://localhost:3000,https://allowed.example' })
     expect(config.server.allowedOrigins).toEqual(['https://allowed.example', 'http://localhost:3000'])
     expect(loadConfig({}).server.allowedOrigins).toEqual([])
-    for (const bad of ['*', 'null', 'allowed.example', 'https://allowed.example/', 'https://allowed.example/app', 'https://u@allowed.example', 'ftp://allowed.example', 'https://a.example,'])
+    for (const bad of [
+      '*',
+      'null',
+      'allowed.example',
+      'https://allowed.example/',
+      'https://allowed.example/app',
+      'https://u@allowed.example',
+      'ftp://allowed.example',
+      'https://a.example,',
+    ])
       expect(() => loadConfig({ OPENVESPER_ALLOWED_ORIGINS: bad }), bad).toThrow(/OPENVESPER_ALLOWED_ORIGINS/)
   })
 
@@ -35,7 +44,15 @@ describe('OPENVESPER_ALLOWED_ORIGINS', () => {
     expect(normalizeOrigin('HTTP://LOCALHOST:80')).toBe('http://localhost')
     expect(normalizeOrigin('https://allowed.example:443')).toBe('https://allowed.example')
     expect(normalizeOrigin('https://allowed.example:8443')).toBe('https://allowed.example:8443')
-    for (const bad of ['null', '', 'https://allowed.example@evil.test', 'https://allowed.example/', 'https://allowed.example?x', 'ws://allowed.example', 'https://allowed.example, https://evil.test'])
+    for (const bad of [
+      'null',
+      '',
+      'https://allowed.example@evil.test',
+      'https://allowed.example/',
+      'https://allowed.example?x',
+      'ws://allowed.example',
+      'https://allowed.example, https://evil.test',
+    ])
       expect(normalizeOrigin(bad), bad).toBeUndefined()
   })
 })

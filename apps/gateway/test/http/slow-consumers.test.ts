@@ -124,7 +124,12 @@ describe.each(MODES)('slow stream consumers (%s mode)', (mode) => {
     // Every client that reads gets the whole run, in order, to its terminal event.
     for (const r of await Promise.all(sseFollowers)) {
       expect(r.status).toBe(200)
-      expect(r.events.filter((e) => e.event === 'agent.text_delta').map((e) => e.data.text).join('')).toBe(TEXT)
+      expect(
+        r.events
+          .filter((e) => e.event === 'agent.text_delta')
+          .map((e) => e.data.text)
+          .join(''),
+      ).toBe(TEXT)
       expect(r.events.at(-1)!.event).toBe('run.completed')
     }
     for (const f of wsFollowers) {

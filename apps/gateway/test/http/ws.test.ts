@@ -81,7 +81,12 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
     expect(events.map((m) => m.params!.seq)).toEqual(events.map((_, i) => i + 1))
     // The reply (which names the run) comes before its first event.
     expect(c.messages.indexOf(reply)).toBeLessThan(c.messages.indexOf(events[0]!))
-    expect(events.filter((m) => m.method === 'agent.text_delta').map((m) => m.params!.text).join('')).toBe('streamed over the socket')
+    expect(
+      events
+        .filter((m) => m.method === 'agent.text_delta')
+        .map((m) => m.params!.text)
+        .join(''),
+    ).toBe('streamed over the socket')
     expect(events.map((m) => m.method)).toEqual(expect.arrayContaining(['run.started', 'agent.turn_complete', 'run.completed']))
     const got = await c.call('run.get', { runId })
     expect(got.result).toMatchObject({ runId, status: 'completed', output: 'streamed over the socket' })
@@ -159,7 +164,8 @@ describe.each(MODES)('WebSocket /ws JSON-RPC (%s mode)', (mode) => {
     const b = await connect(wsUrl, bearer(token))
     const started = Date.now()
     const total = 3 * WS_MESSAGE_BURST
-    for (let i = 0; i < total; i++) (i % 2 ? a : b).socket.send(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'run.get', params: { runId: 'run_0000000000000000' } }))
+    for (let i = 0; i < total; i++)
+      (i % 2 ? a : b).socket.send(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'run.get', params: { runId: 'run_0000000000000000' } }))
     const replies = () => [...a.messages, ...b.messages]
     await waitFor(() => replies().length === total, { what: 'a reply to every message' })
     const elapsedS = (Date.now() - started) / 1000

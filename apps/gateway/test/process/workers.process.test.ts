@@ -173,7 +173,10 @@ describe('gateway and workers as processes (server mode)', () => {
     up.setDefault((req) => ({ text: `done: ${lastUserText(req)}`, delayMs: 400 }))
 
     const messages = Array.from({ length: 200 }, (_, i) => `task ${i} ${randomBytes(4).toString('hex')}`)
-    const ids = await bounded(16, messages.map((message) => () => submitAsync(api, { message })))
+    const ids = await bounded(
+      16,
+      messages.map((message) => () => submitAsync(api, { message })),
+    )
     expect(new Set(ids).size).toBe(200)
 
     await waitFor(() => allTerminal(db, ids), { timeoutMs: LONG, intervalMs: 200, what: '200 runs to be terminal' })
@@ -227,10 +230,11 @@ describe('gateway and workers as processes (server mode)', () => {
       const w1 = await start('worker', 'worker-1', env)
       const runs = Array.from({ length: 6 }, (_, i) => ({ message: `crash ${i} ${randomBytes(4).toString('hex')}`, sessionKey: `s-crash-${i}` }))
       const ids = await Promise.all(runs.map((r) => submitAsync(api, r)))
-      await waitFor(
-        async () => (await runRows(db, ids)).every((r) => r.status === 'running' && r.lease_owner === w1.workerId()) && up.requests.length === 6,
-        { timeoutMs: LONG, intervalMs: 100, what: 'all 6 runs to be running on worker-1 with their upstream call in flight' },
-      )
+      await waitFor(async () => (await runRows(db, ids)).every((r) => r.status === 'running' && r.lease_owner === w1.workerId()) && up.requests.length === 6, {
+        timeoutMs: LONG,
+        intervalMs: 100,
+        what: 'all 6 runs to be running on worker-1 with their upstream call in flight',
+      })
 
       w1.kill('SIGKILL')
       expect(await w1.exited).toMatchObject({ signal: 'SIGKILL' })
@@ -324,7 +328,9 @@ describe('gateway and workers as processes (server mode)', () => {
     expect(w2.exit).toBeUndefined()
   })
 
-  it('SIGTERM on the api gateway: new requests are refused, in-flight ones complete, streams are cut at the grace period, exit 0', { timeout: 120_000 }, async () => {
+  it('SIGTERM on the api gateway: new requests are refused, in-flight ones complete, streams are cut at the grace period, exit 0', {
+    timeout: 120_000,
+  }, async () => {
     await serverResources()
     const env = serverEnv({ OPENVESPER_SHUTDOWN_GRACE_MS: '4000' })
     up.setDefault({ text: 'finished in flight', delayMs: 1500 })

@@ -217,9 +217,7 @@ export function createProcessGroup(test?: TestContext) {
     },
     list: () => [...procs],
     dump(): string {
-      return procs
-        .map((p) => `----- ${p.name} (role ${p.role}, pid ${p.pid}, exit ${JSON.stringify(p.exit ?? null)}) -----\n${p.output()}`)
-        .join('\n')
+      return procs.map((p) => `----- ${p.name} (role ${p.role}, pid ${p.pid}, exit ${JSON.stringify(p.exit ?? null)}) -----\n${p.output()}`).join('\n')
     },
     /** Stops every process, then fails when a secret appeared in any one's output (A26). */
     async stopAll(): Promise<void> {

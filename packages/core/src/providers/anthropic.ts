@@ -157,9 +157,7 @@ function toWireMessage(message: ChatMessage): WireMessage | undefined {
     case 'tool':
       return {
         role: 'user',
-        content: [
-          { type: 'tool_result', tool_use_id: message.toolCallId, content: message.content, ...(message.isError ? { is_error: true } : {}) },
-        ],
+        content: [{ type: 'tool_result', tool_use_id: message.toolCallId, content: message.content, ...(message.isError ? { is_error: true } : {}) }],
       }
   }
 }

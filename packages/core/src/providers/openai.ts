@@ -1,14 +1,5 @@
 import { createHttpClient, incompleteStream, parseEventData, trimTrailingSlash, type HttpProvider, type HttpProviderOptions } from './http.js'
-import {
-  ProviderError,
-  type ChatMessage,
-  type ChatRequest,
-  type ProviderEvent,
-  type StopReason,
-  type ToolCall,
-  type ToolSpec,
-  type Usage,
-} from './types.js'
+import { ProviderError, type ChatMessage, type ChatRequest, type ProviderEvent, type StopReason, type ToolCall, type ToolSpec, type Usage } from './types.js'
 
 /** An OpenAI-compatible chat completions provider (`POST {baseUrl}/chat/completions`, always streamed). */
 
@@ -125,11 +116,9 @@ function toUsage(usage: { prompt_tokens?: number; completion_tokens?: number }):
 function streamedError(error: unknown): ProviderError {
   const type = typeof error === 'object' && error !== null ? (error as { type?: unknown; code?: unknown }) : {}
   const rateLimited = type.type === 'rate_limit_error' || type.code === 'rate_limit_exceeded'
-  return new ProviderError(
-    rateLimited ? 'upstream_rate_limited' : 'upstream_unavailable',
-    `${LABEL} upstream reported an error in the stream`,
-    { retryable: true },
-  )
+  return new ProviderError(rateLimited ? 'upstream_rate_limited' : 'upstream_unavailable', `${LABEL} upstream reported an error in the stream`, {
+    retryable: true,
+  })
 }
 
 interface OpenAIChunk {

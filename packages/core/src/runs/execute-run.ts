@@ -43,14 +43,17 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
   const signal = controller.signal
   const rlog = log.child({ runId: run.id, attempt: run.attempt })
 
-  const renew = setInterval(() => {
-    repo
-      .renewLease(run.id, run.attempt, deps.options.leaseMs)
-      .then((held) => {
-        if (!held && !signal.aborted) controller.abort(new RunStopped({ kind: 'lease_lost' }))
-      })
-      .catch((err) => rlog.warn({ err: (err as Error).message }, 'lease renewal failed'))
-  }, Math.max(250, Math.floor(deps.options.leaseMs / 3)))
+  const renew = setInterval(
+    () => {
+      repo
+        .renewLease(run.id, run.attempt, deps.options.leaseMs)
+        .then((held) => {
+          if (!held && !signal.aborted) controller.abort(new RunStopped({ kind: 'lease_lost' }))
+        })
+        .catch((err) => rlog.warn({ err: (err as Error).message }, 'lease renewal failed'))
+    },
+    Math.max(250, Math.floor(deps.options.leaseMs / 3)),
+  )
 
   const writer = createEventWriter(deps, run.id, fence, [attempt.started])
   const emit = async (type: RunEvent['type'], data: Record<string, unknown>) => {
@@ -176,7 +179,11 @@ async function buildMessages(db: Db, run: RunRow, systemPrompt: string | undefin
   }
   const transcript: HistoryEntry[] = history
     ? [...history, { role: 'user', content: { text: run.input.message }, runId: run.id }]
-    : (await createSessionsRepo(db).contextTranscript(run.sessionId)).map((m) => ({ role: m.role, content: m.content as HistoryEntry['content'], runId: m.runId }))
+    : (await createSessionsRepo(db).contextTranscript(run.sessionId)).map((m) => ({
+        role: m.role,
+        content: m.content as HistoryEntry['content'],
+        runId: m.runId,
+      }))
   for (const m of transcript) {
     // This run's own user message is in the transcript; its assistant reply is written only when it finishes.
     if (m.role === 'user') messages.push({ role: 'user', content: m.content.text ?? '' })
@@ -203,8 +210,7 @@ async function runTool(
   const existing = await ledger.find(key)
   if (existing) {
     if (existing.status !== 'started') return { content: existing.result ?? '', isError: existing.isError }
-    if (tool?.sideEffects)
-      return { content: `tool '${call.name}' was interrupted by a worker loss and is not repeated; its outcome is unknown`, isError: true }
+    if (tool?.sideEffects) return { content: `tool '${call.name}' was interrupted by a worker loss and is not repeated; its outcome is unknown`, isError: true }
   }
   let args: Record<string, unknown> = {}
   let content: string

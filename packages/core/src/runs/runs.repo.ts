@@ -298,10 +298,7 @@ function buildRunsRepo(db: Db) {
      * Inserts a run — in its session when `session` is given (see CREATE_RUN_IN_SESSION_SQL) — in one statement.
      * `undefined` when the principal already used this idempotency key.
      */
-    async create(
-      r: NewRun,
-      session?: { key: string; sessionId: string; messageId: string; withHistory: boolean },
-    ): Promise<CreatedRow | undefined> {
+    async create(r: NewRun, session?: { key: string; sessionId: string; messageId: string; withHistory: boolean }): Promise<CreatedRow | undefined> {
       if (!session) return createOne(r)
       const c = runColumns(r)
       const rows = await raw.query(CREATE_RUN_IN_SESSION_SQL, [
@@ -405,7 +402,13 @@ function buildRunsRepo(db: Db) {
         id: String(r.id),
         status: r.status as 'queued' | 'failed',
         attempt: Number(r.attempt),
-        event: { runId: String(r.id), seq: Number(r.seq), type: r.type as RunEventType, data: r.data as Record<string, unknown>, createdAt: toIso(r.created_at) },
+        event: {
+          runId: String(r.id),
+          seq: Number(r.seq),
+          type: r.type as RunEventType,
+          data: r.data as Record<string, unknown>,
+          createdAt: toIso(r.created_at),
+        },
       }))
     },
 

@@ -63,9 +63,13 @@ export function createRunsService(deps: RunDeps) {
     // The session key rule, as on every session route: the stored (NFC) form, or a 400 naming the rule.
     const input = rawInput.sessionKey === undefined ? rawInput : { ...rawInput, sessionKey: parseSessionKey(rawInput.sessionKey) }
     // A run in a session that names no agent runs the session's agent (POST /sessions/:key/agent switches it).
-    const sessionAgent = input.sessionKey !== undefined && input.agent === undefined ? (await createSessionsRepo(db).findByKey(principal.id, input.sessionKey))?.agentId : undefined
+    const sessionAgent =
+      input.sessionKey !== undefined && input.agent === undefined
+        ? (await createSessionsRepo(db).findByKey(principal.id, input.sessionKey))?.agentId
+        : undefined
     const agentId = input.agent ?? sessionAgent ?? DEFAULT_AGENT_ID
-    if (!deps.agents.has(agentId)) throw new AppError('invalid_request', `unknown agent '${agentId}'`, { details: { errors: [{ path: '/agent', message: 'no such agent' }] } })
+    if (!deps.agents.has(agentId))
+      throw new AppError('invalid_request', `unknown agent '${agentId}'`, { details: { errors: [{ path: '/agent', message: 'no such agent' }] } })
     const idempotencyKey = options.idempotencyKey ?? null
     if (idempotencyKey) {
       const existing = await repo.findByIdempotencyKey(principal.id, idempotencyKey)
@@ -135,7 +139,12 @@ export function createRunsService(deps: RunDeps) {
     }
   }
 
-  async function execute(run: RunRow, attempt: ClaimedAttempt, signal?: AbortSignal, onSignal: 'client_gone' | 'shutdown' = 'shutdown'): Promise<ExecuteResult> {
+  async function execute(
+    run: RunRow,
+    attempt: ClaimedAttempt,
+    signal?: AbortSignal,
+    onSignal: 'client_gone' | 'shutdown' = 'shutdown',
+  ): Promise<ExecuteResult> {
     const controller = new AbortController()
     active.set(run.id, controller)
     const onAbort = () => controller.abort(new RunStopped({ kind: onSignal }))

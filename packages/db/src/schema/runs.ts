@@ -66,7 +66,9 @@ export type RunRow = typeof runs.$inferSelect
 export const runEvents = pgTable(
   'run_events',
   {
-    runId: text('run_id').notNull().references(() => runs.id, { onDelete: 'cascade' }),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
     seq: integer('seq').notNull(),
     type: text('type').notNull(),
     data: jsonb('data').$type<Record<string, unknown>>().notNull(),
@@ -86,7 +88,9 @@ export type ToolCallStatus = (typeof TOOL_CALL_STATUSES)[number]
 export const toolCalls = pgTable(
   'tool_calls',
   {
-    runId: text('run_id').notNull().references(() => runs.id, { onDelete: 'cascade' }),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
     step: integer('step').notNull(),
     toolCallId: text('tool_call_id').notNull(),
     name: text('name').notNull(),

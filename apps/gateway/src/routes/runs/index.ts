@@ -123,7 +123,8 @@ const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 
       schema: {
         operationId: 'startAgentRun',
         summary: 'Start an agent run asynchronously',
-        description: 'Queues the run for a worker and answers at once. Poll GET /agent/run/{runId}, wait with POST /agent/run/{runId}/wait or stream GET /agent/run/{runId}/events.',
+        description:
+          'Queues the run for a worker and answers at once. Poll GET /agent/run/{runId}, wait with POST /agent/run/{runId}/wait or stream GET /agent/run/{runId}/events.',
         tags: ['Runs'],
         headers: IdempotencyHeaders,
         body: ref(CreateRunBodySchema),
@@ -227,7 +228,8 @@ const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 
       schema: {
         operationId: 'abortAgentRun',
         summary: 'Cancel a run',
-        description: 'Cancels a queued, running or awaiting-approval run from any gateway instance; the upstream request is stopped. 409 when the run already ended.',
+        description:
+          'Cancels a queued, running or awaiting-approval run from any gateway instance; the upstream request is stopped. 409 when the run already ended.',
         tags: ['Runs'],
         params: RunParams,
         response: { 200: ref(RunSchema) },
@@ -236,7 +238,6 @@ const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 
     },
     async (request) => respond(await runs.abort(request.principal, request.params.runId)),
   )
-
 }
 
 /** Agent execution: `/agent`, `/agent/async`, `/agent/stream`, `/agent/run/:runId/…` and the runs' WebSocket methods. */

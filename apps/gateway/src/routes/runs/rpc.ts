@@ -6,14 +6,8 @@ import { type Notify, type RpcConnection, type RpcMethods, rpcMethod } from '../
 import { CreateRunBodySchema, describeRun } from '../../schemas/run.js'
 
 const RunIdParams = Type.Object({ runId: idPattern('run') }, { additionalProperties: false })
-const SubscribeParams = Type.Object(
-  { runId: idPattern('run'), afterSeq: Type.Optional(Type.Integer({ minimum: 0 })) },
-  { additionalProperties: false },
-)
-const AgentRunParams = Type.Object(
-  { ...CreateRunBodySchema.properties, idempotencyKey: Type.Optional(idempotencyKey()) },
-  { additionalProperties: false },
-)
+const SubscribeParams = Type.Object({ runId: idPattern('run'), afterSeq: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false })
+const AgentRunParams = Type.Object({ ...CreateRunBodySchema.properties, idempotencyKey: Type.Optional(idempotencyKey()) }, { additionalProperties: false })
 
 /** A run event as a notification: the method is the event type, params carry runId and seq. */
 const toNotification = (notify: Notify) => (e: RunEvent) => notify(e.type, { runId: e.runId, seq: e.seq, ...e.data, createdAt: e.createdAt })

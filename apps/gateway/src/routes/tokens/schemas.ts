@@ -4,7 +4,12 @@ import { ref } from '../../http/components.js'
 import { idPattern } from '../../http/params.js'
 
 /** A token scope (closed list; `admin` implies every other scope). */
-export const ScopeSchema = Type.Unsafe<Scope>({ $id: 'Scope', type: 'string', enum: [...SCOPES], description: 'A token scope; `admin` implies every other scope.' })
+export const ScopeSchema = Type.Unsafe<Scope>({
+  $id: 'Scope',
+  type: 'string',
+  enum: [...SCOPES],
+  description: 'A token scope; `admin` implies every other scope.',
+})
 
 /** Printable labels: no control characters, no unpaired surrogates (they would not round-trip through Postgres). */
 const NoControlChars = '^[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]+$'

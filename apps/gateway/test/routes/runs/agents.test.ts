@@ -23,7 +23,13 @@ describe('agents from openvesper.config.json', () => {
       }),
     )
     t = await buildTestApp({
-      env: { OPENVESPER_CONFIG: configPath, OPENVESPER_MODEL: 'echo', ANTHROPIC_BASE_URL: up.url, ANTHROPIC_API_KEY: 'sk-ant-canary', OPENVESPER_UPSTREAM_MAX_RETRIES: '0' },
+      env: {
+        OPENVESPER_CONFIG: configPath,
+        OPENVESPER_MODEL: 'echo',
+        ANTHROPIC_BASE_URL: up.url,
+        ANTHROPIC_API_KEY: 'sk-ant-canary',
+        OPENVESPER_UPSTREAM_MAX_RETRIES: '0',
+      },
     })
   })
   afterAll(async () => {
@@ -37,7 +43,7 @@ describe('agents from openvesper.config.json', () => {
     expect(up.requests).toHaveLength(0)
   })
 
-  it("runs an agent on its own model with its system prompt and tools over the Anthropic wire format", async () => {
+  it('runs an agent on its own model with its system prompt and tools over the Anthropic wire format', async () => {
     up.enqueue({ toolCalls: [{ id: 'toolu_1', name: 'current_time', arguments: {} }] }, { text: 'Done.' })
     const res = await t.app.inject({ method: 'POST', url: '/agent', headers: bearer(t.adminToken), payload: { message: 'time?', agent: 'writer' } })
     expect(res.json()).toMatchObject({ status: 'completed', output: 'Done.', agent: 'writer', model: 'anthropic/claude-test' })

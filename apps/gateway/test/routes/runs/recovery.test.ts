@@ -25,17 +25,19 @@ describe.each(MODES)('run recovery (%s mode)', (mode) => {
   })
   beforeEach(() => up.reset())
 
-  const runStatus = async (runId: string) =>
-    (await t.app.inject({ method: 'GET', url: `/agent/run/${runId}`, headers: bearer(t.adminToken) })).json()
+  const runStatus = async (runId: string) => (await t.app.inject({ method: 'GET', url: `/agent/run/${runId}`, headers: bearer(t.adminToken) })).json()
 
   it('picks up a run whose row was committed but whose job was never enqueued (crash between the two)', async () => {
     up.enqueue({ text: 'recovered' })
     // What a create request leaves behind when its process dies right after the commit.
     const { runId: id } = await createRun(t.runtime.db.db, { principalId: 'prn_admin', mode: 'async', message: 'lost before enqueue' })
-    const run = await waitFor(async () => {
-      const r = await runStatus(id)
-      return r.status === 'completed' ? r : undefined
-    }, { timeoutMs: 20_000, what: 'reconciler to re-send the run' })
+    const run = await waitFor(
+      async () => {
+        const r = await runStatus(id)
+        return r.status === 'completed' ? r : undefined
+      },
+      { timeoutMs: 20_000, what: 'reconciler to re-send the run' },
+    )
     expect(run).toMatchObject({ output: 'recovered', attempt: 1 })
     expect(up.requests).toHaveLength(1)
   })
@@ -55,10 +57,13 @@ describe.each(MODES)('run recovery (%s mode)', (mode) => {
   it('keeps the lease of a step that lasts three times the lease duration: one execution, attempt 1', async () => {
     up.enqueue({ text: 'slow but steady', delayMs: 3000 })
     const { runId } = (await t.app.inject({ method: 'POST', url: '/agent/async', headers: bearer(t.adminToken), payload: { message: 'slow step' } })).json()
-    const done = await waitFor(async () => {
-      const r = await runStatus(runId)
-      return r.status === 'completed' ? r : undefined
-    }, { timeoutMs: 20_000, what: 'slow run to complete' })
+    const done = await waitFor(
+      async () => {
+        const r = await runStatus(runId)
+        return r.status === 'completed' ? r : undefined
+      },
+      { timeoutMs: 20_000, what: 'slow run to complete' },
+    )
     expect(done).toMatchObject({ attempt: 1, output: 'slow but steady' })
     expect(up.requests).toHaveLength(1)
   })

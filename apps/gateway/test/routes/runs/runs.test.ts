@@ -88,7 +88,10 @@ describe.each(MODES)('runs (%s mode)', (mode) => {
     const seqs = all.map((e) => Number(e.id))
     expect(seqs).toEqual(seqs.map((_, i) => i + 1))
     expect(all.at(-1)!.event).toBe('run.completed')
-    const text = all.filter((e) => e.event === 'agent.text_delta').map((e) => e.data.text).join('')
+    const text = all
+      .filter((e) => e.event === 'agent.text_delta')
+      .map((e) => e.data.text)
+      .join('')
     expect(text).toBe('one two three four five six')
     expect(all.every((e) => e.data.runId === runId)).toBe(true)
 
@@ -228,7 +231,12 @@ describe.each(MODES)('runs (%s mode)', (mode) => {
 
   it('fails with upstream_auth when the provider refuses the key, echoing it, and shows the key nowhere (A26)', async () => {
     const key = 'sk-test-canary-key'
-    up.enqueue({ error: { status: 401, body: { error: { message: `Incorrect API key provided: ${key}. Check ${Buffer.from(key).toString('base64')}`, code: 'invalid_api_key' } } } })
+    up.enqueue({
+      error: {
+        status: 401,
+        body: { error: { message: `Incorrect API key provided: ${key}. Check ${Buffer.from(key).toString('base64')}`, code: 'invalid_api_key' } },
+      },
+    })
     const res = await post('/agent/stream', { message: 'who am I' })
     const runId = String(res.headers['x-run-id'])
     expect(res.body).toContain('event: run.failed')

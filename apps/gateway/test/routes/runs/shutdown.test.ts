@@ -31,7 +31,9 @@ describe('stopping a gateway with inline runs in flight (server mode)', () => {
     await waitFor(() => up.requests[0]!.aborted, { what: 'upstream request aborted' })
     const sql = postgres(t.databaseUrl!, { max: 1 })
     try {
-      const [row] = await sql<{ status: string; attempt: number; lease_owner: string | null }[]>`select status, attempt, lease_owner from runs where id = ${runId}`
+      const [row] = await sql<
+        { status: string; attempt: number; lease_owner: string | null }[]
+      >`select status, attempt, lease_owner from runs where id = ${runId}`
       expect(row).toEqual({ status: 'queued', attempt: 1, lease_owner: null })
     } finally {
       await sql.end()
