@@ -49,8 +49,10 @@ function decodeCursor(cursor: string, shape: RegExp): RegExpExecArray {
   if (!match) throw invalidRequest('cursor is not one this endpoint returned', [{ path: 'querystring.cursor', message: 'unknown cursor' }])
   return match
 }
-const SESSION_CURSOR = /^s1:(-?\d{1,20}):(ses_[0-9a-z]{8,64})$/
-const MESSAGE_CURSOR = /^m1:(asc|desc):(\d{1,20})$/
+// Digit counts bound what a forged cursor can carry to values the queries hold (micros up to the year 2286 and
+// sequence numbers within Number.MAX_SAFE_INTEGER), so it is a 400 here, never a bigint overflow in SQL.
+const SESSION_CURSOR = /^s1:(-?\d{1,16}):(ses_[0-9a-z]{8,64})$/
+const MESSAGE_CURSOR = /^m1:(asc|desc):(\d{1,15})$/
 
 const clampLimit = (limit: number | undefined) => Math.min(Math.max(limit ?? SESSIONS_PAGE_DEFAULT, 1), SESSIONS_PAGE_MAX)
 

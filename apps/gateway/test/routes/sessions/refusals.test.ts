@@ -153,10 +153,14 @@ describe('session routes refuse in the problem shape and write nothing', () => {
         expect((res.error as { errors: { path: string }[] }).errors[0]!.path).toBe('params.key')
       }
     }
+    const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64url')
     const bad: [string, () => Promise<Answer>][] = [
       ['list limit 0', () => owner.GET('/sessions', { params: { query: { limit: 0 } } })],
       ['list limit 201', () => owner.GET('/sessions', { params: { query: { limit: 201 } } })],
       ['list foreign cursor', () => owner.GET('/sessions', { params: { query: { cursor: 'bm90LWEtY3Vyc29y' } } })],
+      // Forged cursors whose numbers no bigint holds: a 400, not an overflow in SQL.
+      ['list huge cursor', () => owner.GET('/sessions', { params: { query: { cursor: b64(`s1:${'9'.repeat(20)}:ses_aaaaaaaaaaaa`) } } })],
+      ['messages huge cursor', () => owner.GET('/sessions/{key}/messages', { params: { path: { key: 'mine' }, query: { cursor: b64(`m1:asc:${'9'.repeat(20)}`) } } })],
       ['list bad date', () => owner.GET('/sessions', { params: { query: { activeSince: 'yesterday' } } })],
       ['list bad agent', () => owner.GET('/sessions', { params: { query: { agentId: 'Not An Agent' } } })],
       ['list unknown query', () => owner.GET('/sessions', { params: { query: { sort: 'asc' } as never } })],
