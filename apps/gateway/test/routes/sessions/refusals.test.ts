@@ -160,7 +160,10 @@ describe('session routes refuse in the problem shape and write nothing', () => {
       ['list foreign cursor', () => owner.GET('/sessions', { params: { query: { cursor: 'bm90LWEtY3Vyc29y' } } })],
       // Forged cursors whose numbers no bigint holds: a 400, not an overflow in SQL.
       ['list huge cursor', () => owner.GET('/sessions', { params: { query: { cursor: b64(`s1:${'9'.repeat(20)}:ses_aaaaaaaaaaaa`) } } })],
-      ['messages huge cursor', () => owner.GET('/sessions/{key}/messages', { params: { path: { key: 'mine' }, query: { cursor: b64(`m1:asc:${'9'.repeat(20)}`) } } })],
+      [
+        'messages huge cursor',
+        () => owner.GET('/sessions/{key}/messages', { params: { path: { key: 'mine' }, query: { cursor: b64(`m1:asc:${'9'.repeat(20)}`) } } }),
+      ],
       ['list bad date', () => owner.GET('/sessions', { params: { query: { activeSince: 'yesterday' } } })],
       ['list bad agent', () => owner.GET('/sessions', { params: { query: { agentId: 'Not An Agent' } } })],
       ['list unknown query', () => owner.GET('/sessions', { params: { query: { sort: 'asc' } as never } })],
