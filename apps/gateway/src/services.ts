@@ -12,6 +12,8 @@ export interface Services {
   runs: RunsService
   sessions: SessionsService
   agents: AgentRegistry
+  /** The model catalogue: for now the default model of agents that name none (OPENVESPER_MODEL, else by provider key, else echo). */
+  models: { defaultModel: string }
   /** Per-client request and failed-authentication limits, counted in `limits.counters`. */
   limits: LimitsService
 }

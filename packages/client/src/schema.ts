@@ -349,6 +349,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List models (OpenAI-compatible)
+         * @description OpenAI's model list: every configured agent (`kind: 'agent'`, `owned_by: 'openvesper'`), which `POST /v1/chat/completions` runs, then the gateway's default model (`kind: 'model'`, `owned_by` its provider).
+         */
+        get: operations["listOpenAIModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{model_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a model (OpenAI-compatible)
+         * @description One entry of GET /v1/models; 404 `model_not_found` otherwise. A `provider/model` id is one path segment with its slash percent-encoded (`openai%2Fgpt-4o-mini`, as openai-node sends it); `/v1/models/openai/gpt-4o-mini` with the slash as is is answered too.
+         */
+        get: operations["getOpenAIModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a chat completion (OpenAI-compatible)
+         * @description `model` names an agent (an id from GET /v1/models with `kind: agent`): the agent runs as an ordinary run, exactly as with POST /agent (or POST /agent/stream with `stream: true`), with its own system prompt, tools and model; the run id is in the X-Run-Id header and in the completion id (`chatcmpl-<runId>`), so GET /agent/run/{runId} shows it. The last user message is the run’s message; earlier messages are not replayed (an agent’s history is its session’s). `X-Session-Key` runs it in that session (as `sessionKey` on POST /agent); the `user` field is not a session. Client `tools` and a `response_format` other than text are refused (400 naming the field) for agent models; sampling options are ignored. A model that is not an agent is a 404 `model_not_found`: pass-through to provider models is a later step. Disconnecting stops a non-streamed run; a streamed one goes on (follow it with GET /agent/run/{runId}/events). Errors on /v1 are OpenAI’s `{ error: { message, type, param, code } }`. With `stream: true`: server-sent events, each `data:` line one `OpenAI.ChatCompletionChunk` (the role chunk first, then content deltas, then a chunk with `finish_reason`, then with `stream_options.include_usage` a chunk with `choices: []` and the usage), ending with `data: [DONE]`. A run that fails mid-stream ends with one `data: {"error": {…}}` line (OpenAI error shape) and no `[DONE]`.
+         */
+        post: operations["createOpenAIChatCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -571,6 +631,325 @@ export interface components {
         };
         ApiTokenList: {
             items: components["schemas"]["ApiToken"][];
+        };
+        "OpenAI.ChatCompletionRequest": {
+            model: string;
+            messages: ({
+                /** @enum {string} */
+                role: "system";
+                content: string | {
+                    /** @enum {string} */
+                    type: "text";
+                    text: string;
+                }[];
+                name?: string;
+            } | {
+                /** @enum {string} */
+                role: "developer";
+                content: string | {
+                    /** @enum {string} */
+                    type: "text";
+                    text: string;
+                }[];
+                name?: string;
+            } | {
+                /** @enum {string} */
+                role: "user";
+                content: string | ({
+                    /** @enum {string} */
+                    type: "text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "image_url";
+                    image_url: {
+                        url: string;
+                        /** @enum {string} */
+                        detail?: "auto" | "low" | "high";
+                    };
+                } | {
+                    /** @enum {string} */
+                    type: "input_audio";
+                    input_audio: {
+                        data: string;
+                        format: string;
+                    };
+                } | {
+                    /** @enum {string} */
+                    type: "file";
+                    file: {
+                        file_data?: string;
+                        file_id?: string;
+                        filename?: string;
+                    };
+                })[];
+                name?: string;
+            } | {
+                /** @enum {string} */
+                role: "assistant";
+                content?: (string | ({
+                    /** @enum {string} */
+                    type: "text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "refusal";
+                    refusal: string;
+                })[]) | null;
+                refusal?: string | null;
+                name?: string;
+                tool_calls?: {
+                    id: string;
+                    /** @enum {string} */
+                    type: "function";
+                    function: {
+                        name: string;
+                        arguments: string;
+                    };
+                }[];
+                function_call?: {
+                    name: string;
+                    arguments: string;
+                } | null;
+                audio?: {
+                    id: string;
+                } | null;
+            } | {
+                /** @enum {string} */
+                role: "tool";
+                content: string | {
+                    /** @enum {string} */
+                    type: "text";
+                    text: string;
+                }[];
+                tool_call_id: string;
+            } | {
+                /** @enum {string} */
+                role: "function";
+                content: string | null;
+                name: string;
+            })[];
+            stream?: boolean | null;
+            stream_options?: {
+                include_usage?: boolean;
+                include_obfuscation?: boolean;
+            } | null;
+            tools?: ({
+                /** @enum {string} */
+                type: "function";
+                function: {
+                    name: string;
+                    description?: string;
+                    parameters?: {
+                        [key: string]: unknown;
+                    };
+                    strict?: boolean | null;
+                };
+            } | {
+                /** @enum {string} */
+                type: "custom";
+                custom: {
+                    name: string;
+                    description?: string;
+                };
+            })[];
+            tool_choice?: ("none" | "auto" | "required") | {
+                /** @enum {string} */
+                type: "function";
+                function: {
+                    name: string;
+                };
+            } | {
+                /** @enum {string} */
+                type: "custom";
+                custom: {
+                    name: string;
+                };
+            } | {
+                /** @enum {string} */
+                type: "allowed_tools";
+                allowed_tools: {
+                    /** @enum {string} */
+                    mode: "auto" | "required";
+                    tools: {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
+            parallel_tool_calls?: boolean | null;
+            temperature?: number | null;
+            top_p?: number | null;
+            max_tokens?: number | null;
+            max_completion_tokens?: number | null;
+            stop?: (string | string[]) | null;
+            n?: number | null;
+            user?: string | null;
+            response_format?: {
+                /** @enum {string} */
+                type: "text";
+            } | {
+                /** @enum {string} */
+                type: "json_object";
+            } | {
+                /** @enum {string} */
+                type: "json_schema";
+                json_schema: {
+                    name: string;
+                    description?: string;
+                    schema?: {
+                        [key: string]: unknown;
+                    };
+                    strict?: boolean | null;
+                };
+            };
+            metadata?: {
+                [key: string]: string;
+            } | null;
+            seed?: number | null;
+            modalities?: ("text" | "audio")[] | null;
+            audio?: {
+                voice: unknown;
+                format: string;
+            } | null;
+            functions?: {
+                [key: string]: unknown;
+            }[];
+            function_call?: string | {
+                name: string;
+            };
+            frequency_penalty?: number | null;
+            presence_penalty?: number | null;
+            logit_bias?: {
+                [key: string]: number;
+            } | null;
+            logprobs?: boolean | null;
+            top_logprobs?: number | null;
+            service_tier?: string | null;
+            store?: boolean | null;
+            prompt_cache_key?: string;
+            prompt_cache_retention?: string | null;
+            safety_identifier?: string;
+            reasoning_effort?: string | null;
+            verbosity?: string | null;
+            prediction?: {
+                [key: string]: unknown;
+            } | null;
+            web_search_options?: {
+                [key: string]: unknown;
+            };
+        };
+        "OpenAI.ChatCompletion": {
+            id: string;
+            /** @enum {string} */
+            object: "chat.completion";
+            /** @description Unix seconds */
+            created: number;
+            model: string;
+            choices: {
+                index: number;
+                message: {
+                    /** @enum {string} */
+                    role: "assistant";
+                    content: string | null;
+                    refusal: string | null;
+                    tool_calls?: {
+                        id: string;
+                        /** @enum {string} */
+                        type: "function";
+                        function: {
+                            name: string;
+                            arguments: string;
+                        };
+                    }[];
+                };
+                logprobs: null;
+                /** @enum {string} */
+                finish_reason: "stop" | "length" | "tool_calls" | "content_filter" | "function_call";
+            }[];
+            usage?: {
+                prompt_tokens: number;
+                completion_tokens: number;
+                total_tokens: number;
+                prompt_tokens_details?: {
+                    cached_tokens?: number;
+                };
+                completion_tokens_details?: {
+                    reasoning_tokens?: number;
+                };
+            };
+            system_fingerprint?: string | null;
+        };
+        "OpenAI.ChatCompletionChunk": {
+            id: string;
+            /** @enum {string} */
+            object: "chat.completion.chunk";
+            created: number;
+            model: string;
+            choices: {
+                index: number;
+                delta: {
+                    /** @enum {string} */
+                    role?: "assistant";
+                    content?: string | null;
+                    refusal?: string | null;
+                    tool_calls?: {
+                        index: number;
+                        id?: string;
+                        /** @enum {string} */
+                        type?: "function";
+                        function?: {
+                            name?: string;
+                            arguments?: string;
+                        };
+                    }[];
+                };
+                logprobs: null;
+                finish_reason: ("stop" | "length" | "tool_calls" | "content_filter" | "function_call") | null;
+            }[];
+            usage?: {
+                prompt_tokens: number;
+                completion_tokens: number;
+                total_tokens: number;
+                prompt_tokens_details?: {
+                    cached_tokens?: number;
+                };
+                completion_tokens_details?: {
+                    reasoning_tokens?: number;
+                };
+            } | null;
+            system_fingerprint?: string | null;
+        };
+        "OpenAI.Model": {
+            id: string;
+            /** @enum {string} */
+            object: "model";
+            /** @description Unix seconds */
+            created: number;
+            owned_by: string;
+            /** @enum {string} */
+            kind: "agent" | "model";
+        };
+        "OpenAI.ModelList": {
+            /** @enum {string} */
+            object: "list";
+            data: {
+                id: string;
+                /** @enum {string} */
+                object: "model";
+                /** @description Unix seconds */
+                created: number;
+                owned_by: string;
+                /** @enum {string} */
+                kind: "agent" | "model";
+            }[];
+        };
+        "OpenAI.Error": {
+            error: {
+                message: string;
+                type: string;
+                param: string | null;
+                code: string | null;
+            };
         };
     };
     responses: never;
@@ -2970,6 +3349,375 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listOpenAIModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.ModelList"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+        };
+    };
+    getOpenAIModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Model"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+        };
+    };
+    createOpenAIChatCompletion: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Runs the agent in this session (its history, its transcript), like `sessionKey` on POST /agent. */
+                "x-session-key"?: string;
+                /** @description Makes the call idempotent: a retry with the same key answers with the same run. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenAI.ChatCompletionRequest"];
+            };
+        };
+        responses: {
+            /** @description The `chat.completion` object, or with `stream: true` its chunks as server-sent events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.ChatCompletion"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
                 };
             };
         };

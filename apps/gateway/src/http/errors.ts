@@ -75,15 +75,33 @@ export function toProblem(code: ErrorCode, detail: string, request: FastifyReque
   }
 }
 
-/** Sends `error` as problem details (the one place responses for errors are written). */
-export function sendProblem(reply: FastifyReply, error: AppError): FastifyReply {
+/**
+ * How a surface writes an error body: problem details on the native API, the provider's error shape on a
+ * compat surface (`registerSurfaceErrors`). Status and headers are the same on every surface.
+ */
+export interface ErrorRenderer {
+  contentType: string
+  body(error: AppError, request: FastifyRequest): unknown
+}
+
+const problemRenderer: ErrorRenderer = {
+  contentType: PROBLEM_CONTENT_TYPE,
+  body: (error, request) => toProblem(error.code, error.message, request, error.details?.errors),
+}
+
+/**
+ * Sends `error` with its status (from the code table), `x-request-id`, `cache-control: no-store`,
+ * `WWW-Authenticate` on a 401 and `Retry-After` when it carries one, and the body of `renderer` (the one
+ * place responses for errors are written).
+ */
+export function sendProblem(reply: FastifyReply, error: AppError, renderer: ErrorRenderer = problemRenderer): FastifyReply {
   const { request } = reply
-  const problem = toProblem(error.code, error.message, request, error.details?.errors)
-  reply.code(problem.status).header('x-request-id', request.id).header('cache-control', 'no-store')
-  if (problem.status === 401) reply.header('www-authenticate', 'Bearer')
+  const status = statusOf(error.code)
+  reply.code(status).header('x-request-id', request.id).header('cache-control', 'no-store')
+  if (status === 401) reply.header('www-authenticate', 'Bearer')
   const retryAfter = error.details?.retryAfterSeconds
   if (typeof retryAfter === 'number' && Number.isFinite(retryAfter) && retryAfter >= 0) reply.header('retry-after', String(Math.ceil(retryAfter)))
-  return reply.type(PROBLEM_CONTENT_TYPE).send(problem)
+  return reply.type(renderer.contentType).send(renderer.body(error, request))
 }
 
 interface ValidationItem {
@@ -153,13 +171,15 @@ export function toAppError(err: unknown): { error: AppError; unexpected: boolean
   return { error: new AppError('internal', 'internal error; quote the request id when reporting it'), unexpected: true }
 }
 
-function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+const NO_ROUTE = 'no route matches this method and path'
+
+function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply, renderer?: ErrorRenderer): void {
   const { error, unexpected } = toAppError(err)
   if (unexpected) request.log.error({ err }, 'unhandled error')
   else if (statusOf(error.code) >= 500) request.log.warn({ code: error.code, err }, 'request failed')
   else request.log.info({ code: error.code }, 'request rejected')
   if (reply.sent || reply.raw.headersSent) return
-  sendProblem(reply, error)
+  sendProblem(reply, error, renderer)
 }
 
 /**
@@ -180,7 +200,21 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => handleError(err, request, reply))
   // The auth hook already answered 401 to requests without valid credentials.
   app.setNotFoundHandler((_request, reply) => {
-    sendProblem(reply, new AppError('not_found', 'no route matches this method and path'))
+    sendProblem(reply, new AppError('not_found', NO_ROUTE))
+  })
+}
+
+/**
+ * A compat surface's error handling, inside its encapsulated plugin (registered with the surface's prefix):
+ * the same mapping, logging, statuses and headers as the native API, the body from `renderer`. Because Fastify
+ * runs a route's hooks under its plugin's error handler, the root hooks' errors (the rate limiter's 429, the
+ * auth hook's 401 and 403) come out in the surface's shape too; the not-found handler does the same for
+ * unknown paths under the prefix.
+ */
+export function registerSurfaceErrors(app: FastifyInstance, renderer: ErrorRenderer): void {
+  app.setErrorHandler((err, request, reply) => handleError(err, request, reply, renderer))
+  app.setNotFoundHandler((_request, reply) => {
+    sendProblem(reply, new AppError('not_found', NO_ROUTE), renderer)
   })
 }
 

@@ -65,15 +65,24 @@ describe('openapi/openapi.json', () => {
     }
   })
 
-  it('documents every 4xx/5xx response of every operation with the Problem component', () => {
+  it('documents every 4xx/5xx response of every operation with the Problem component (the OpenAI error on /v1)', () => {
     for (const { key, op } of operations(doc)) {
+      // Compat surfaces answer errors in the provider's shape (their own error handler).
+      const [contentType, component] = / \/v1\//.test(key)
+        ? ['application/json', '#/components/schemas/OpenAI.Error']
+        : [PROBLEM_CONTENT_TYPE, '#/components/schemas/Problem']
       for (const status of PROBLEM_STATUSES) {
         const response = op.responses?.[String(status)]
         expect(response, `${key} ${status}`).toBeDefined()
-        expect(response.content?.[PROBLEM_CONTENT_TYPE]?.schema, `${key} ${status}`).toEqual({ $ref: '#/components/schemas/Problem' })
+        expect(response.content?.[contentType]?.schema, `${key} ${status}`).toEqual({ $ref: component })
       }
       const errorStatuses = Object.keys(op.responses).filter((s) => /^[45]/.test(s))
-      for (const status of errorStatuses) expect(JSON.stringify(op.responses[status]), `${key} ${status}`).toContain('#/components/schemas/Problem')
+      for (const status of errorStatuses) expect(JSON.stringify(op.responses[status]), `${key} ${status}`).toContain(component)
     }
+  })
+
+  it('declares the OpenAI wire schemas as OpenAI.* components', () => {
+    for (const name of ['OpenAI.ChatCompletionRequest', 'OpenAI.ChatCompletion', 'OpenAI.ChatCompletionChunk', 'OpenAI.ModelList', 'OpenAI.Error'])
+      expect(doc.components.schemas[name], name).toBeDefined()
   })
 })

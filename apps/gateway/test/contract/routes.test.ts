@@ -33,6 +33,12 @@ const SESSIONS = [
   'POST /sessions/prune',
 ]
 
+/** The OpenAI-compatible surface (issue 13, first routes): seed 004's models and chat completions. */
+const OPENAI = ['GET /v1/models', 'GET /v1/models/:model_id', 'POST /v1/chat/completions']
+
+/** Compat surfaces document their errors in the provider's shape (their own error handler), not as problems. */
+const isOpenAI = (r: RouteInfo) => r.url === '/v1' || r.url.startsWith('/v1/')
+
 /** The only routes anyone may call without a token. */
 const PUBLIC_ALLOWLIST = ['GET /health', 'HEAD /health']
 
@@ -92,6 +98,20 @@ describe('route inventory', () => {
     ).toEqual([...SESSIONS].sort())
   })
 
+  it('serves the OpenAI-compatible routes, each tagged "OpenAI", models under runs:read and completions under runs:write', () => {
+    const byKey = new Map(routes.map((r) => [routeKey(r), r]))
+    const missing = OPENAI.filter((k) => !byKey.has(k))
+    expect(missing, `missing routes: ${missing.join(', ')}`).toEqual([])
+    for (const key of OPENAI) {
+      const r = byKey.get(key)!
+      expect(r.schema.tags, key).toEqual(['OpenAI'])
+      expect(r.auth, key).toEqual({ scopes: [key.startsWith('GET ') ? 'runs:read' : 'runs:write'] })
+    }
+    // Besides them only the undocumented twin of the by-id route, for ids whose slash arrives unencoded.
+    const rest = routes.filter((r) => isOpenAI(r) && r.method !== 'HEAD' && !OPENAI.includes(routeKey(r)))
+    expect(rest.map((r) => [routeKey(r), r.hidden, r.auth])).toEqual([['GET /v1/models/*', true, { scopes: ['runs:read'] }]])
+  })
+
   it('gives every route a valid auth policy', () => {
     for (const r of routes) {
       expect(r.auth, `${routeKey(r)} has no config.auth`).toBeDefined()
@@ -147,13 +167,14 @@ describe('route inventory', () => {
     }
   })
 
-  it('documents every error status with the Problem component on every route', () => {
+  it('documents every error status with the Problem component on every route (the OpenAI error on /v1)', () => {
     for (const r of routes) {
+      const [component, contentType] = isOpenAI(r) ? ['OpenAI.Error#', 'application/json'] : ['Problem#', PROBLEM_CONTENT_TYPE]
       for (const status of PROBLEM_STATUSES) {
         const entry = r.schema.response?.[status]
         expect(entry, `${routeKey(r)} lacks a ${status} response`).toBeDefined()
-        expect(JSON.stringify(entry), `${routeKey(r)} ${status}`).toContain('Problem#')
-        expect(Object.keys(entry.content ?? {}), `${routeKey(r)} ${status}`).toContain(PROBLEM_CONTENT_TYPE)
+        expect(JSON.stringify(entry), `${routeKey(r)} ${status}`).toContain(component)
+        expect(Object.keys(entry.content ?? {}), `${routeKey(r)} ${status}`).toContain(contentType)
       }
     }
   })

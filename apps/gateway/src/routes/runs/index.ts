@@ -4,6 +4,7 @@ import type { CreatedRun } from '@openvesper/core'
 import type { RunRow } from '@openvesper/db'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { watchCredential } from '../../http/credential-watch.js'
+import { LONG_HANDLER_IDLE_MS, onDisconnect } from '../../http/disconnect.js'
 import { Type } from 'typebox'
 import { CreateRunBodySchema, describeRun, RunAcceptedSchema, RunSchema, runSchemas, toRun } from '../../schemas/run.js'
 import { ref } from '../../http/components.js'
@@ -39,18 +40,6 @@ const sessionKeyRule = normalizeSessionKeys({ body: ['sessionKey'] })
 const SSE_DESCRIPTION =
   'Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is disconnected; it resumes with Last-Event-ID.'
 const sseResponse = { 200: { description: SSE_DESCRIPTION, content: { 'text/event-stream': { schema: Type.String() } } } }
-
-/** Sync runs and waits may stay silent for long: the socket idle timeout during their handler (1 h + margin). */
-const LONG_HANDLER_IDLE_MS = 3_660_000
-
-/** Aborted when the client goes away before the response was sent. */
-function onDisconnect(reply: FastifyReply): AbortSignal {
-  const ctrl = new AbortController()
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) ctrl.abort()
-  })
-  return ctrl.signal
-}
 
 const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 'tokens'>; config: Config }> = async (app, { services, config }) => {
   const { runs } = services
