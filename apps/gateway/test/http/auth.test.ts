@@ -10,7 +10,7 @@ import { buildApp, redactUrl } from '../../src/app.js'
 import { constantTimeEqual, createTokensService, hasScopes, isWellFormedToken, type Scope, SCOPES, type TokensService } from '@openvesper/access'
 import type { Services } from '../../src/services.js'
 import { bearer, buildTestApp, type TestApp } from '../support/helpers.js'
-import { expectProblem, rawStatus } from '../support/http-assertions.js'
+import { expectErrorBody, expectProblem, rawStatus } from '../support/http-assertions.js'
 import { collectRoutes, routeKey, type RouteInfo, samplePath } from '../support/inventory.js'
 
 const isPublic = (r: RouteInfo) => r.auth !== undefined && 'public' in r.auth
@@ -57,7 +57,7 @@ describe('authentication and authorization (HTTP)', () => {
         }
         expect(res.statusCode, `${routeKey(r)} without credentials`).toBe(401)
         expect(res.headers['www-authenticate']).toBe('Bearer')
-        if (r.method !== 'HEAD') expectProblem(res, 401, 'unauthorized')
+        if (r.method !== 'HEAD') expectErrorBody(res, 401, 'unauthorized')
       }
     })
 
@@ -140,7 +140,7 @@ describe('authentication and authorization (HTTP)', () => {
           for (const [name, headers] of variants(t.adminToken)) {
             const res = await inject({ method: r.method as InjectOptions['method'], url: samplePath(r), headers })
             expect([400, 401, 431], `${routeKey(r)} with ${name}: ${res.statusCode}`).toContain(res.statusCode)
-            if (r.method !== 'HEAD' && res.statusCode === 401) expectProblem(res, 401, 'unauthorized')
+            if (r.method !== 'HEAD' && res.statusCode === 401) expectErrorBody(res, 401, 'unauthorized')
           }
         }
       } finally {
@@ -200,7 +200,7 @@ describe('authentication and authorization (HTTP)', () => {
             } else if (r.method === 'HEAD') {
               expect(res.statusCode, label).toBe(403)
             } else {
-              expectProblem(res, 403, 'forbidden')
+              expectErrorBody(res, 403, 'forbidden')
             }
             checked++
           }
@@ -252,7 +252,7 @@ describe('authentication and authorization (HTTP)', () => {
       )
       for (const r of protectedRoutes.filter((x) => x.method === 'POST' && !hasScopes(['runs:read'], requiredScopes(x)))) {
         const res = await inject({ method: 'POST', url: samplePath(r), headers, payload: { scopes: ['admin', 'runs:write'], role: 'admin', isAdmin: true } })
-        expectProblem(res, 403, 'forbidden')
+        expectErrorBody(res, 403, 'forbidden')
       }
       expect((await t.services.tokens.list()).length).toBe(before)
       // The same token still has exactly its stored scope.

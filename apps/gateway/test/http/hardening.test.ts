@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp, SERVER_TIMEOUTS } from '../../src/app.js'
 import type { Services } from '../../src/services.js'
 import { bearer, buildTestApp, type TestApp } from '../support/helpers.js'
-import { expectNoLeak, expectProblem, rawStatus } from '../support/http-assertions.js'
+import { expectErrorBody, expectNoLeak, expectProblem, rawStatus } from '../support/http-assertions.js'
 import { collectRoutes, isWriteMethod, routeKey, type RouteInfo, samplePath } from '../support/inventory.js'
 
 const TWO_MB = 2 * 1024 * 1024
@@ -100,7 +100,7 @@ describe('HTTP hardening', () => {
             headers: { ...admin(), 'content-type': 'application/json' },
             payload,
           })
-          expectProblem(res, 413, 'payload_too_large')
+          expectErrorBody(res, 413, 'payload_too_large')
         }
       })
     })
@@ -126,7 +126,7 @@ describe('HTTP hardening', () => {
             headers: { ...admin(), 'content-type': 'application/json' },
             payload,
           })
-          expectProblem(res, 413, 'payload_too_large')
+          expectErrorBody(res, 413, 'payload_too_large')
         }
       })
     })
@@ -183,7 +183,7 @@ describe('HTTP hardening', () => {
               payload: JSON.stringify({ unexpectedField: 1, ownerId: 'prn_other', status: 'completed' }),
             })
             expect([400, 415], `${routeKey(r)} with ${name}: ${res.statusCode} ${res.body.slice(0, 200)}`).toContain(res.statusCode)
-            expectProblem(res, res.statusCode)
+            expectErrorBody(res, res.statusCode)
           }
         }
       })
@@ -234,7 +234,7 @@ describe('HTTP hardening', () => {
               headers: { ...admin(), 'content-type': 'application/json' },
               payload,
             })
-            expectProblem(res, 400, 'invalid_request')
+            expectErrorBody(res, 400, 'invalid_request')
           }
         }
         const base = JSON.stringify(VALID_TOKEN_BODY).slice(0, -1)
@@ -278,7 +278,7 @@ describe('HTTP hardening', () => {
             headers: admin(),
             payload: { ...serverOwned, scopes: ['admin'] },
           })
-          expectProblem(res, 400, 'invalid_request')
+          expectErrorBody(res, 400, 'invalid_request')
         }
       })
     })

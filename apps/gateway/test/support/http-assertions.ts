@@ -16,6 +16,34 @@ export function expectProblem(res: Response, status: number, code?: string): Rec
   return body
 }
 
+/** OpenAI's error `type` for each status (the SDKs choose their error class from the status). */
+const OPENAI_TYPES: Record<number, string> = { 401: 'authentication_error', 403: 'permission_error', 429: 'rate_limit_error' }
+const openAIType = (status: number) => OPENAI_TYPES[status] ?? (status >= 500 ? 'server_error' : 'invalid_request_error')
+/** Gateway codes OpenAI has its own well-known code for. */
+const OPENAI_CODES: Record<string, string> = { unauthorized: 'invalid_api_key', rate_limited: 'rate_limit_exceeded' }
+
+/** Asserts OpenAI's error body `{ error: { message, type, param, code } }` that leaks nothing, and returns it. */
+export function expectOpenAIError(res: Response, status: number, code?: string): Record<string, any> {
+  expect(res.statusCode, res.body).toBe(status)
+  expect(res.headers['content-type']).toMatch(/^application\/json/)
+  const body = res.json()
+  expect(Object.keys(body)).toEqual(['error'])
+  expect(body.error).toEqual({ message: expect.any(String), type: openAIType(status), param: body.error.param ?? null, code: expect.any(String) })
+  if (code) expect(body.error.code).toBe(OPENAI_CODES[code] ?? code)
+  expect(typeof res.headers['x-request-id'] === 'string' && res.headers['x-request-id'].length > 0).toBe(true)
+  expectNoLeak(res.body)
+  return body
+}
+
+/**
+ * The error body of the surface that answered: problem details on the native API, OpenAI's error under /v1 (the
+ * compat surface's own error handler), for tests that walk every route.
+ */
+export function expectErrorBody(res: Response, status: number, code?: string): Record<string, any> {
+  const url = String(res.raw.req.url ?? '')
+  return /^\/v1(?:[/?]|$)/.test(url) ? expectOpenAIError(res, status, code) : expectProblem(res, status, code)
+}
+
 /** No stack frames, file paths, SQL or driver names in a response body. */
 export function expectNoLeak(text: string): void {
   expect(text).not.toMatch(/"stack"|\bat [\w.<>]+ \(|node_modules|\/work\/|file:\/\/|\.ts:\d+|\bselect\b.+\bfrom\b|\binsert into\b|postgres|pglite|drizzle/i)
