@@ -174,6 +174,28 @@ describe.each(MODES)('the OpenAI-compatible surface through the official openai 
       expect(session.json()).toMatchObject({ key, agentId: 'main' })
     })
 
+    it('answers a retry with the same Idempotency-Key with the same run, streamed or not', async () => {
+      up.setDefault({ text: 'said once' })
+      const messages = [{ role: 'user' as const, content: 'only once' }]
+      const headers = { 'Idempotency-Key': `idem-${mode}-${Date.now()}` }
+      const first = await client.chat.completions.create({ model: 'main', messages }, { headers })
+      const again = await client.chat.completions.create({ model: 'main', messages }, { headers })
+      expect(again.id).toBe(first.id)
+      expect(again.choices[0]!.message.content).toBe('said once')
+      expect(up.requests).toHaveLength(1)
+
+      const streamHeaders = { 'Idempotency-Key': `idem-stream-${mode}-${Date.now()}` }
+      const read = async () => {
+        const chunks = []
+        for await (const c of await client.chat.completions.create({ model: 'main', messages, stream: true }, { headers: streamHeaders })) chunks.push(c)
+        return { id: chunks[0]!.id, text: chunks.map((c) => c.choices[0]?.delta.content ?? '').join('') }
+      }
+      const streamed = await read()
+      expect(await read()).toEqual(streamed)
+      expect(streamed.text).toBe('said once')
+      expect(up.requests).toHaveLength(2)
+    })
+
     it('reports a run that failed upstream as the SDK error of its status', async () => {
       up.enqueue({ error: { status: 500 } })
       const err = await rejection(client.chat.completions.create({ model: 'main', messages: [{ role: 'user', content: 'fail' }] }))
