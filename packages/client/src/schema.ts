@@ -3597,7 +3597,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Runs the agent in this session (its history, its transcript), like `sessionKey` on POST /agent. */
+                /** @description Runs the agent in this session (its history, its transcript), like `sessionKey` on POST /agent. HTTP header values are read as Latin-1: use ASCII keys here. */
                 "x-session-key"?: string;
                 /** @description Makes the call idempotent: a retry with the same key answers with the same run. */
                 "idempotency-key"?: string;

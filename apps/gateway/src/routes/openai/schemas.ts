@@ -53,7 +53,8 @@ export const ModelPathParams = Type.Object({ '*': Type.String({ minLength: 1 }) 
 export const ChatHeaders = Type.Object({
   'x-session-key': Type.Optional({
     ...SessionKeySchema,
-    description: 'Runs the agent in this session (its history, its transcript), like `sessionKey` on POST /agent.',
+    description:
+      'Runs the agent in this session (its history, its transcript), like `sessionKey` on POST /agent. HTTP header values are read as Latin-1: use ASCII keys here.',
   }),
   'idempotency-key': Type.Optional(idempotencyKey('Makes the call idempotent: a retry with the same key answers with the same run.')),
 })
