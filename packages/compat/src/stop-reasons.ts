@@ -21,21 +21,8 @@ export function toOpenAIFinishReason(reason: StopReason): OpenAIFinishReason {
   }
 }
 
-export function fromOpenAIFinishReason(reason: string | null | undefined): StopReason {
-  switch (reason) {
-    case 'stop':
-    case null:
-    case undefined:
-      return 'end_turn'
-    case 'tool_calls':
-    case 'function_call':
-      return 'tool_use'
-    case 'length':
-      return 'max_tokens'
-    default:
-      return 'other'
-  }
-}
+/** The upstream mapping of core's OpenAI provider: one table for what a `finish_reason` means. */
+export { fromOpenAIFinishReason } from '@openvesper/core'
 
 export function toAnthropicStopReason(reason: StopReason): AnthropicStopReason {
   switch (reason) {

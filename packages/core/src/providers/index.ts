@@ -7,7 +7,7 @@ import { withRetries, type RetryOptions } from './retry.js'
 import type { Provider } from './types.js'
 
 export * from './types.js'
-export { createOpenAIProvider, toOpenAIRequest, type OpenAIProviderOptions } from './openai.js'
+export { createOpenAIProvider, fromOpenAIFinishReason, toOpenAIRequest, type OpenAIProviderOptions } from './openai.js'
 export { createAnthropicProvider, fromAnthropicStopReason, toAnthropicRequest, toAnthropicMessages, type AnthropicProviderOptions } from './anthropic.js'
 export { createEchoProvider } from './echo.js'
 export { withRetries, retryDelay, type RetryOptions, type RetryInfo } from './retry.js'

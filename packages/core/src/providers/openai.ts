@@ -51,7 +51,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): HttpProvid
       }
       yield { type: 'tool_call', call: { id: call.id || `call_${index}`, name: call.name, arguments: call.arguments || '{}' } }
     }
-    yield { type: 'done', stopReason: toStopReason(finishReason, calls.size > 0), usage }
+    yield { type: 'done', stopReason: fromOpenAIFinishReason(finishReason, calls.size > 0), usage }
   }
 
   return { name: 'openai', stream, close: () => http.close() }
@@ -92,8 +92,12 @@ function toOpenAITool(tool: ToolSpec): Record<string, unknown> {
   return { type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.parameters } }
 }
 
-function toStopReason(finishReason: string | undefined, hasToolCalls: boolean): StopReason {
-  switch (finishReason) {
+/**
+ * A chat completion's `finish_reason` as the neutral StopReason (also what the OpenAI-compatible surface reads). Some
+ * OpenAI-compatible servers say `stop` (or nothing) after tool calls: `hasToolCalls` then decides.
+ */
+export function fromOpenAIFinishReason(finishReason: string | null | undefined, hasToolCalls = false): StopReason {
+  switch (finishReason ?? undefined) {
     case 'stop':
       return hasToolCalls ? 'tool_use' : 'end_turn'
     case 'tool_calls':
