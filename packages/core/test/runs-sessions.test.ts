@@ -1,6 +1,6 @@
-import { createDb, type DbHandle, rawSql, rowsOf } from '@openvesper/db'
+import { type DbHandle, rawSql, rowsOf } from '@openvesper/db'
 import { createSessionsRepo } from '@openvesper/sessions'
-import { createTestDatabase, type TestDatabase, waitFor } from '@openvesper/testing'
+import { openTestPostgres, type TestPostgres, waitFor } from '@openvesper/testing'
 import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type CreatedRow, createRunsRepo, type NewRun } from '../src/runs/runs.repo.js'
@@ -10,7 +10,7 @@ import { type CreatedRow, createRunsRepo, type NewRun } from '../src/runs/runs.r
  * (session upsert and touch, transcript entries, the transcript as JSON): what each of them writes, together.
  */
 describe('runs in a session', () => {
-  let database: TestDatabase
+  let pg: TestPostgres
   let handle: DbHandle
   let n = 0
   const next = () => (n++).toString().padStart(6, '0')
@@ -42,13 +42,10 @@ describe('runs in a session', () => {
   }
 
   beforeAll(async () => {
-    database = await createTestDatabase()
-    handle = createDb({ kind: 'postgres', url: database.url, max: 4 })
+    pg = await openTestPostgres()
+    handle = pg.handle
   })
-  afterAll(async () => {
-    await handle.close()
-    await database.drop()
-  })
+  afterAll(() => pg.close())
 
   it('creates the session on first use, with the user message in its transcript and an empty history', async () => {
     const s = inSession('k-first')

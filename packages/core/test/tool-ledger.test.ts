@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
-import { createDb, type DbHandle, rawSql } from '@openvesper/db'
+import { type DbHandle, rawSql } from '@openvesper/db'
 import { createInProcessEventBus, createInProcessQueue, createJobProducer } from '@openvesper/queue'
 import { silentLogger, systemClock } from '@openvesper/shared'
-import { createTestDatabase, type FakeUpstream, startFakeUpstream, type TestDatabase } from '@openvesper/testing'
+import { type FakeUpstream, openTestPostgres, startFakeUpstream, type TestPostgres } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAgentRegistry } from '../src/agents.js'
 import { coreJobs } from '../src/jobs.js'
@@ -15,7 +15,7 @@ import { createToolLedger, type ToolCallKey } from '../src/runs/tool-ledger.js'
 import { createToolRegistry, type Tool } from '../src/tools/registry.js'
 
 describe('tool-call ledger', () => {
-  let database: TestDatabase
+  let pg: TestPostgres
   let handle: DbHandle
   let n = 0
   const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
@@ -49,13 +49,10 @@ describe('tool-call ledger', () => {
     }>('select step, tool_call_id, name, args_hash, args, status, result, is_error from tool_calls where run_id = $1 order by step, tool_call_id', [runId])
 
   beforeAll(async () => {
-    database = await createTestDatabase()
-    handle = createDb({ kind: 'postgres', url: database.url, max: 4 })
+    pg = await openTestPostgres()
+    handle = pg.handle
   })
-  afterAll(async () => {
-    await handle.close()
-    await database.drop()
-  })
+  afterAll(() => pg.close())
 
   it('finds nothing for a call it never recorded', async () => {
     const runId = await newRun()
@@ -127,7 +124,7 @@ describe('tool-call ledger', () => {
 
 /** The executor consults the ledger before every tool call: what a lost attempt finished is not done again. */
 describe('tool calls of a re-executed attempt', () => {
-  let database: TestDatabase
+  let pg: TestPostgres
   let handle: DbHandle
   let up: FakeUpstream
   let providers: ProviderRegistry
@@ -185,16 +182,15 @@ describe('tool calls of a re-executed attempt', () => {
   const newRunId = () => `run_ledgerx${(n++).toString().padStart(5, '0')}`
 
   beforeAll(async () => {
-    database = await createTestDatabase()
-    handle = createDb({ kind: 'postgres', url: database.url, max: 4 })
+    pg = await openTestPostgres()
+    handle = pg.handle
     up = await startFakeUpstream()
     providers = createProviderRegistry({ openai: { baseUrl: `${up.url}/v1`, apiKey: 'sk-test', timeoutMs: 10_000 }, retry: { maxRetries: 0, maxDelayMs: 0 } })
   })
   afterAll(async () => {
     await providers?.close()
     await up?.close()
-    await handle?.close()
-    await database?.drop()
+    await pg?.close()
   })
 
   it('runs a new call once and records its result', async () => {

@@ -1,13 +1,13 @@
-import { createDb, type DbHandle, rawSql } from '@openvesper/db'
+import { type DbHandle, rawSql } from '@openvesper/db'
 import { newId } from '@openvesper/shared'
-import { createRun, createSession, createTestDatabase, type TestDatabase } from '@openvesper/testing'
+import { createRun, createSession, openTestPostgres, type TestPostgres } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSessionsRepo } from '../src/sessions.repo.js'
 import { transcriptInsertCte, transcriptJson } from '../src/sessions.sql.js'
 
 /** The session repository and the transcript fragments against Postgres: epochs, guards, copies, isolation. */
 describe('sessions repository', () => {
-  let database: TestDatabase
+  let pg: TestPostgres
   let handle: DbHandle
   const repo = () => createSessionsRepo(handle.db)
 
@@ -30,13 +30,10 @@ describe('sessions repository', () => {
   const texts = async (sessionId: string) => (await repo().transcript(sessionId)).map((m) => `${m.content.text}@${m.epoch}`)
 
   beforeAll(async () => {
-    database = await createTestDatabase()
-    handle = createDb({ kind: 'postgres', url: database.url, max: 4 })
+    pg = await openTestPostgres()
+    handle = pg.handle
   })
-  afterAll(async () => {
-    await handle.close()
-    await database.drop()
-  })
+  afterAll(() => pg.close())
 
   it('reset starts a new epoch: the context holds only what came after, the transcript keeps everything', async () => {
     const { sessionId, session } = await createSession(handle.db, { principalId: 'prn_r1', key: 'k' })

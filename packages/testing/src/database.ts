@@ -76,6 +76,27 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
 }
 
+export interface TestPostgres {
+  database: TestDatabase
+  handle: DbHandle
+  /** Ends the pool, then drops the database. */
+  close(): Promise<void>
+}
+
+/** A fresh, migrated Postgres database for one test file (createTestDatabase) with a pool of `max` connections on it. */
+export async function openTestPostgres({ max = 4 }: { max?: number } = {}): Promise<TestPostgres> {
+  const database = await createTestDatabase()
+  const handle = createDb({ kind: 'postgres', url: database.url, max })
+  return {
+    database,
+    handle,
+    async close() {
+      await handle.close()
+      await database.drop()
+    },
+  }
+}
+
 /** An in-memory PGlite database with every migration applied (embedded mode). */
 export async function createEmbeddedDb(): Promise<DbHandle> {
   const handle = createDb({ kind: 'pglite', dataDir: 'memory://' })
