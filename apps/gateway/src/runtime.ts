@@ -84,6 +84,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     agents,
     tools,
     providers,
+    contextSources: [],
     defaultModel,
     clock,
     log,

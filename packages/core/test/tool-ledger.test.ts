@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAgentRegistry } from '../src/agents.js'
 import { coreJobs } from '../src/jobs.js'
 import { createProviderRegistry, type ProviderRegistry } from '../src/providers/index.js'
+import type { ContextSource } from '../src/runs/context.js'
 import type { RunDeps } from '../src/runs/deps.js'
 import { createRunEvents } from '../src/runs/events.js'
 import { executeRun } from '../src/runs/execute-run.js'
@@ -140,7 +141,7 @@ describe('tool calls of a re-executed attempt', () => {
       return `${name} ran`
     },
   })
-  const deps = (): RunDeps => {
+  const deps = (contextSources: ContextSource[] = []): RunDeps => {
     const bus = createInProcessEventBus()
     return {
       db: handle.db,
@@ -150,6 +151,7 @@ describe('tool calls of a re-executed attempt', () => {
       agents: createAgentRegistry([{ id: 'main', model: 'openai/gpt-test', tools: ['lookup', 'send'] }]),
       tools: createToolRegistry([tool('lookup', false), tool('send', true)]),
       providers,
+      contextSources,
       defaultModel: 'echo',
       clock: systemClock,
       log: silentLogger,
@@ -158,8 +160,8 @@ describe('tool calls of a re-executed attempt', () => {
     }
   }
   /** A run claimed by this worker, as an inline run is (attempt 1, its run.started stored). */
-  async function claimed(runId: string) {
-    const d = deps()
+  async function claimed(runId: string, contextSources: ContextSource[] = []) {
+    const d = deps(contextSources)
     const created = await createRunsRepo(handle.db).create({
       id: runId,
       principalId: 'prn_ledger',
@@ -229,5 +231,25 @@ describe('tool calls of a re-executed attempt', () => {
     expect(executions.filter((e) => e.endsWith(runId))).toEqual([])
     expect(results).toEqual([{ tool_use_id: 'call_c', tool_name: 'send', content: expect.stringContaining('not repeated'), is_error: true }])
     expect(await createToolLedger(handle.db).find({ runId, step: 0, toolCallId: 'call_c' })).toMatchObject({ status: 'started' })
+  })
+
+  it('puts context sources after the system prompt, records their refs, and skips a source that fails', async () => {
+    up.reset()
+    up.enqueue({ text: 'done' })
+    const sources: ContextSource[] = [
+      { name: 'broken', collect: async () => Promise.reject(new Error('index offline')) },
+      { name: 'memory', collect: async (r) => [{ source: 'memory', text: `remembered for ${r.agentId}: likes tea`, refs: ['mem_1'] }] },
+      { name: 'empty', collect: async () => [{ source: 'empty', text: '  ' }] },
+    ]
+    const runId = newRunId()
+    const attempt = await claimed(runId, sources)
+    const result = await executeRun(attempt.d, attempt.run, new AbortController(), { started: attempt.started })
+    expect(result.outcome).toBe('completed')
+    expect(up.requests.at(-1)?.body.messages).toEqual([
+      { role: 'system', content: 'remembered for main: likes tea' },
+      { role: 'user', content: 'go' },
+    ])
+    const injected = (await attempt.d.events.list(runId, 0)).filter((e) => e.type === 'agent.context_injected')
+    expect(injected.map((e) => e.data)).toEqual([{ blocks: [{ source: 'memory', refs: ['mem_1'] }] }])
   })
 })

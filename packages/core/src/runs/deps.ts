@@ -5,6 +5,7 @@ import type { AgentRegistry } from '../agents.js'
 import type { CoreJobs } from '../jobs.js'
 import type { ProviderRegistry } from '../providers/index.js'
 import type { ToolRegistry } from '../tools/registry.js'
+import type { ContextSource } from './context.js'
 import type { RunEvents } from './events.js'
 
 export interface RunOptions {
@@ -25,6 +26,8 @@ export interface RunDeps {
   agents: AgentRegistry
   tools: ToolRegistry
   providers: ProviderRegistry
+  /** Feed each attempt's prompt (memory, standing orders …), in order. */
+  contextSources: readonly ContextSource[]
   /** `provider/model` used by agents that name none. */
   defaultModel: string
   clock: Clock

@@ -7,6 +7,7 @@
  */
 export const RUN_EVENT_TYPES = [
   'run.started',
+  'agent.context_injected',
   'agent.text_delta',
   'agent.text',
   'agent.tool_request',

@@ -4,6 +4,7 @@ import { createSessionsRepo } from '@openvesper/sessions'
 import type { AgentDefinition } from '../agents.js'
 import { type ModelRef, parseModelRef } from '../providers/index.js'
 import { type ChatMessage, ProviderError, type StopReason, type ToolCall } from '../providers/types.js'
+import { collectContext } from './context.js'
 import type { RunDeps } from './deps.js'
 import type { EventItem, Fence, RunEvent } from './event-types.js'
 import { createEventWriter, type EventWriter } from './run-writer.js'
@@ -75,6 +76,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     const provider = deps.providers.get(ref.provider)
     const toolSpecs = deps.tools.specs(agent.tools)
     const messages = await buildMessages(db, run, agent.systemPrompt, attempt.history)
+    await injectContext(deps, run, messages, signal, emit)
     const maxSteps = Math.min(agent.maxSteps ?? deps.options.maxSteps, deps.options.maxSteps)
 
     for (let step = 0; step < maxSteps; step++) {
@@ -192,6 +194,25 @@ async function buildMessages(db: Db, run: RunRow, systemPrompt: string | undefin
   return messages
 }
 
+/** The context sources' blocks go after the system prompt, as system messages; the event records their refs. */
+async function injectContext(
+  deps: RunDeps,
+  run: RunRow,
+  messages: ChatMessage[],
+  signal: AbortSignal,
+  emit: (type: 'agent.context_injected', data: Record<string, unknown>) => Promise<void>,
+): Promise<void> {
+  if (deps.contextSources.length === 0) return
+  const request = { runId: run.id, principalId: run.principalId, agentId: run.agentId, sessionId: run.sessionId, message: run.input.message, signal }
+  const blocks = await collectContext(deps.contextSources, request, (source, err) =>
+    deps.log.warn({ runId: run.id, source, err: err.message }, 'context source failed; the run goes on without it'),
+  )
+  if (blocks.length === 0) return
+  const at = messages[0]?.role === 'system' ? 1 : 0
+  messages.splice(at, 0, ...blocks.map((b): ChatMessage => ({ role: 'system', content: b.text })))
+  await emit('agent.context_injected', { blocks: blocks.map((b) => ({ source: b.source, refs: b.refs ?? [] })) })
+}
+
 /**
  * Runs one tool call at most once per (run, step, tool call id): the ledger row is written before the
  * tool runs, so a re-executed run reuses a finished result and never repeats a call whose outcome was lost.
@@ -224,7 +245,8 @@ async function runTool(
   if (!tool) return { content: `tool '${call.name}' is not available to this agent`, isError: true }
   if (!existing) await ledger.start(key, { name: call.name, arguments: call.arguments, args })
   try {
-    content = storableText(await tool.execute(args, { runId: run.id, signal, now: () => deps.clock.now() }))
+    const ctx = { runId: run.id, principalId: run.principalId, agentId: run.agentId, sessionId: run.sessionId, signal, now: () => deps.clock.now() }
+    content = storableText(await tool.execute(args, ctx))
   } catch (err) {
     if (signal.aborted) throw signal.reason
     content = storableText(`tool error: ${(err as Error).message}`)

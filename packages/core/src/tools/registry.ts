@@ -1,7 +1,11 @@
 import type { ToolSpec } from '../providers/types.js'
 
+/** Who a tool call acts for: tools scope what they read and write by these (an agent's memory, a session's commitments). */
 export interface ToolContext {
   runId: string
+  principalId: string
+  agentId: string
+  sessionId: string | null
   signal: AbortSignal
   now(): Date
 }
