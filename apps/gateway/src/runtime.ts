@@ -95,10 +95,15 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       maxSteps: config.runs.maxSteps,
       staleQueuedMs: config.runs.staleQueuedMs,
       waitTimeoutMaxMs: config.runs.waitTimeoutMaxMs,
+      sessionQueue: { mode: config.sessions.queueMode, cap: config.sessions.queueCap, collectDebounceMs: config.sessions.collectDebounceMs },
     },
   }
   const runs = createRunsService(runDeps)
-  const sessions = createSessionsService({ db, agents })
+  const sessions = createSessionsService({
+    db,
+    agents,
+    queue: { mode: config.sessions.queueMode, cap: config.sessions.queueCap, agentMode: (id) => (agents.has(id) ? agents.get(id).queueMode : undefined) },
+  })
   const tokens = createTokensService({ db, clock, cacheMs: config.auth.cacheMs, bus, log })
   // Server mode: gateways tell each other about clients that used up their failed-authentication budget.
   const failures = redis ? createFailureBook({ bus, log }) : undefined

@@ -265,6 +265,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sessions/{key}/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A session's queue
+         * @description The queue mode (and where it comes from), the active run and the waiting runs in the order they start.
+         */
+        get: operations["getSessionQueue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sessions/{key}/queue/mode": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a session's queue mode
+         * @description What a message does while the session is busy, unless the request names a mode. `null` goes back to the agent's mode or the gateway default.
+         */
+        post: operations["setSessionQueueMode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sessions/{key}/fork": {
         parameters: {
             query?: never;
@@ -448,7 +488,7 @@ export interface components {
              * @description Machine-readable error code.
              * @enum {string}
              */
-            code: "invalid_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "upstream_error" | "unavailable" | "internal" | "run_not_cancellable" | "session_busy" | "session_exists" | "idempotency_conflict";
+            code: "invalid_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "upstream_error" | "unavailable" | "internal" | "run_not_cancellable" | "session_busy" | "session_exists" | "session_queue_full" | "idempotency_conflict";
             /** @description Explanation of this occurrence; never contains secrets or internals. */
             detail: string;
             /** @description The request path (without query string). */
@@ -461,6 +501,8 @@ export interface components {
                 path: string;
                 message: string;
             }[];
+            /** @description The session's active run (codes session_busy and session_queue_full). */
+            activeRunId?: string;
         };
         Run: {
             /** @description Run id (`run_…`). */
@@ -484,6 +526,8 @@ export interface components {
             attempt: number;
             /** @description Sequence number of the latest event (resume cursor). */
             lastEventSeq: number;
+            /** @description Queued behind its session's active run (queue mode followup or collect): it starts when that run ends (GET /sessions/{key}/queue shows its place). */
+            waiting: boolean;
             /** Format: date-time */
             createdAt: string;
             startedAt: string | null;
@@ -501,6 +545,33 @@ export interface components {
             agent?: string;
             /** @description Session key. Rule: a session key is 1-256 Unicode characters (code points) after NFC normalisation; any character is allowed except control characters (U+0000-U+001F, U+007F-U+009F), the line and paragraph separators U+2028 and U+2029 and unpaired surrogates, and the key may not be exactly "." or ".." (URLs resolve them as path segments); keys are compared exactly after normalisation (case, spaces and format characters such as U+200D count). In paths, percent-encode it (encodeURIComponent). */
             sessionKey?: string;
+            /** @description What this message does if its session is busy; default: the session's queue mode (GET /sessions/{key}/queue). */
+            queueMode?: "reject" | "followup" | "collect" | "steer" | "interrupt";
+        };
+        SessionQueue: {
+            /** @description The session key. */
+            key: string;
+            /** @description What a message does while its session is busy: `reject` (409 with the active run id), `followup` (waits, starts when the active run ends, in arrival order), `collect` (merged with the other messages that arrive while busy into one turn, after a debounce window), `steer` (delivered into the running run at its next model step), `interrupt` (the active run is cancelled and this one starts). */
+            mode: "reject" | "followup" | "collect" | "steer" | "interrupt";
+            /** @description Where the mode comes from: the session's own setting, its agent's config, or the gateway default. */
+            source: "session" | "agent" | "default";
+            /** @description Runs that may wait; past it a message gets 429 with Retry-After. */
+            cap: number;
+            /** @description The run executing (or about to start) in the session. */
+            activeRunId: string | null;
+            /** @description The waiting runs, in the order they start. */
+            waiting: {
+                runId: string;
+                /** @description The message (a `collect` run: the merged messages, in arrival order). */
+                message: string;
+                /** @description How many messages it holds (more than one only in `collect` mode). */
+                messages: number;
+                /**
+                 * Format: date-time
+                 * @description When it started waiting.
+                 */
+                createdAt: string;
+            }[];
         };
         Session: {
             /** @description The session key, in its stored (NFC) form. */
@@ -511,6 +582,8 @@ export interface components {
             messageCount: number;
             /** @description The queued or running run in the session, if any. */
             activeRunId: string | null;
+            /** @description What a message to the busy session does when it names no mode: the session's own setting, else its agent's, else the gateway default. */
+            queueMode: "reject" | "followup" | "collect" | "steer" | "interrupt";
             /** @description Resets so far: the model sees only the messages of the current epoch. */
             epoch: number;
             /** @description When the current epoch began with a reset; null when it never was (or, for a branch of an earlier epoch, unknown). */
@@ -567,6 +640,8 @@ export interface components {
             messageCount: number;
             /** @description The queued or running run in the session, if any. */
             activeRunId: string | null;
+            /** @description What a message to the busy session does when it names no mode: the session's own setting, else its agent's, else the gateway default. */
+            queueMode: "reject" | "followup" | "collect" | "steer" | "interrupt";
             /** @description Resets so far: the model sees only the messages of the current epoch. */
             epoch: number;
             /** @description When the current epoch began with a reset; null when it never was (or, for a branch of an earlier epoch, unknown). */
@@ -2623,6 +2698,257 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSessionQueue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Session key. Rule: a session key is 1-256 Unicode characters (code points) after NFC normalisation; any character is allowed except control characters (U+0000-U+001F, U+007F-U+009F), the line and paragraph separators U+2028 and U+2029 and unpaired surrogates, and the key may not be exactly "." or ".." (URLs resolve them as path segments); keys are compared exactly after normalisation (case, spaces and format characters such as U+200D count). In paths, percent-encode it (encodeURIComponent). */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionQueue"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setSessionQueueMode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Session key. Rule: a session key is 1-256 Unicode characters (code points) after NFC normalisation; any character is allowed except control characters (U+0000-U+001F, U+007F-U+009F), the line and paragraph separators U+2028 and U+2029 and unpaired surrogates, and the key may not be exactly "." or ".." (URLs resolve them as path segments); keys are compared exactly after normalisation (case, spaces and format characters such as U+200D count). In paths, percent-encode it (encodeURIComponent). */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The session's mode; null: back to its agent's or the default. */
+                    mode: ("reject" | "followup" | "collect" | "steer" | "interrupt") | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionQueue"];
                 };
             };
             /** @description Invalid request (validation failed, malformed body or parameters) */

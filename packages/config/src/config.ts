@@ -56,6 +56,7 @@ export interface Config {
     timeoutMs: number
   }
   agents: { configPath: string }
+  sessions: { queueMode: 'reject' | 'followup' | 'collect' | 'steer' | 'interrupt'; queueCap: number; collectDebounceMs: number }
 }
 
 /** Every setting of Config as a dotted path (`'runs.leaseMs'`), derived from the interface: a typo does not compile. */
@@ -133,6 +134,15 @@ export const ENV = defineEnv({
   OPENVESPER_STALE_QUEUED_MS: { path: 'runs.staleQueuedMs', kind: 'int', default: 30_000, min: 100, max: 3_600_000, description: 'A queued run older than this is enqueued again by the reconciler.' },
   OPENVESPER_WAIT_TIMEOUT_MAX_MS: { path: 'runs.waitTimeoutMaxMs', kind: 'int', default: 300_000, min: 1000, max: 3_600_000, description: 'Upper bound of timeoutMs on POST /agent/run/:runId/wait.' },
   OPENVESPER_WORKER_CONCURRENCY: { path: 'runs.workerConcurrency', kind: 'int', default: 16, min: 1, max: 1000, description: 'Async runs one worker process executes at once.' },
+  OPENVESPER_SESSION_QUEUE_MODE: {
+    path: 'sessions.queueMode',
+    kind: 'enum',
+    values: ['reject', 'followup', 'collect', 'steer', 'interrupt'],
+    default: 'followup',
+    description: 'What a message to a busy session does unless the request, the session or its agent says otherwise.',
+  },
+  OPENVESPER_SESSION_QUEUE_CAP: { path: 'sessions.queueCap', kind: 'int', default: 20, min: 1, max: 10_000, description: 'Runs that may wait in one busy session; past it, 429.' },
+  OPENVESPER_SESSION_COLLECT_DEBOUNCE_MS: { path: 'sessions.collectDebounceMs', kind: 'int', default: 500, min: 0, max: 60_000, description: 'Queue mode collect: how long a merged turn waits after its last message.' },
   OPENVESPER_MAX_STEPS: { path: 'runs.maxSteps', kind: 'int', default: 8, min: 1, max: 100, description: 'Default model calls per run (tool loop bound); agents may set less.' },
   OPENVESPER_MODEL: { path: 'upstream.model', kind: 'string', description: 'Default model as provider/model (openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, echo).' },
   OPENAI_BASE_URL: { path: 'upstream.openaiBaseUrl', kind: 'url', default: 'https://api.openai.com/v1', description: 'OpenAI-compatible API base URL.' },

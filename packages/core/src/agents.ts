@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { QUEUE_MODES } from '@openvesper/sessions'
 import { AppError, notFound } from '@openvesper/shared'
 import { type Static, type TSchema, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
@@ -21,6 +22,13 @@ export const AgentSchema = Type.Object(
     tools: Type.Optional(Type.Array(Type.String({ problem: 'must be a tool name' }), { problem: 'must be a list of tool names' })),
     /** Model calls per run (tool-loop bound). */
     maxSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, problem: 'must be an integer from 1 to 100' })),
+    /** What a message to this agent's busy session does (sessions' own setting and the request's override it). */
+    queueMode: Type.Optional(
+      Type.Union(
+        QUEUE_MODES.map((m) => Type.Literal(m)),
+        { problem: `must be one of ${QUEUE_MODES.join(', ')}` },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

@@ -155,7 +155,14 @@ describe('tool calls of a re-executed attempt', () => {
       defaultModel: 'echo',
       clock: systemClock,
       log: silentLogger,
-      options: { leaseMs: 60_000, maxAttempts: 2, maxSteps: 4, staleQueuedMs: 60_000, waitTimeoutMaxMs: 60_000 },
+      options: {
+        leaseMs: 60_000,
+        maxAttempts: 2,
+        maxSteps: 4,
+        staleQueuedMs: 60_000,
+        waitTimeoutMaxMs: 60_000,
+        sessionQueue: { mode: 'followup', cap: 20, collectDebounceMs: 0 },
+      },
       workerId: 'w_ledger',
     }
   }

@@ -34,6 +34,15 @@ export interface MessagesQuery {
   limit: number
 }
 
+/** A run waiting in a session's queue (queue modes `followup`, `collect`), in arrival order. */
+export interface WaitingRunRow {
+  id: string
+  message: string
+  /** How many messages a `collect` run merged (1 otherwise). */
+  messages: number
+  createdAt: Date
+}
+
 export type GuardedResult<T> = { ok: true; value: T } | { ok: false; reason: 'missing' } | { ok: false; reason: 'busy'; runId: string }
 export type CopyResult = { ok: true; session: SessionRow } | { ok: false; reason: 'missing' | 'exists' | 'no_message' }
 
@@ -43,13 +52,14 @@ const ACTIVE = sql.join(
   sql`, `,
 )
 
-/** The active run of a session, if any (at most one: `runs_session_id_active_uq`). */
-const activeRunOf = (sessionId: SQL | string) => sql`(select r.id from runs r where r.session_id = ${sessionId} and r.status in (${ACTIVE}) limit 1)`
+/** The active run of a session, if any (at most one not waiting: `runs_session_id_active_uq`); else its first waiting one. */
+const activeRunOf = (sessionId: SQL | string) =>
+  sql`(select r.id from runs r where r.session_id = ${sessionId} and r.status in (${ACTIVE}) order by r.waiting, r.created_at, r.id limit 1)`
 
 /** Written out qualified: drizzle renders a lone table's columns unqualified, which a subquery would rebind. */
 const summaryColumns = {
   messageCount: sql<number>`(select count(*)::int from session_messages m where m.session_id = "sessions"."id")`.as('message_count'),
-  activeRunId: sql<string | null>`(select r.id from runs r where r.session_id = "sessions"."id" and r.status in (${ACTIVE}) limit 1)`.as('active_run_id'),
+  activeRunId: sql<string | null>`${activeRunOf(sql`"sessions"."id"`)}`.as('active_run_id'),
   activityUs: sql<string>`(extract(epoch from "sessions"."updated_at") * 1000000)::bigint::text`.as('activity_us'),
 }
 
@@ -180,6 +190,23 @@ export function createSessionsRepo(db: Db) {
           .returning()
         return row!
       })
+    },
+
+    /** Sets (or, with null, clears) the session's queue mode. */
+    async setQueueMode(principalId: string, key: string, queueMode: string | null): Promise<SessionRow | undefined> {
+      const [row] = await db.update(sessions).set({ queueMode }).where(byKey(principalId, key)).returning()
+      return row
+    },
+
+    /** The runs waiting in the session's queue, in the order they will start. */
+    async waitingRuns(sessionId: string): Promise<WaitingRunRow[]> {
+      const rows = rowsOf<{ id: string; message: string; messages: number; created_at: string | Date }>(
+        await db.execute(sql`
+          select r.id, r.input->>'message' as message, coalesce((r.input->>'collected')::int, 1) as messages, r.created_at
+          from runs r where r.session_id = ${sessionId} and r.waiting and r.status = 'queued'
+          order by r.created_at, r.id`),
+      )
+      return rows.map((r) => ({ id: r.id, message: r.message, messages: Number(r.messages), createdAt: new Date(r.created_at) }))
     },
 
     async setAgent(principalId: string, key: string, agentId: string): Promise<SessionRow | undefined> {

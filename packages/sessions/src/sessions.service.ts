@@ -1,7 +1,8 @@
 import type { Db, SessionMessageRow, SessionRow } from '@openvesper/db'
 import { AppError, conflict, invalidRequest, newId, notFound } from '@openvesper/shared'
+import { type QueueMode, type QueueModeSource, resolveQueueMode } from './queue-modes.js'
 import { parseSessionKey } from './session-key.js'
-import { createSessionsRepo, type SessionSummaryRow } from './sessions.repo.js'
+import { createSessionsRepo, type SessionSummaryRow, type WaitingRunRow } from './sessions.repo.js'
 
 export interface SessionsPrincipal {
   id: string
@@ -11,6 +12,19 @@ export interface SessionsDeps {
   db: Db
   /** Whether an agent id names a configured agent (the agent registry of core, injected). */
   agents: { has(agentId: string): boolean }
+  /** The queue settings below the session's own: the gateway's default mode and cap, each agent's mode. */
+  queue: { mode: QueueMode; cap: number; agentMode(agentId: string): QueueMode | undefined }
+}
+
+/** A session's queue as GET /sessions/:key/queue shows it. */
+export interface SessionQueueView {
+  session: SessionSummaryRow
+  mode: QueueMode
+  source: QueueModeSource
+  cap: number
+  /** The run executing (or about to) in the session, if any. */
+  activeRunId: string | null
+  waiting: WaitingRunRow[]
 }
 
 export const SESSIONS_PAGE_MAX = 200
@@ -69,6 +83,17 @@ export function createSessionsService(deps: SessionsDeps) {
     const session = await repo.summary(principal.id, key)
     if (!session) throw notFound('session', key)
     return session
+  }
+
+  /** The mode a busy session applies to a message that names none, and which setting it comes from. */
+  function queueModeOf(session: Pick<SessionRow, 'queueMode' | 'agentId'>): { mode: QueueMode; source: QueueModeSource } {
+    return resolveQueueMode({ session: session.queueMode, agent: deps.queue.agentMode(session.agentId), fallback: deps.queue.mode })
+  }
+
+  async function queueView(session: SessionSummaryRow): Promise<SessionQueueView> {
+    const waiting = await repo.waitingRuns(session.id)
+    const activeRunId = session.activeRunId && !waiting.some((w) => w.id === session.activeRunId) ? session.activeRunId : null
+    return { session, ...queueModeOf(session), cap: deps.queue.cap, activeRunId, waiting }
   }
 
   async function messagesPage(session: SessionRow, input: MessagesInput): Promise<Page<SessionMessageRow>> {
@@ -174,6 +199,20 @@ export function createSessionsService(deps: SessionsDeps) {
         throw notFound('session', key)
       }
       return summaryOrThrow(principal, target)
+    },
+
+    queueModeOf,
+
+    /** The session's queue: its mode (and where it comes from), the active run, the waiting runs in the order they start. */
+    async queue(principal: SessionsPrincipal, rawKey: string): Promise<SessionQueueView> {
+      return queueView(await summaryOrThrow(principal, keyOf(rawKey)))
+    },
+
+    /** Sets the session's own queue mode (null: back to the agent's or the default). */
+    async setQueueMode(principal: SessionsPrincipal, rawKey: string, mode: QueueMode | null): Promise<SessionQueueView> {
+      const key = keyOf(rawKey)
+      if (!(await repo.setQueueMode(principal.id, key, mode))) throw notFound('session', key)
+      return queueView(await summaryOrThrow(principal, key))
     },
 
     /** Drops (or with `dryRun` counts) the principal's sessions idle for longer than `idleMs`; never one with an active run. */

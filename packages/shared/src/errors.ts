@@ -18,6 +18,7 @@ export const ERROR_CODE_TABLE = {
   run_not_cancellable: { status: 409, title: 'Run not cancellable' },
   session_busy: { status: 409, title: 'Session busy' },
   session_exists: { status: 409, title: 'Session exists' },
+  session_queue_full: { status: 429, title: 'Session queue full' },
   idempotency_conflict: { status: 409, title: 'Idempotency conflict' },
 } as const satisfies Record<string, { status: number; title: string }>
 export type ErrorCode = keyof typeof ERROR_CODE_TABLE

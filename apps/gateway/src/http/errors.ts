@@ -25,6 +25,7 @@ export const ProblemSchema = Type.Object(
     instance: Type.Optional(Type.String({ description: 'The request path (without query string).' })),
     requestId: Type.String({ description: 'Correlation id, also sent in the `x-request-id` header.' }),
     errors: Type.Optional(Type.Array(FieldErrorSchema, { description: 'Field-level validation failures.' })),
+    activeRunId: Type.Optional(Type.String({ description: "The session's active run (codes session_busy and session_queue_full)." })),
   },
   { $id: 'Problem', title: 'Problem', additionalProperties: false, description: 'RFC 9457 problem details.' },
 )
@@ -61,7 +62,7 @@ export function problemResponse(status: ErrorStatus) {
 }
 
 /** Builds the problem body. `instance` is the path only: a query string may carry a credential. */
-export function toProblem(code: ErrorCode, detail: string, request: FastifyRequest, errors?: FieldError[]): Problem {
+export function toProblem(code: ErrorCode, detail: string, request: FastifyRequest, errors?: FieldError[], activeRunId?: unknown): Problem {
   const path = request.url.split('?', 1)[0] ?? ''
   return {
     type: `${PROBLEM_TYPE_PREFIX}${code}`,
@@ -72,6 +73,7 @@ export function toProblem(code: ErrorCode, detail: string, request: FastifyReque
     instance: path.length > 0 && path.length <= 2048 ? path : undefined,
     requestId: request.id,
     ...(errors && errors.length > 0 ? { errors: errors.slice(0, 20) } : {}),
+    ...(typeof activeRunId === 'string' ? { activeRunId } : {}),
   }
 }
 
@@ -86,7 +88,7 @@ export interface ErrorRenderer {
 
 const problemRenderer: ErrorRenderer = {
   contentType: PROBLEM_CONTENT_TYPE,
-  body: (error, request) => toProblem(error.code, error.message, request, error.details?.errors),
+  body: (error, request) => toProblem(error.code, error.message, request, error.details?.errors, error.details?.activeRunId),
 }
 
 /**

@@ -27,6 +27,10 @@ export const RunSchema = Type.Object(
     usage: Type.Union([Type.Object({ inputTokens: Type.Integer(), outputTokens: Type.Integer() }), Type.Null()]),
     attempt: Type.Integer({ description: 'Executions so far (more than one after a worker was lost).' }),
     lastEventSeq: Type.Integer({ description: 'Sequence number of the latest event (resume cursor).' }),
+    waiting: Type.Boolean({
+      description:
+        "Queued behind its session's active run (queue mode followup or collect): it starts when that run ends (GET /sessions/{key}/queue shows its place).",
+    }),
     createdAt: Type.String({ format: 'date-time' }),
     startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -50,6 +54,11 @@ export const CreateRunBodySchema = Type.Object(
     }),
     agent: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$', description: 'Agent id; default `main`.' })),
     sessionKey: Type.Optional(SessionKeySchema),
+    queueMode: Type.Optional(
+      Type.Union([Type.Literal('reject'), Type.Literal('followup'), Type.Literal('collect'), Type.Literal('steer'), Type.Literal('interrupt')], {
+        description: "What this message does if its session is busy; default: the session's queue mode (GET /sessions/{key}/queue).",
+      }),
+    ),
   },
   { $id: 'CreateRunBody', additionalProperties: false },
 )
@@ -75,6 +84,7 @@ export function toRun(row: RunRow, sessionKey: string | null): Run {
     usage: row.usage ?? null,
     attempt: row.attempt,
     lastEventSeq: row.lastEventSeq,
+    waiting: row.waiting,
     createdAt: row.createdAt.toISOString(),
     startedAt: iso(row.startedAt),
     finishedAt: iso(row.finishedAt),

@@ -31,6 +31,8 @@ const SESSIONS = [
   'GET /sessions/:key/messages',
   'DELETE /sessions/:key',
   'POST /sessions/prune',
+  'GET /sessions/:key/queue',
+  'POST /sessions/:key/queue/mode',
 ]
 
 /** The OpenAI-compatible surface (issue 13, first routes): seed 004's models and chat completions. */

@@ -1,5 +1,6 @@
 import type { Db } from '@openvesper/db'
 import type { EventBus, JobProducer } from '@openvesper/queue'
+import type { QueueMode } from '@openvesper/sessions'
 import type { Clock, Logger } from '@openvesper/shared'
 import type { AgentRegistry } from '../agents.js'
 import type { CoreJobs } from '../jobs.js'
@@ -14,6 +15,8 @@ export interface RunOptions {
   maxSteps: number
   staleQueuedMs: number
   waitTimeoutMaxMs: number
+  /** A busy session's queue: the default mode, the cap on waiting runs, the `collect` debounce window. */
+  sessionQueue: { mode: QueueMode; cap: number; collectDebounceMs: number }
 }
 
 /** Everything executing and managing runs needs; built once by the composition root. */

@@ -12,6 +12,7 @@ export const RUN_EVENT_TYPES = [
   'agent.text',
   'agent.tool_request',
   'agent.tool_result',
+  'agent.steered',
   'agent.turn_complete',
   'agent.error',
   'run.retrying',

@@ -30,6 +30,32 @@ export interface ClaimedAttempt {
   started: RunEvent
   /** The session's transcript before this run (inline runs get it from the create statement). */
   history?: HistoryEntry[]
+  /** Messages steered into the run while it executes (queue mode `steer`), taken before each model call. */
+  inbox?: SteerInbox
+}
+
+/** A steered message: already in the session's transcript (its id), delivered to the model at the next step. */
+export interface SteeredMessage {
+  id: string
+  text: string
+}
+
+export interface SteerInbox {
+  push(message: SteeredMessage): void
+  /** The messages pushed since the last take, in order. */
+  take(): SteeredMessage[]
+}
+
+export function createSteerInbox(): SteerInbox {
+  let pending: SteeredMessage[] = []
+  return {
+    push: (message) => void pending.push(message),
+    take() {
+      const taken = pending
+      pending = []
+      return taken
+    },
+  }
 }
 
 /**
@@ -79,7 +105,16 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     await injectContext(deps, run, messages, signal, emit)
     const maxSteps = Math.min(agent.maxSteps ?? deps.options.maxSteps, deps.options.maxSteps)
 
+    /** Steered messages go to the model as user turns before its next call; the run's events show each one. */
+    const deliver = async (steered: SteeredMessage[]) => {
+      for (const m of steered) {
+        messages.push({ role: 'user', content: m.text })
+        await emit('agent.steered', { text: m.text, message_id: m.id })
+      }
+    }
+
     for (let step = 0; step < maxSteps; step++) {
+      await deliver(attempt.inbox?.take() ?? [])
       text = ''
       const calls: ToolCall[] = []
       let stopReason: StopReason = 'end_turn'
@@ -98,6 +133,13 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
       }
       if (text) await emit('agent.text', { text })
       if (calls.length === 0) {
+        // A message steered in during this call is answered by another step, not left for the next run.
+        const late = step + 1 < maxSteps ? (attempt.inbox?.take() ?? []) : []
+        if (late.length > 0) {
+          messages.push({ role: 'assistant', content: text })
+          await deliver(late)
+          continue
+        }
         await emit('agent.turn_complete', { stop_reason: stopReason, model: modelName, usage })
         return ended('completed', await finish(deps, run, fence, writer, { status: 'completed', output: text, usage, model: modelName }))
       }

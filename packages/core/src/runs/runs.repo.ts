@@ -109,7 +109,7 @@ const CLAIM_SQL = `
       lease_expires_at = now() + i.lease_ms * interval '1 millisecond', started_at = coalesce(r.started_at, now()),
       updated_at = now(), last_event_seq = r.last_event_seq + 1
     from i
-    where r.id = i.id and r.status = 'queued'
+    where r.id = i.id and r.status = 'queued' and not r.waiting
     returning r.*
   ), ${STARTED_EVENT_CTE}
   select u.*, e.created_at as started_event_at from u join e on e.run_id = u.id`
@@ -154,7 +154,7 @@ const FINISH_SQL = `
 /** Any active status → cancelled, with its run.cancelled event. */
 const CANCEL_SQL = `
   with u as (
-    update runs set status = 'cancelled', lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now(),
+    update runs set status = 'cancelled', waiting = false, lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now(),
       last_event_seq = last_event_seq + 1
     where id = $1 and status in ('queued', 'running', 'awaiting_approval')
     returning last_event_seq
@@ -417,7 +417,7 @@ function buildRunsRepo(db: Db) {
       const rows = await raw.query<{ id: string }>(
         `update runs set updated_at = now()
          where id in (
-           select id from runs where status = 'queued' and updated_at < now() - $1::int * interval '1 millisecond'
+           select id from runs where status = 'queued' and not waiting and updated_at < now() - $1::int * interval '1 millisecond'
            order by updated_at limit $2 for update skip locked
          )
          returning id`,
@@ -427,7 +427,7 @@ function buildRunsRepo(db: Db) {
     },
 
     async listQueuedIds(limit = 10_000): Promise<string[]> {
-      const rows = await raw.query<{ id: string }>(`select id from runs where status = 'queued' limit $1`, [limit])
+      const rows = await raw.query<{ id: string }>(`select id from runs where status = 'queued' and not waiting limit $1`, [limit])
       return rows.map((r) => r.id)
     },
   }
@@ -458,6 +458,7 @@ export function toRunRow(raw: Record<string, unknown>): RunRow {
     leaseOwner: (raw.lease_owner as string | null) ?? null,
     leaseExpiresAt: asDate(raw.lease_expires_at),
     lastEventSeq: Number(raw.last_event_seq),
+    waiting: raw.waiting === true,
     createdAt: asDate(raw.created_at)!,
     startedAt: asDate(raw.started_at),
     finishedAt: asDate(raw.finished_at),

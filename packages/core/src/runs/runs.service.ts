@@ -1,12 +1,22 @@
 import { isUniqueViolation, type RunMode, type RunRow, TERMINAL_RUN_STATUSES } from '@openvesper/db'
 import { AppError, conflict, newId, notFound } from '@openvesper/shared'
-import { createSessionsRepo, parseSessionKey } from '@openvesper/sessions'
+import { createSessionsRepo, parseSessionKey, type QueueMode, resolveQueueMode } from '@openvesper/sessions'
 import { DEFAULT_AGENT_ID } from '../agents.js'
 import { RUN_EXECUTE_JOB, type RunDeps } from './deps.js'
 import type { RunEvent } from './event-types.js'
 import { type FollowOptions, RUN_CONTROL_CHANNEL } from './events.js'
-import { agentModel, cancelRun, type ClaimedAttempt, executeRun, type ExecuteOutcome, type ExecuteResult } from './execute-run.js'
-import { type CreatedRow, createRunsRepo } from './runs.repo.js'
+import {
+  agentModel,
+  cancelRun,
+  type ClaimedAttempt,
+  createSteerInbox,
+  executeRun,
+  type ExecuteOutcome,
+  type ExecuteResult,
+  type SteerInbox,
+} from './execute-run.js'
+import { type CreatedRow, createRunsRepo, type NewRun } from './runs.repo.js'
+import { createSessionQueue } from './session-queue.js'
 import { RunStopped } from './stop.js'
 
 export interface RunPrincipal {
@@ -17,6 +27,8 @@ export interface CreateRunInput {
   message: string
   agent?: string
   sessionKey?: string
+  /** What this message does if its session is busy (overrides the session's and the agent's mode). */
+  queueMode?: QueueMode
 }
 
 export interface CreateRunOptions {
@@ -32,6 +44,8 @@ export interface CreatedRun {
   sessionKey: string | null
   /** A new inline run: claimed by this process, its run.started stored (hand it to `executeInline`). */
   attempt?: ClaimedAttempt
+  /** How a busy session took the message: queued behind its active run, merged into a waiting one, or steered into the active run. */
+  queued?: 'waiting' | 'collected' | 'steered'
 }
 
 export const isTerminalStatus = (status: string) => (TERMINAL_RUN_STATUSES as readonly string[]).includes(status)
@@ -43,8 +57,11 @@ export const isTerminalStatus = (status: string) => (TERMINAL_RUN_STATUSES as re
 export function createRunsService(deps: RunDeps) {
   const { db, queue, bus, events, log } = deps
   const repo = createRunsRepo(db)
+  const sessionQueue = createSessionQueue(db)
   /** Runs executing in this process, for cancellation signals from any instance. */
   const active = new Map<string, AbortController>()
+  /** Messages steered into runs executing here, taken by their turn loop at its next model step. */
+  const inboxes = new Map<string, SteerInbox>()
   let unsubscribeControl: (() => Promise<void>) | undefined
 
   async function sessionKeyOf(run: RunRow): Promise<string | null> {
@@ -59,7 +76,7 @@ export function createRunsService(deps: RunDeps) {
     return run
   }
 
-  async function create(principal: RunPrincipal, rawInput: CreateRunInput, options: CreateRunOptions): Promise<CreatedRun> {
+  async function create(principal: RunPrincipal, rawInput: CreateRunInput, options: CreateRunOptions, interrupts = 0): Promise<CreatedRun> {
     // The session key rule, as on every session route: the stored (NFC) form, or a 400 naming the rule.
     const input = rawInput.sessionKey === undefined ? rawInput : { ...rawInput, sessionKey: parseSessionKey(rawInput.sessionKey) }
     // A run in a session that names no agent runs the session's agent (POST /sessions/:key/agent switches it).
@@ -95,8 +112,8 @@ export function createRunsService(deps: RunDeps) {
         input.sessionKey ? { key: input.sessionKey, sessionId: newId('session'), messageId: newId('message'), withHistory: inline } : undefined,
       )
     } catch (err) {
-      if (isUniqueViolation(err, 'runs_session_id_active_uq'))
-        throw conflict(`session '${input.sessionKey}' already has an active run; wait for it or abort it`, 'session_busy')
+      if (isUniqueViolation(err, 'runs_session_id_active_uq') && input.sessionKey !== undefined)
+        return whenBusy(principal, { ...input, sessionKey: input.sessionKey }, options, base, interrupts)
       throw err
     }
     if (!inserted) {
@@ -108,6 +125,88 @@ export function createRunsService(deps: RunDeps) {
     const { run, started, history } = inserted
     if (!inline) await enqueue(run.id)
     return { run, created: true, sessionKey: input.sessionKey ?? null, attempt: started ? { started, history } : undefined }
+  }
+
+  /**
+   * The session has an active run: its queue mode decides (see `@openvesper/sessions` queue-modes). Every branch is
+   * one statement the database orders; when the active run ended meanwhile, the message is created again normally.
+   */
+  async function whenBusy(
+    principal: RunPrincipal,
+    input: CreateRunInput & { sessionKey: string },
+    options: CreateRunOptions,
+    base: NewRun,
+    interrupts: number,
+  ): Promise<CreatedRun> {
+    const sessionKey = input.sessionKey
+    const session = await createSessionsRepo(db).findByKey(principal.id, sessionKey)
+    const activeRun = session && (await sessionQueue.activeRun(session.id))
+    if (!session || !activeRun) return create(principal, input, options, interrupts)
+    const { mode } = resolveQueueMode({
+      request: input.queueMode,
+      session: session.queueMode,
+      agent: deps.agents.get(base.agentId).queueMode,
+      fallback: deps.options.sessionQueue.mode,
+    })
+    const busy = () =>
+      new AppError('session_busy', `session '${sessionKey}' already has an active run (${activeRun.id}); wait for it or abort it`, {
+        details: { activeRunId: activeRun.id },
+      })
+    if (mode === 'reject') throw busy()
+    if (mode === 'interrupt') {
+      // Bounded: a session that keeps getting busy again (other interrupting clients) answers like reject.
+      if (interrupts >= 3) throw busy()
+      await stopRun(activeRun.id, 'interrupted')
+      return create(principal, input, options, interrupts + 1)
+    }
+    if (mode === 'steer' && activeRun.status === 'running') {
+      const messageId = newId('message')
+      if (await sessionQueue.steer(activeRun.id, messageId, input.message)) {
+        await bus.publish(RUN_CONTROL_CHANNEL, JSON.stringify({ action: 'steer', runId: activeRun.id, messageId, text: input.message })).catch((err) => {
+          log.warn({ runId: activeRun.id, err: (err as Error).message }, 'steer signal publish failed; the message is in the transcript for the next turn')
+        })
+        return { run: (await repo.findById(activeRun.id))!, created: false, sessionKey, queued: 'steered' }
+      }
+    }
+    if (mode === 'collect') {
+      const merged = await sessionQueue.collectInto(principal.id, sessionKey, input.message)
+      if (merged) return { run: merged, created: false, sessionKey, queued: 'collected' }
+    }
+    const waiting = await sessionQueue.insertWaiting(
+      { ...base, claimBy: undefined, sessionId: session.id, sessionKey, collect: mode === 'collect' },
+      deps.options.sessionQueue.cap,
+    )
+    if (!waiting) {
+      const existing = base.idempotencyKey ? await repo.findByIdempotencyKey(principal.id, base.idempotencyKey) : undefined
+      if (existing) return replay(existing, input, options.mode)
+      throw new AppError('session_queue_full', `session '${sessionKey}' already has ${deps.options.sessionQueue.cap} runs waiting; retry later`, {
+        details: { activeRunId: activeRun.id, retryAfterSeconds: 1 },
+      })
+    }
+    // The active run may have ended between the failed create and this insert, before it could promote this one.
+    await drain(session.id)
+    return { run: (await repo.findById(waiting.id)) ?? waiting, created: true, sessionKey, queued: 'waiting' }
+  }
+
+  /** Starts the session's next waiting run if nothing else is active in it (any process may call it, any number of times). */
+  async function drain(sessionId: string): Promise<void> {
+    try {
+      const next = await sessionQueue.promoteNext(sessionId, newId('message'), deps.options.sessionQueue.collectDebounceMs)
+      if (next) await enqueue(next.run.id, undefined, next.delayMs)
+    } catch (err) {
+      // The waiting runs stay in the database: the reconciler promotes them.
+      log.warn({ sessionId, err: (err as Error).message }, 'session queue promotion failed; the reconciler will retry')
+    }
+  }
+
+  /** Cancels an active run in the database, then tells whichever process executes it. False when it had already ended. */
+  async function stopRun(runId: string, reason: string): Promise<boolean> {
+    if (!(await cancelRun(deps, runId, reason))) return false
+    active.get(runId)?.abort(new RunStopped({ kind: 'cancelled' }))
+    await bus.publish(RUN_CONTROL_CHANNEL, JSON.stringify({ action: 'cancel', runId })).catch((err) => {
+      log.warn({ runId, err: (err as Error).message }, 'cancel signal publish failed; the executor stops at its next write')
+    })
+    return true
   }
 
   async function replay(existing: RunRow, input: CreateRunInput, mode: RunMode): Promise<CreatedRun> {
@@ -129,10 +228,10 @@ export function createRunsService(deps: RunDeps) {
    * attempt may still be active — the releasing handler itself, or a dead worker's job until BullMQ's stalled
    * check — and the queue silently drops an id that is waiting, delayed or active.
    */
-  async function enqueue(runId: string, afterAttempt?: number): Promise<void> {
+  async function enqueue(runId: string, afterAttempt?: number, delayMs = 0): Promise<void> {
     const jobId = afterAttempt === undefined ? runId : `${runId}_retry${afterAttempt}`
     try {
-      await queue.add(RUN_EXECUTE_JOB, { runId }, { jobId })
+      await queue.add(RUN_EXECUTE_JOB, { runId }, delayMs > 0 ? { jobId, delayMs } : { jobId })
     } catch (err) {
       // The row is committed: the reconciler re-sends stale queued runs, so the run is not lost.
       log.warn({ runId, err: (err as Error).message }, 'enqueue failed; the reconciler will retry')
@@ -147,17 +246,22 @@ export function createRunsService(deps: RunDeps) {
   ): Promise<ExecuteResult> {
     const controller = new AbortController()
     active.set(run.id, controller)
+    const inbox = run.sessionId ? createSteerInbox() : undefined
+    if (inbox) inboxes.set(run.id, inbox)
     const onAbort = () => controller.abort(new RunStopped({ kind: onSignal }))
     if (signal?.aborted) onAbort()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const result = await executeRun(deps, run, controller, attempt)
+      const result = await executeRun(deps, run, controller, { ...attempt, inbox })
       // Handed back (shutdown): re-sent before this run stops counting as active, so stop() covers it.
       if (result.outcome === 'released') await enqueue(run.id, run.attempt)
+      // Ended here: the session's next waiting run may start.
+      else if (run.sessionId && result.outcome !== 'lost') await drain(run.sessionId)
       return result
     } finally {
       signal?.removeEventListener('abort', onAbort)
       active.delete(run.id)
+      inboxes.delete(run.id)
     }
   }
 
@@ -197,16 +301,30 @@ export function createRunsService(deps: RunDeps) {
     /** Cancels an active run from any instance: the row first, then a signal to whichever process runs it. */
     async abort(principal: RunPrincipal, runId: string): Promise<RunRow> {
       const run = await getOwned(principal, runId)
-      if (!(await cancelRun(deps, run.id, 'aborted'))) {
+      if (!(await stopRun(run.id, 'aborted'))) {
         const now = (await repo.findById(run.id))!
         if (now.status === 'cancelled') return now
         throw new AppError('run_not_cancellable', `run ${run.id} already ended with status ${now.status}`)
       }
-      active.get(run.id)?.abort(new RunStopped({ kind: 'cancelled' }))
-      await bus.publish(RUN_CONTROL_CHANNEL, JSON.stringify({ action: 'cancel', runId: run.id })).catch((err) => {
-        log.warn({ runId, err: (err as Error).message }, 'cancel signal publish failed; the executor stops at its next write')
-      })
+      // A run that was waiting, or queued and never started here: nothing else would start the session's next one.
+      if (run.sessionId && run.status === 'queued') await drain(run.sessionId)
       return (await repo.findById(run.id))!
+    },
+
+    /**
+     * A synchronous caller's run to its end: executed here when `create` claimed it, else (a replay, a run waiting in
+     * its busy session, a message steered into the active run) waited for. A waiting run the caller made is aborted
+     * when the caller leaves (`signal`), as an inline run is cancelled.
+     */
+    async settle(principal: RunPrincipal, created: CreatedRun, signal: AbortSignal): Promise<RunRow> {
+      if (created.attempt) {
+        const { run } = await executeInline(created, signal)
+        if (run) return run
+      } else {
+        await this.wait(principal, created.run.id, 3_600_000, signal)
+        if (signal.aborted && created.queued === 'waiting') await this.abort(principal, created.run.id).catch(() => {})
+      }
+      return getOwned(principal, created.run.id)
     },
 
     /** Resolves when the run is terminal or `timeoutMs` passes; returns the run as it is then. */
@@ -251,6 +369,8 @@ export function createRunsService(deps: RunDeps) {
       }
       const stale = await repo.touchStaleQueued(deps.options.staleQueuedMs)
       for (const id of stale) await enqueue(id)
+      // Sessions whose promotion was lost with its process (killed between a run's end and the next one's start).
+      for (const sessionId of await sessionQueue.stalledSessions()) await drain(sessionId)
       if (recovered.length || stale.length) log.info({ requeued, failed, resent: stale.length }, 'runs reconciled')
       return { requeued, failed, resent: stale.length }
     },
@@ -265,8 +385,10 @@ export function createRunsService(deps: RunDeps) {
     /** Listens for cancellation signals from other instances. */
     async start(): Promise<void> {
       unsubscribeControl = await bus.subscribe(RUN_CONTROL_CHANNEL, (message) => {
-        const { action, runId } = JSON.parse(message) as { action: string; runId: string }
-        if (action === 'cancel') active.get(runId)?.abort(new RunStopped({ kind: 'cancelled' }))
+        const signal = JSON.parse(message) as { action: string; runId: string; messageId?: string; text?: string }
+        if (signal.action === 'cancel') active.get(signal.runId)?.abort(new RunStopped({ kind: 'cancelled' }))
+        else if (signal.action === 'steer' && signal.messageId && typeof signal.text === 'string')
+          inboxes.get(signal.runId)?.push({ id: signal.messageId, text: signal.text })
       })
     },
 

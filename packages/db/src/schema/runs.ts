@@ -19,6 +19,15 @@ export interface RunUsage {
  * (incrementing `attempt`, recording `lease_owner`); every later write is fenced on `attempt`.
  * @writer packages/core — runs.repo.ts creates, claims, leases and finishes runs
  */
+/** What started a run: the user message; a merged (`collect`) run also counts the messages it merged. */
+export interface RunInput {
+  message: string
+  /** `collect` on a waiting run that later messages may merge into. */
+  queueMode?: 'collect'
+  /** How many messages were merged into `message` (absent: one). */
+  collected?: number
+}
+
 export const runs = pgTable(
   'runs',
   {
@@ -30,7 +39,7 @@ export const runs = pgTable(
     status: text('status', { enum: RUN_STATUSES }).notNull(),
     failureReason: text('failure_reason'),
     errorMessage: text('error_message'),
-    input: jsonb('input').$type<{ message: string }>().notNull(),
+    input: jsonb('input').$type<RunInput>().notNull(),
     output: text('output'),
     model: text('model'),
     usage: jsonb('usage').$type<RunUsage>(),
@@ -40,6 +49,11 @@ export const runs = pgTable(
     leaseOwner: text('lease_owner'),
     leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
     lastEventSeq: integer('last_event_seq').notNull().default(0),
+    /**
+     * Queued behind its session's active run (queue modes `followup`, `collect`): not claimable until the session's
+     * queue promotes it, in arrival order, when the active run ends. Its user message enters the transcript then.
+     */
+    waiting: boolean('waiting').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().default(sql`now()`),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
@@ -52,7 +66,8 @@ export const runs = pgTable(
     uniqueIndex('runs_principal_id_idempotency_key_uq').on(t.principalId, t.idempotencyKey).where(sql`${t.idempotencyKey} is not null`),
     uniqueIndex('runs_session_id_active_uq')
       .on(t.sessionId)
-      .where(sql`${t.sessionId} is not null and ${t.status} in ('queued', 'running', 'awaiting_approval')`),
+      .where(sql`${t.sessionId} is not null and ${t.status} in ('queued', 'running', 'awaiting_approval') and not ${t.waiting}`),
+    index('runs_session_id_waiting_idx').on(t.sessionId, t.createdAt, t.id).where(sql`${t.waiting}`),
     index('runs_status_lease_expires_at_idx').on(t.status, t.leaseExpiresAt),
     index('runs_principal_id_created_at_idx').on(t.principalId, t.createdAt),
   ],

@@ -15,6 +15,8 @@ export const sessions = pgTable(
     key: text('key').notNull(),
     agentId: text('agent_id').notNull(),
     epoch: integer('epoch').notNull().default(0),
+    /** What a message does while the session is busy (`reject`, `followup`, `collect`, `steer`, `interrupt`); null: the agent's or the default. */
+    queueMode: text('queue_mode'),
     /** When the current epoch began with a reset; null when it never was reset. */
     resetAt: timestamp('reset_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().default(sql`now()`),

@@ -232,10 +232,7 @@ const v1Routes: FastifyPluginAsyncTypebox<FeatureOptions<Needs>> = async (app, {
       const disconnected = onDisconnect(reply)
       const created = await runs.create(principal, input, { ...options, mode: 'sync' })
       reply.header('x-run-id', created.run.id)
-      let ended: RunRow | undefined
-      if (created.created) ended = (await runs.executeInline(created, disconnected)).run
-      else await runs.wait(principal, created.run.id, 3_600_000, disconnected)
-      return toCompletion(ended ?? (await runs.getOwned(principal, created.run.id)), body.model)
+      return toCompletion(await runs.settle(principal, created, disconnected), body.model)
     },
   )
 }

@@ -98,11 +98,7 @@ const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 
       })
       // Same principal, same session key (replays are checked for it): no second lookup of the session.
       const sessionKey = request.body.sessionKey ?? null
-      if (created.created) {
-        const { run: ended } = await runs.executeInline(created, disconnected)
-        if (ended) return toRun(ended, sessionKey)
-      } else await runs.wait(request.principal, created.run.id, 3_600_000, disconnected)
-      return toRun(await runs.getOwned(request.principal, created.run.id), sessionKey)
+      return toRun(await runs.settle(request.principal, created, disconnected), sessionKey)
     },
   )
 

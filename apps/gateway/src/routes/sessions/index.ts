@@ -16,10 +16,13 @@ import {
   SessionListSchema,
   SessionMessagePageSchema,
   SessionParams,
+  SessionQueueSchema,
   SessionSchema,
   SetAgentBody,
+  SetQueueModeBody,
   sessionComponents,
   toMessagePage,
+  toQueue,
   toSession,
 } from './schemas.js'
 
@@ -30,6 +33,7 @@ const keyParamAndTarget = normalizeSessionKeys({ params: ['key'], body: ['key'] 
 /** Sessions of the caller's principal: another principal's session is a 404 on every route. */
 const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sessions'> }> = async (app, { services }) => {
   const { sessions } = services
+  const view = (s: Parameters<typeof sessions.queueModeOf>[0] & Parameters<typeof toSession>[0]) => toSession(s, sessions.queueModeOf(s).mode)
 
   app.get(
     '/sessions',
@@ -53,7 +57,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
         cursor: q.cursor,
         limit: q.limit,
       })
-      return { items: page.items.map(toSession), nextCursor: page.nextCursor }
+      return { items: page.items.map(view), nextCursor: page.nextCursor }
     },
   )
 
@@ -95,7 +99,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
     },
     async (request) => {
       const { session, messages } = await sessions.get(request.principal, request.params.key, { limit: request.query.limit })
-      return { ...toSession(session), settings: { agentId: session.agentId }, messages: toMessagePage(session, messages) }
+      return { ...view(session), settings: { agentId: session.agentId }, messages: toMessagePage(session, messages) }
     },
   )
 
@@ -155,7 +159,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
       config: { auth: { scopes: ['sessions:write'] } },
       preValidation: keyParam,
     },
-    async (request) => toSession(await sessions.reset(request.principal, request.params.key)),
+    async (request) => view(await sessions.reset(request.principal, request.params.key)),
   )
 
   app.post(
@@ -173,7 +177,43 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
       config: { auth: { scopes: ['sessions:write'] } },
       preValidation: keyParam,
     },
-    async (request) => toSession(await sessions.setAgent(request.principal, request.params.key, request.body.agentId)),
+    async (request) => view(await sessions.setAgent(request.principal, request.params.key, request.body.agentId)),
+  )
+
+  app.get(
+    '/sessions/:key/queue',
+    {
+      schema: {
+        operationId: 'getSessionQueue',
+        summary: "A session's queue",
+        description: 'The queue mode (and where it comes from), the active run and the waiting runs in the order they start.',
+        tags: [TAG],
+        params: SessionParams,
+        response: { 200: ref(SessionQueueSchema) },
+      },
+      config: { auth: { scopes: ['sessions:read'] } },
+      preValidation: keyParam,
+    },
+    async (request) => toQueue(await sessions.queue(request.principal, request.params.key)),
+  )
+
+  app.post(
+    '/sessions/:key/queue/mode',
+    {
+      schema: {
+        operationId: 'setSessionQueueMode',
+        summary: "Set a session's queue mode",
+        description:
+          "What a message does while the session is busy, unless the request names a mode. `null` goes back to the agent's mode or the gateway default.",
+        tags: [TAG],
+        params: SessionParams,
+        body: SetQueueModeBody,
+        response: { 200: ref(SessionQueueSchema) },
+      },
+      config: { auth: { scopes: ['sessions:write'] } },
+      preValidation: keyParam,
+    },
+    async (request) => toQueue(await sessions.setQueueMode(request.principal, request.params.key, request.body.mode)),
   )
 
   app.post(
@@ -192,7 +232,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
       config: { auth: { scopes: ['sessions:write'] } },
       preValidation: keyParamAndTarget,
     },
-    async (request, reply) => reply.code(201).send(toSession(await sessions.fork(request.principal, request.params.key, request.body.key))),
+    async (request, reply) => reply.code(201).send(view(await sessions.fork(request.principal, request.params.key, request.body.key))),
   )
 
   app.post(
@@ -212,7 +252,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
       preValidation: keyParamAndTarget,
     },
     async (request, reply) =>
-      reply.code(201).send(toSession(await sessions.branch(request.principal, request.params.key, request.body.messageId, request.body.key))),
+      reply.code(201).send(view(await sessions.branch(request.principal, request.params.key, request.body.messageId, request.body.key))),
   )
 }
 

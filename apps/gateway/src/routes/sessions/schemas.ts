@@ -1,5 +1,5 @@
 import type { SessionMessageRow, SessionRow } from '@openvesper/db'
-import type { Page, SessionSummaryRow } from '@openvesper/sessions'
+import type { Page, QueueMode, SessionQueueView, SessionSummaryRow } from '@openvesper/sessions'
 import { type Static, Type } from 'typebox'
 import { ref } from '../../http/components.js'
 import { idPattern, PageQuery } from '../../http/params.js'
@@ -14,6 +14,9 @@ const sessionProperties = {
   agentId: Type.String({ description: 'The agent later runs in the session use when they name none.' }),
   messageCount: Type.Integer({ description: 'Stored transcript entries, including those before a reset.' }),
   activeRunId: Type.Union([Type.String(), Type.Null()], { description: 'The queued or running run in the session, if any.' }),
+  queueMode: Type.Union([Type.Literal('reject'), Type.Literal('followup'), Type.Literal('collect'), Type.Literal('steer'), Type.Literal('interrupt')], {
+    description: "What a message to the busy session does when it names no mode: the session's own setting, else its agent's, else the gateway default.",
+  }),
   epoch: Type.Integer({ description: 'Resets so far: the model sees only the messages of the current epoch.' }),
   resetAt: Type.Union([DateTime('When the current epoch began with a reset.'), Type.Null()], {
     description: 'When the current epoch began with a reset; null when it never was (or, for a branch of an earlier epoch, unknown).',
@@ -98,6 +101,53 @@ export const BranchBody = Type.Object(
   { key: SessionKeySchema, messageId: idPattern('message', { description: 'The last message the branch keeps.' }) },
   { additionalProperties: false },
 )
+const QueueModeSchema = Type.Union(
+  [Type.Literal('reject'), Type.Literal('followup'), Type.Literal('collect'), Type.Literal('steer'), Type.Literal('interrupt')],
+  {
+    description:
+      'What a message does while its session is busy: `reject` (409 with the active run id), `followup` (waits, starts when the active run ends, in arrival order), `collect` (merged with the other messages that arrive while busy into one turn, after a debounce window), `steer` (delivered into the running run at its next model step), `interrupt` (the active run is cancelled and this one starts).',
+  },
+)
+
+export const SessionQueueSchema = Type.Object(
+  {
+    key: Type.String({ description: 'The session key.' }),
+    mode: QueueModeSchema,
+    source: Type.Union([Type.Literal('session'), Type.Literal('agent'), Type.Literal('default')], {
+      description: "Where the mode comes from: the session's own setting, its agent's config, or the gateway default.",
+    }),
+    cap: Type.Integer({ description: 'Runs that may wait; past it a message gets 429 with Retry-After.' }),
+    activeRunId: Type.Union([Type.String(), Type.Null()], { description: 'The run executing (or about to start) in the session.' }),
+    waiting: Type.Array(
+      Type.Object(
+        {
+          runId: Type.String(),
+          message: Type.String({ description: 'The message (a `collect` run: the merged messages, in arrival order).' }),
+          messages: Type.Integer({ description: 'How many messages it holds (more than one only in `collect` mode).' }),
+          createdAt: DateTime('When it started waiting.'),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'The waiting runs, in the order they start.' },
+    ),
+  },
+  { $id: 'SessionQueue', additionalProperties: false },
+)
+
+export const SetQueueModeBody = Type.Object(
+  { mode: Type.Union([QueueModeSchema, Type.Null()], { description: "The session's mode; null: back to its agent's or the default." }) },
+  { additionalProperties: false },
+)
+
+export const toQueue = (q: SessionQueueView) => ({
+  key: q.session.key,
+  mode: q.mode,
+  source: q.source === 'request' ? ('session' as const) : q.source,
+  cap: q.cap,
+  activeRunId: q.activeRunId,
+  waiting: q.waiting.map((w) => ({ runId: w.id, message: w.message, messages: w.messages, createdAt: w.createdAt.toISOString() })),
+})
+
 export const PruneBody = Type.Object(
   {
     olderThanMs: Type.Integer({ minimum: 1, maximum: 3_153_600_000_000, description: 'Drop sessions with no activity for longer than this.' }),
@@ -106,13 +156,22 @@ export const PruneBody = Type.Object(
   { additionalProperties: false },
 )
 
-export const sessionComponents = [SessionSchema, SessionListSchema, SessionMessageSchema, SessionMessagePageSchema, SessionDetailSchema, PruneResultSchema]
+export const sessionComponents = [
+  SessionQueueSchema,
+  SessionSchema,
+  SessionListSchema,
+  SessionMessageSchema,
+  SessionMessagePageSchema,
+  SessionDetailSchema,
+  PruneResultSchema,
+]
 
-export const toSession = (s: SessionSummaryRow): Session => ({
+export const toSession = (s: SessionSummaryRow, queueMode: QueueMode): Session => ({
   key: s.key,
   agentId: s.agentId,
   messageCount: s.messageCount,
   activeRunId: s.activeRunId,
+  queueMode,
   epoch: s.epoch,
   resetAt: iso(s.resetAt),
   createdAt: s.createdAt.toISOString(),

@@ -266,7 +266,7 @@ describe.each(MODES)('runs (%s mode)', (mode) => {
     expect('partial words that never finish'.startsWith(run.output)).toBe(true)
   })
 
-  it('keeps a session transcript and allows one active run per session', async () => {
+  it('keeps a session transcript and allows one active run per session (queue mode reject answers 409 while busy)', async () => {
     up.enqueue({ text: 'first reply' })
     await post('/agent', { message: 'first', sessionKey: `s-${mode}` })
     up.enqueue({ text: 'second reply' })
@@ -279,9 +279,9 @@ describe.each(MODES)('runs (%s mode)', (mode) => {
     ])
     up.enqueue({ hang: true })
     const busy1 = (await post('/agent/async', { message: 'third', sessionKey: `s-${mode}` })).json()
-    const busy2 = await post('/agent/async', { message: 'fourth', sessionKey: `s-${mode}` })
+    const busy2 = await post('/agent/async', { message: 'fourth', sessionKey: `s-${mode}`, queueMode: 'reject' })
     expect(busy2.statusCode).toBe(409)
-    expect(busy2.json().code).toBe('session_busy')
+    expect(busy2.json()).toMatchObject({ code: 'session_busy', activeRunId: busy1.runId })
     await post(`/agent/run/${busy1.runId}/abort`)
   })
 

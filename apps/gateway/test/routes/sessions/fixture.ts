@@ -23,13 +23,13 @@ export interface SessionsFixture {
  * A listening gateway in `mode` on the scripted upstream (echo by default), with two agents: `main` and `writer`
  * (whose system prompt shows in the upstream's received messages).
  */
-export async function startSessionsFixture(mode: TestMode): Promise<SessionsFixture> {
+export async function startSessionsFixture(mode: TestMode, env: Record<string, string> = {}): Promise<SessionsFixture> {
   const up = await startFakeUpstream()
   up.setDefault({ echo: true })
   const dir = mkdtempSync(join(tmpdir(), 'ov-sessions-'))
   const configPath = join(dir, 'openvesper.config.json')
   writeFileSync(configPath, JSON.stringify({ agents: [{ id: 'main' }, { id: 'writer', systemPrompt: WRITER_PROMPT }] }))
-  const t = await buildTestApp({ mode, env: upstreamEnv(up, { OPENVESPER_CONFIG: configPath }) })
+  const t = await buildTestApp({ mode, env: upstreamEnv(up, { OPENVESPER_CONFIG: configPath, ...env }) })
   const base = await t.app.listen({ host: '127.0.0.1', port: 0 })
   const client = (token: string) => createOpenVesperClient({ baseUrl: base, token })
   return {
