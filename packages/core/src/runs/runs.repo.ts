@@ -83,12 +83,14 @@ const CREATE_RUN_SQL = `
  * One statement: the session (created on first use, else touched), the run (claimed with its run.started when
  * inline), the user's message in the transcript and, when `$16`, the transcript before it — all or nothing.
  * The epoch comes from the upsert's row lock, so a reset committed while this statement waited for it holds.
- * A second active run in the session violates `runs_session_id_active_uq`. The session and transcript parts are
+ * A second active run in the session violates `runs_session_id_active_uq`; while runs wait in the session's queue, no
+ * run is inserted (no row: the message joins the queue, it does not jump it). The session and transcript parts are
  * `@openvesper/sessions` fragments (that package owns those tables).
  */
 const CREATE_RUN_IN_SESSION_SQL = `
   with ${sessionUpsertCte('sess', { id: '$4', principalId: '$2', key: '$14', agentId: '$3' })}, u as (
     insert into runs ${INSERT_RUN_COLUMNS} select ${SESSION_RUN_VALUES} from sess
+    where not exists (select 1 from runs w where w.session_id = sess.id and w.waiting and w.status = 'queued')
     ${ON_IDEMPOTENCY_CONFLICT}
     returning *
   ), ${transcriptInsertCte('m', { from: 'u', id: '$15', sessionId: 'u.session_id', runId: 'u.id', role: 'user', text: "u.input->>'message'", epoch: '(select epoch from sess)' })}, ${STARTED_EVENT_CTE}
@@ -296,7 +298,7 @@ function buildRunsRepo(db: Db) {
   return {
     /**
      * Inserts a run — in its session when `session` is given (see CREATE_RUN_IN_SESSION_SQL) — in one statement.
-     * `undefined` when the principal already used this idempotency key.
+     * `undefined` when the principal already used this idempotency key, or runs wait in the session.
      */
     async create(r: NewRun, session?: { key: string; sessionId: string; messageId: string; withHistory: boolean }): Promise<CreatedRow | undefined> {
       if (!session) return createOne(r)

@@ -118,9 +118,11 @@ export function createRunsService(deps: RunDeps) {
     }
     if (!inserted) {
       // Lost the race to a concurrent request with the same key: answer with its run.
-      const existing = await repo.findByIdempotencyKey(principal.id, idempotencyKey!)
-      if (!existing) throw new AppError('internal', 'idempotent run vanished')
-      return replay(existing, input, options.mode)
+      const existing = idempotencyKey ? await repo.findByIdempotencyKey(principal.id, idempotencyKey) : undefined
+      if (existing) return replay(existing, input, options.mode)
+      // Runs wait in the session: the message joins its queue.
+      if (input.sessionKey !== undefined) return whenBusy(principal, { ...input, sessionKey: input.sessionKey }, options, base, interrupts)
+      throw new AppError('internal', 'idempotent run vanished')
     }
     const { run, started, history } = inserted
     if (!inline) await enqueue(run.id)
@@ -141,7 +143,11 @@ export function createRunsService(deps: RunDeps) {
     const sessionKey = input.sessionKey
     const session = await createSessionsRepo(db).findByKey(principal.id, sessionKey)
     const activeRun = session && (await sessionQueue.activeRun(session.id))
-    if (!session || !activeRun) return create(principal, input, options, interrupts)
+    // Nothing active any more: create it again (bounded, like interrupts, against a session that keeps changing).
+    if (!session || !activeRun) {
+      if (interrupts >= 3) throw new AppError('unavailable', `session '${sessionKey}' is changing too fast; retry`, { details: { retryAfterSeconds: 1 } })
+      return create(principal, input, options, interrupts + 1)
+    }
     const { mode } = resolveQueueMode({
       request: input.queueMode,
       session: session.queueMode,
@@ -153,6 +159,8 @@ export function createRunsService(deps: RunDeps) {
         details: { activeRunId: activeRun.id },
       })
     if (mode === 'reject') throw busy()
+    // Only runs wait (the active one just ended, the next is being promoted): nothing to interrupt or steer into.
+    if (activeRun.waiting && (mode === 'interrupt' || mode === 'steer')) return enqueueWaiting(false)
     if (mode === 'interrupt') {
       // Bounded: a session that keeps getting busy again (other interrupting clients) answers like reject.
       if (interrupts >= 3) throw busy()
@@ -172,20 +180,24 @@ export function createRunsService(deps: RunDeps) {
       const merged = await sessionQueue.collectInto(principal.id, sessionKey, input.message)
       if (merged) return { run: merged, created: false, sessionKey, queued: 'collected' }
     }
-    const waiting = await sessionQueue.insertWaiting(
-      { ...base, claimBy: undefined, sessionId: session.id, sessionKey, collect: mode === 'collect' },
-      deps.options.sessionQueue.cap,
-    )
-    if (!waiting) {
-      const existing = base.idempotencyKey ? await repo.findByIdempotencyKey(principal.id, base.idempotencyKey) : undefined
-      if (existing) return replay(existing, input, options.mode)
-      throw new AppError('session_queue_full', `session '${sessionKey}' already has ${deps.options.sessionQueue.cap} runs waiting; retry later`, {
-        details: { activeRunId: activeRun.id, retryAfterSeconds: 1 },
-      })
+    return enqueueWaiting(mode === 'collect')
+
+    async function enqueueWaiting(collect: boolean): Promise<CreatedRun> {
+      const waiting = await sessionQueue.insertWaiting(
+        { ...base, claimBy: undefined, sessionId: session!.id, sessionKey, collect },
+        deps.options.sessionQueue.cap,
+      )
+      if (!waiting) {
+        const existing = base.idempotencyKey ? await repo.findByIdempotencyKey(principal.id, base.idempotencyKey) : undefined
+        if (existing) return replay(existing, input, options.mode)
+        throw new AppError('session_queue_full', `session '${sessionKey}' already has ${deps.options.sessionQueue.cap} runs waiting; retry later`, {
+          details: { activeRunId: activeRun!.id, retryAfterSeconds: 1 },
+        })
+      }
+      // The active run may have ended between the failed create and this insert, before it could promote this one.
+      await drain(session!.id)
+      return { run: (await repo.findById(waiting.id)) ?? waiting, created: true, sessionKey, queued: 'waiting' }
     }
-    // The active run may have ended between the failed create and this insert, before it could promote this one.
-    await drain(session.id)
-    return { run: (await repo.findById(waiting.id)) ?? waiting, created: true, sessionKey, queued: 'waiting' }
   }
 
   /** Starts the session's next waiting run if nothing else is active in it (any process may call it, any number of times). */

@@ -79,10 +79,11 @@ export interface WaitingRunInput extends NewRun {
 export function createSessionQueue(db: Db) {
   const raw = rawSql(db)
   return {
-    /** The session's active (not waiting) run, if any. */
-    async activeRun(sessionId: string): Promise<Pick<RunRow, 'id' | 'status'> | undefined> {
-      const [row] = await raw.query<{ id: string; status: RunRow['status'] }>(
-        `select id, status from runs where session_id = $1 and status in ('queued', 'running', 'awaiting_approval') and not waiting limit 1`,
+    /** The session's active run (else its first waiting one), if any. */
+    async activeRun(sessionId: string): Promise<Pick<RunRow, 'id' | 'status' | 'waiting'> | undefined> {
+      const [row] = await raw.query<{ id: string; status: RunRow['status']; waiting: boolean }>(
+        `select id, status, waiting from runs where session_id = $1 and status in ('queued', 'running', 'awaiting_approval')
+         order by waiting, created_at, id limit 1`,
         [sessionId],
       )
       return row

@@ -54,9 +54,7 @@ describe.each(MODES)('session queue modes (%s mode)', (mode) => {
   const lastUserMessage = (i: number) => f.up.requests[i]!.body.messages.filter((m: { role: string }) => m.role === 'user').at(-1).content
 
   it('followup (the default): later messages wait, show in the queue in order, and run one after another', async () => {
-    f.up.enqueue({ text: 'first answer', delayMs: 700 })
-    const first = await start('m1')
-    await waitFor(() => f.up.requests.length === 1, { what: 'the first run calls the model' })
+    const first = await startBusy('m1')
     const second = c.POST('/agent', { body: { message: 'm2', sessionKey: key } }) // sync: answers when its turn has run
     await waitFor(async () => (await c.GET('/sessions/{key}/queue', path())).data?.waiting.length === 1, { what: 'm2 waiting' })
     const third = await start('m3')
@@ -69,13 +67,14 @@ describe.each(MODES)('session queue modes (%s mode)', (mode) => {
     const waiting = (await c.GET('/agent/run/{runId}', { params: { path: { runId: third } } })).data!
     expect(waiting).toMatchObject({ status: 'queued', waiting: true, sessionKey: key })
 
+    // The active run ends (aborted here): the waiting ones run in arrival order.
+    await c.POST('/agent/run/{runId}/abort', { params: { path: { runId: first } } })
     const sync = await second
     expect(sync.data).toMatchObject({ status: 'completed', output: 'm2', waiting: false })
     expect((await waitEnded(fourth)).status).toBe('completed')
     expect(f.up.requests.map((_, i) => lastUserMessage(i))).toEqual(['m1', 'm2', 'm3', 'm4'])
     expect(await transcript()).toEqual([
       ['user', 'm1'],
-      ['assistant', 'first answer'],
       ['user', 'm2'],
       ['assistant', 'm2'],
       ['user', 'm3'],
