@@ -1,6 +1,7 @@
 import { createTokensService } from '@openvesper/access'
 import type { Config, Role } from '@openvesper/config'
 import {
+  agentModel,
   builtinTools,
   coreJobs,
   createProviderRegistry,
@@ -103,6 +104,10 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     db,
     agents,
     queue: { mode: config.sessions.queueMode, cap: config.sessions.queueCap, agentMode: (id) => (agents.has(id) ? agents.get(id).queueMode : undefined) },
+    agentContext: (id) => {
+      const agent = agents.has(id) ? agents.get(id) : undefined
+      return { model: agentModel(agent ?? {}, defaultModel).name, contextWindow: agent?.contextWindow, systemPrompt: agent?.systemPrompt }
+    },
   })
   const tokens = createTokensService({ db, clock, cacheMs: config.auth.cacheMs, bus, log })
   // Server mode: gateways tell each other about clients that used up their failed-authentication budget.

@@ -285,6 +285,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sessions/{key}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A session's token accounting
+         * @description Input and output token totals of the session's runs, the estimated size of its current context and the model's context window.
+         */
+        get: operations["getSessionTokens"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sessions/{key}/queue/mode": {
         parameters: {
             query?: never;
@@ -521,6 +541,8 @@ export interface components {
             usage: {
                 inputTokens: number;
                 outputTokens: number;
+                /** @description The provider reported no usage: the counts are a tokenizer estimate. */
+                estimated?: boolean;
             } | null;
             /** @description Executions so far (more than one after a worker was lost). */
             attempt: number;
@@ -572,6 +594,26 @@ export interface components {
                  */
                 createdAt: string;
             }[];
+        };
+        SessionTokens: {
+            /** @description The session key. */
+            key: string;
+            /** @description Input tokens of the session's runs (the provider's usage; else an estimate). */
+            inputTokens: number;
+            /** @description Output tokens of the session's runs. */
+            outputTokens: number;
+            /** @description Some counts are a tokenizer estimate (o200k): the provider reported no usage. */
+            estimated: boolean;
+            /** @description Runs counted. */
+            runs: number;
+            /** @description The session agent's model (`provider/model` or `echo`). */
+            model: string;
+            /** @description Estimated tokens the next turn sends: the agent's system prompt and the transcript since the last reset (bounded). */
+            contextTokens: number;
+            /** @description The model's context window (the agent's `contextWindow`, else the built-in table). */
+            contextWindow: number;
+            /** @description False: the model is unknown and a conservative window (32,000) applies; set `contextWindow` on the agent. */
+            windowKnown: boolean;
         };
         Session: {
             /** @description The session key, in its stored (NFC) form. */
@@ -2820,6 +2862,128 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SessionQueue"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSessionTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Session key. Rule: a session key is 1-256 Unicode characters (code points) after NFC normalisation; any character is allowed except control characters (U+0000-U+001F, U+007F-U+009F), the line and paragraph separators U+2028 and U+2029 and unpaired surrogates, and the key may not be exactly "." or ".." (URLs resolve them as path segments); keys are compared exactly after normalisation (case, spaces and format characters such as U+200D count). In paths, percent-encode it (encodeURIComponent). */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionTokens"];
                 };
             };
             /** @description Invalid request (validation failed, malformed body or parameters) */

@@ -22,6 +22,8 @@ export const AgentSchema = Type.Object(
     tools: Type.Optional(Type.Array(Type.String({ problem: 'must be a tool name' }), { problem: 'must be a list of tool names' })),
     /** Model calls per run (tool-loop bound). */
     maxSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, problem: 'must be an integer from 1 to 100' })),
+    /** The model's context window in tokens, when the built-in table does not know it (or to use less of it). */
+    contextWindow: Type.Optional(Type.Integer({ minimum: 1024, maximum: 10_000_000, problem: 'must be an integer from 1024 to 10000000' })),
     /** What a message to this agent's busy session does (sessions' own setting and the request's override it). */
     queueMode: Type.Optional(
       Type.Union(

@@ -291,7 +291,7 @@ describe('request mapping', () => {
 })
 
 describe('echo provider', () => {
-  it('replies Echo: <last user message> word by word, deterministically, with word-count usage', async () => {
+  it('replies Echo: <last user message> word by word, deterministically, with word-count usage marked as an estimate', async () => {
     const provider = createEchoProvider()
     const request = () =>
       chat({
@@ -311,7 +311,7 @@ describe('echo provider', () => {
       { type: 'text_delta', text: 'brave ' },
       { type: 'text_delta', text: 'new ' },
       { type: 'text_delta', text: 'world' },
-      { type: 'done', stopReason: 'end_turn', usage: { inputTokens: 11, outputTokens: 5 } },
+      { type: 'done', stopReason: 'end_turn', usage: { inputTokens: 11, outputTokens: 5, estimated: true } },
     ])
   })
 

@@ -1,5 +1,6 @@
 import { ACTIVE_RUN_STATUSES, type Db, rowsOf, type SessionMessageRow, type SessionRow, sessionMessages, sessions } from '@openvesper/db'
-import { and, asc, eq, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm'
+import { CONTEXT_MESSAGES_MAX } from './tokens.js'
 
 /**
  * The session tables' queries; the only writer of `sessions` and `session_messages`. The writes a run makes in its
@@ -123,9 +124,9 @@ export function createSessionsRepo(db: Db) {
       return db.select().from(sessionMessages).where(eq(sessionMessages.sessionId, sessionId)).orderBy(asc(sessionMessages.seq))
     },
 
-    /** What the model sees: the messages of the session's current epoch (since its last reset), in order. */
+    /** What the model sees: the newest messages (CONTEXT_MESSAGES_MAX) of the session's current epoch (since its last reset), in order. */
     async contextTranscript(sessionId: string): Promise<SessionMessageRow[]> {
-      return db
+      const newest = await db
         .select()
         .from(sessionMessages)
         .where(
@@ -134,7 +135,20 @@ export function createSessionsRepo(db: Db) {
             sql`${sessionMessages.epoch} = coalesce((select s.epoch from sessions s where s.id = ${sessionId}), 0)`,
           ),
         )
-        .orderBy(asc(sessionMessages.seq))
+        .orderBy(desc(sessionMessages.seq))
+        .limit(CONTEXT_MESSAGES_MAX)
+      return newest.reverse()
+    },
+
+    /** Input and output tokens of the session's runs (provider usage or estimates), and whether any is an estimate. */
+    async usage(sessionId: string): Promise<{ inputTokens: number; outputTokens: number; estimated: boolean; runs: number }> {
+      const [row] = rowsOf<{ input: string | null; output: string | null; estimated: boolean | null; runs: number }>(
+        await db.execute(sql`
+          select sum((usage->>'inputTokens')::bigint)::text as input, sum((usage->>'outputTokens')::bigint)::text as output,
+            bool_or(coalesce((usage->>'estimated')::boolean, false)) as estimated, count(*)::int as runs
+          from runs where session_id = ${sessionId} and usage is not null`),
+      )
+      return { inputTokens: Number(row?.input ?? 0), outputTokens: Number(row?.output ?? 0), estimated: row?.estimated ?? false, runs: Number(row?.runs ?? 0) }
     },
 
     /** A page of the transcript (all epochs) in `order`. */

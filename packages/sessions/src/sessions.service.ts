@@ -2,6 +2,7 @@ import type { Db, SessionMessageRow, SessionRow } from '@openvesper/db'
 import { AppError, conflict, invalidRequest, newId, notFound } from '@openvesper/shared'
 import { type QueueMode, type QueueModeSource, resolveQueueMode } from './queue-modes.js'
 import { parseSessionKey } from './session-key.js'
+import { contextWindowOf, estimateMessageTokens } from './tokens.js'
 import { createSessionsRepo, type SessionSummaryRow, type WaitingRunRow } from './sessions.repo.js'
 
 export interface SessionsPrincipal {
@@ -14,6 +15,24 @@ export interface SessionsDeps {
   agents: { has(agentId: string): boolean }
   /** The queue settings below the session's own: the gateway's default mode and cap, each agent's mode. */
   queue: { mode: QueueMode; cap: number; agentMode(agentId: string): QueueMode | undefined }
+  /** What a turn of the agent sends besides the transcript: its `provider/model`, window override and system prompt. */
+  agentContext(agentId: string): { model: string; contextWindow?: number; systemPrompt?: string }
+}
+
+/** A session's token accounting as GET /sessions/:key/tokens shows it. */
+export interface SessionTokens {
+  session: SessionSummaryRow
+  inputTokens: number
+  outputTokens: number
+  /** Some counts are a tokenizer's estimate (the provider reported none). */
+  estimated: boolean
+  runs: number
+  model: string
+  /** Estimated tokens the next turn sends (system prompt and the bounded transcript of the current epoch). */
+  contextTokens: number
+  contextWindow: number
+  /** False when the model is not in the built-in table and no override is configured (a conservative window applies). */
+  windowKnown: boolean
 }
 
 /** A session's queue as GET /sessions/:key/queue shows it. */
@@ -202,6 +221,18 @@ export function createSessionsService(deps: SessionsDeps) {
     },
 
     queueModeOf,
+
+    /** The session's token totals, the size of its current context and the model's window. */
+    async tokens(principal: SessionsPrincipal, rawKey: string): Promise<SessionTokens> {
+      const session = await summaryOrThrow(principal, keyOf(rawKey))
+      const agent = deps.agentContext(session.agentId)
+      const [usage, context] = await Promise.all([repo.usage(session.id), repo.contextTranscript(session.id)])
+      const window = contextWindowOf(agent.model, agent.contextWindow)
+      const contextTokens =
+        (agent.systemPrompt ? estimateMessageTokens(agent.systemPrompt) : 0) +
+        context.reduce((n, m) => n + estimateMessageTokens(String((m.content as { text?: string }).text ?? '')), 0)
+      return { session, ...usage, model: agent.model, contextTokens, contextWindow: window.tokens, windowKnown: window.known }
+    },
 
     /** The session's queue: its mode (and where it comes from), the active run, the waiting runs in the order they start. */
     async queue(principal: SessionsPrincipal, rawKey: string): Promise<SessionQueueView> {

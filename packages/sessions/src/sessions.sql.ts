@@ -1,3 +1,5 @@
+import { CONTEXT_MESSAGES_MAX } from './tokens.js'
+
 /**
  * The session tables' writes as SQL fragments for `rawSql` statements: core's run statements compose them, so a
  * run, its session and its transcript entries commit in one statement while the SQL that writes `sessions` and
@@ -57,7 +59,9 @@ export const transcriptInsertCte = (
  * of its current epoch), in order, as a JSON array of TranscriptJsonEntry; empty (`[]`) unless `when` holds. Messages
  * before a reset stay stored and readable, never sent. `epoch`: the epoch to read (default: the session's as the
  * statement's snapshot sees it). Inside one statement it reads the transcript as it was before the statement's own writes.
+ * Only the newest CONTEXT_MESSAGES_MAX messages: a turn's cost never grows with the whole history.
  */
 export const transcriptJson = (v: { sessionId: string; when: string; epoch?: string }) =>
   `(select coalesce(jsonb_agg(jsonb_build_object('role', sm.role, 'content', sm.content, 'runId', sm.run_id) order by sm.seq), '[]'::jsonb)
-     from session_messages sm where ${v.when} and sm.session_id = ${v.sessionId} and sm.epoch = ${v.epoch ?? currentEpoch(v.sessionId)})`
+     from (select * from session_messages sm where ${v.when} and sm.session_id = ${v.sessionId} and sm.epoch = ${v.epoch ?? currentEpoch(v.sessionId)}
+       order by sm.seq desc limit ${CONTEXT_MESSAGES_MAX}) sm)`

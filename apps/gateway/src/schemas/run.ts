@@ -24,7 +24,14 @@ export const RunSchema = Type.Object(
     }),
     error: Type.Union([Type.String(), Type.Null()]),
     model: Type.Union([Type.String(), Type.Null()]),
-    usage: Type.Union([Type.Object({ inputTokens: Type.Integer(), outputTokens: Type.Integer() }), Type.Null()]),
+    usage: Type.Union([
+      Type.Object({
+        inputTokens: Type.Integer(),
+        outputTokens: Type.Integer(),
+        estimated: Type.Optional(Type.Boolean({ description: 'The provider reported no usage: the counts are a tokenizer estimate.' })),
+      }),
+      Type.Null(),
+    ]),
     attempt: Type.Integer({ description: 'Executions so far (more than one after a worker was lost).' }),
     lastEventSeq: Type.Integer({ description: 'Sequence number of the latest event (resume cursor).' }),
     waiting: Type.Boolean({

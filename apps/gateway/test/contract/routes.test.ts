@@ -33,6 +33,7 @@ const SESSIONS = [
   'POST /sessions/prune',
   'GET /sessions/:key/queue',
   'POST /sessions/:key/queue/mode',
+  'GET /sessions/:key/tokens',
 ]
 
 /** The OpenAI-compatible surface (issue 13, first routes): seed 004's models and chat completions. */

@@ -20,7 +20,7 @@ export function createEchoProvider(): Provider {
     await nextTick()
     signal.throwIfAborted()
     const inputTokens = request.messages.reduce((sum, message) => sum + countWords(message.content), 0)
-    yield { type: 'done', stopReason: 'end_turn', usage: { inputTokens, outputTokens: countWords(reply) } }
+    yield { type: 'done', stopReason: 'end_turn', usage: { inputTokens, outputTokens: countWords(reply), estimated: true } }
   }
   return { name: 'echo', stream }
 }

@@ -35,6 +35,8 @@ export interface ChatRequest {
 export interface Usage {
   inputTokens: number
   outputTokens: number
+  /** Not counted by a provider (the offline echo model counts words): the executor estimates with a tokenizer. */
+  estimated?: boolean
 }
 
 export type StopReason = 'end_turn' | 'tool_use' | 'max_tokens' | 'other'

@@ -8,6 +8,7 @@
 export const RUN_EVENT_TYPES = [
   'run.started',
   'agent.context_injected',
+  'agent.context_truncated',
   'agent.text_delta',
   'agent.text',
   'agent.tool_request',

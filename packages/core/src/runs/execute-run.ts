@@ -1,6 +1,6 @@
 import type { Db, RunRow, RunUsage } from '@openvesper/db'
 import { newId, storableText } from '@openvesper/shared'
-import { createSessionsRepo } from '@openvesper/sessions'
+import { contextWindowOf, createSessionsRepo, estimateMessageTokens, fitToBudget, PROMPT_SHARE } from '@openvesper/sessions'
 import type { AgentDefinition } from '../agents.js'
 import { type ModelRef, parseModelRef } from '../providers/index.js'
 import { type ChatMessage, ProviderError, type StopReason, type ToolCall } from '../providers/types.js'
@@ -103,6 +103,7 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     const toolSpecs = deps.tools.specs(agent.tools)
     const messages = await buildMessages(db, run, agent.systemPrompt, attempt.history)
     await injectContext(deps, run, messages, signal, emit)
+    await boundContext(messages, contextWindowOf(modelName, agent.contextWindow).tokens, emit)
     const maxSteps = Math.min(agent.maxSteps ?? deps.options.maxSteps, deps.options.maxSteps)
 
     /** Steered messages go to the model as user turns before its next call; the run's events show each one. */
@@ -127,8 +128,15 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
           calls.push({ id: storableText(ev.call.id), name: storableText(ev.call.name), arguments: storableText(ev.call.arguments) })
         } else {
           stopReason = ev.stopReason
-          usage.inputTokens += ev.usage.inputTokens
-          usage.outputTokens += ev.usage.outputTokens
+          if (ev.usage.estimated || ev.usage.inputTokens + ev.usage.outputTokens === 0) {
+            // No usage from the provider: a tokenizer's estimate, marked as one.
+            usage.inputTokens += messages.reduce((n, m) => n + estimateMessageTokens(m.content), 0)
+            usage.outputTokens += estimateMessageTokens(text + calls.map((c) => c.name + c.arguments).join(''))
+            usage.estimated = true
+          } else {
+            usage.inputTokens += ev.usage.inputTokens
+            usage.outputTokens += ev.usage.outputTokens
+          }
         }
       }
       if (text) await emit('agent.text', { text })
@@ -234,6 +242,29 @@ async function buildMessages(db: Db, run: RunRow, systemPrompt: string | undefin
     else if (m.role === 'assistant' && m.runId !== run.id) messages.push({ role: 'assistant', content: m.content.text ?? '' })
   }
   return messages
+}
+
+/**
+ * What a turn sends is bounded whatever the history: the system messages and the newest message always, then the
+ * newest history that fits PROMPT_SHARE of the model's window; the event says how much was left out.
+ */
+async function boundContext(
+  messages: ChatMessage[],
+  window: number,
+  emit: (type: 'agent.context_truncated', data: Record<string, unknown>) => Promise<void>,
+): Promise<void> {
+  const firstHistory = messages.findIndex((m) => m.role !== 'system')
+  if (firstHistory < 0 || firstHistory >= messages.length - 1) return
+  const fixed = [...messages.slice(0, firstHistory), messages.at(-1)!]
+  const budget = Math.floor(window * PROMPT_SHARE) - fixed.reduce((n, m) => n + estimateMessageTokens(m.content), 0)
+  const history = messages.slice(firstHistory, -1).map((m) => ({ m, text: m.content }))
+  const { kept, omitted, tokens } = fitToBudget(history, Math.max(0, budget))
+  if (omitted === 0) return
+  // A tool result never opens the context without the assistant turn that asked for it.
+  let start = 0
+  while (kept[start]?.m.role === 'tool') start++
+  messages.splice(firstHistory, history.length, ...kept.slice(start).map((k) => k.m))
+  await emit('agent.context_truncated', { messages_omitted: omitted + start, tokens_kept: tokens, context_window: window })
 }
 
 /** The context sources' blocks go after the system prompt, as system messages; the event records their refs. */

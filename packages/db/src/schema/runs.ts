@@ -12,6 +12,8 @@ export type RunMode = (typeof RUN_MODES)[number]
 export interface RunUsage {
   inputTokens: number
   outputTokens: number
+  /** True when the provider reported no usage and the counts are a tokenizer's estimate. */
+  estimated?: boolean
 }
 
 /**
@@ -70,6 +72,7 @@ export const runs = pgTable(
     index('runs_session_id_waiting_idx').on(t.sessionId, t.createdAt, t.id).where(sql`${t.waiting}`),
     index('runs_status_lease_expires_at_idx').on(t.status, t.leaseExpiresAt),
     index('runs_principal_id_created_at_idx').on(t.principalId, t.createdAt),
+    index('runs_session_id_idx').on(t.sessionId),
   ],
 )
 export type RunRow = typeof runs.$inferSelect

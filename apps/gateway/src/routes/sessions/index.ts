@@ -18,12 +18,14 @@ import {
   SessionParams,
   SessionQueueSchema,
   SessionSchema,
+  SessionTokensSchema,
   SetAgentBody,
   SetQueueModeBody,
   sessionComponents,
   toMessagePage,
   toQueue,
   toSession,
+  toTokens,
 } from './schemas.js'
 
 const TAG = 'Sessions'
@@ -195,6 +197,23 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'sess
       preValidation: keyParam,
     },
     async (request) => toQueue(await sessions.queue(request.principal, request.params.key)),
+  )
+
+  app.get(
+    '/sessions/:key/tokens',
+    {
+      schema: {
+        operationId: 'getSessionTokens',
+        summary: "A session's token accounting",
+        description: "Input and output token totals of the session's runs, the estimated size of its current context and the model's context window.",
+        tags: [TAG],
+        params: SessionParams,
+        response: { 200: ref(SessionTokensSchema) },
+      },
+      config: { auth: { scopes: ['sessions:read'] } },
+      preValidation: keyParam,
+    },
+    async (request) => toTokens(await sessions.tokens(request.principal, request.params.key)),
   )
 
   app.post(

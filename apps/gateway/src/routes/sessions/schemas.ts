@@ -1,5 +1,5 @@
 import type { SessionMessageRow, SessionRow } from '@openvesper/db'
-import type { Page, QueueMode, SessionQueueView, SessionSummaryRow } from '@openvesper/sessions'
+import type { Page, QueueMode, SessionQueueView, SessionSummaryRow, SessionTokens } from '@openvesper/sessions'
 import { type Static, Type } from 'typebox'
 import { ref } from '../../http/components.js'
 import { idPattern, PageQuery } from '../../http/params.js'
@@ -134,6 +134,35 @@ export const SessionQueueSchema = Type.Object(
   { $id: 'SessionQueue', additionalProperties: false },
 )
 
+export const SessionTokensSchema = Type.Object(
+  {
+    key: Type.String({ description: 'The session key.' }),
+    inputTokens: Type.Integer({ description: "Input tokens of the session's runs (the provider's usage; else an estimate)." }),
+    outputTokens: Type.Integer({ description: "Output tokens of the session's runs." }),
+    estimated: Type.Boolean({ description: 'Some counts are a tokenizer estimate (o200k): the provider reported no usage.' }),
+    runs: Type.Integer({ description: 'Runs counted.' }),
+    model: Type.String({ description: "The session agent's model (`provider/model` or `echo`)." }),
+    contextTokens: Type.Integer({
+      description: "Estimated tokens the next turn sends: the agent's system prompt and the transcript since the last reset (bounded).",
+    }),
+    contextWindow: Type.Integer({ description: "The model's context window (the agent's `contextWindow`, else the built-in table)." }),
+    windowKnown: Type.Boolean({ description: 'False: the model is unknown and a conservative window (32,000) applies; set `contextWindow` on the agent.' }),
+  },
+  { $id: 'SessionTokens', additionalProperties: false },
+)
+
+export const toTokens = (t: SessionTokens) => ({
+  key: t.session.key,
+  inputTokens: t.inputTokens,
+  outputTokens: t.outputTokens,
+  estimated: t.estimated,
+  runs: t.runs,
+  model: t.model,
+  contextTokens: t.contextTokens,
+  contextWindow: t.contextWindow,
+  windowKnown: t.windowKnown,
+})
+
 export const SetQueueModeBody = Type.Object(
   { mode: Type.Union([QueueModeSchema, Type.Null()], { description: "The session's mode; null: back to its agent's or the default." }) },
   { additionalProperties: false },
@@ -158,6 +187,7 @@ export const PruneBody = Type.Object(
 
 export const sessionComponents = [
   SessionQueueSchema,
+  SessionTokensSchema,
   SessionSchema,
   SessionListSchema,
   SessionMessageSchema,

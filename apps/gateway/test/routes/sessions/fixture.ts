@@ -28,7 +28,7 @@ export async function startSessionsFixture(mode: TestMode, env: Record<string, s
   up.setDefault({ echo: true })
   const dir = mkdtempSync(join(tmpdir(), 'ov-sessions-'))
   const configPath = join(dir, 'openvesper.config.json')
-  writeFileSync(configPath, JSON.stringify({ agents: [{ id: 'main' }, { id: 'writer', systemPrompt: WRITER_PROMPT }] }))
+  writeFileSync(configPath, JSON.stringify({ agents: [{ id: 'main' }, { id: 'writer', systemPrompt: WRITER_PROMPT }, { id: 'small', contextWindow: 1024 }] }))
   const t = await buildTestApp({ mode, env: upstreamEnv(up, { OPENVESPER_CONFIG: configPath, ...env }) })
   const base = await t.app.listen({ host: '127.0.0.1', port: 0 })
   const client = (token: string) => createOpenVesperClient({ baseUrl: base, token })
