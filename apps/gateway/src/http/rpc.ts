@@ -7,7 +7,13 @@ import type { Services } from '../services.js'
 
 /** JSON-RPC 2.0 error codes; application errors carry their problem code in `data.code`. */
 export const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, app: -32000, rateLimited: -32029 } as const
-const APP_RPC_CODES: Partial<Record<AppError['code'], number>> = { unauthorized: -32001, forbidden: -32003, not_found: -32004, conflict: -32009 }
+const APP_RPC_CODES: Partial<Record<AppError['code'], number>> = {
+  unauthorized: -32001,
+  forbidden: -32003,
+  not_found: -32004,
+  conflict: -32009,
+  rate_limited: RPC.rateLimited,
+}
 
 /** Sends one notification (`method` = event type) to the client, waiting while the socket is backed up. */
 export type Notify = (method: string, params: Record<string, unknown>) => Promise<void>
@@ -19,8 +25,13 @@ export interface RpcConnection {
   log: FastifyBaseLogger
   /** True while the socket is open. */
   isOpen(): boolean
+  /**
+   * Holds one of the socket's subscription slots for a `follow` to come; throws `rate_limited` (JSON-RPC -32029) when
+   * none is left. Pass the returned release function to `follow`, or call it when the follow will not happen.
+   */
+  reserveFollow(): () => void
   /** Streams notifications from `source` under `key` until `unfollow(key)`, the source ends or the socket closes; a key already followed is left as it is. */
-  follow(key: string, source: (notify: Notify, signal: AbortSignal) => Promise<unknown>): void
+  follow(key: string, source: (notify: Notify, signal: AbortSignal) => Promise<unknown>, reservation?: () => void): void
   unfollow(key: string): void
 }
 
