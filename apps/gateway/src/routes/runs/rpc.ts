@@ -1,12 +1,12 @@
 import type { CreatedRun, RunEvent, RunsService } from '@openvesper/core'
 import type { RunRow } from '@openvesper/db'
 import { Type } from 'typebox'
-import { idempotencyKey, idPattern } from '../../http/params.js'
+import { idempotencyKey, idPattern, seqParam } from '../../http/params.js'
 import { type Notify, type RpcConnection, type RpcMethods, rpcMethod } from '../../http/rpc.js'
 import { CreateRunBodySchema, describeRun } from '../../schemas/run.js'
 
 const RunIdParams = Type.Object({ runId: idPattern('run') }, { additionalProperties: false })
-const SubscribeParams = Type.Object({ runId: idPattern('run'), afterSeq: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false })
+const SubscribeParams = Type.Object({ runId: idPattern('run'), afterSeq: Type.Optional(seqParam()) }, { additionalProperties: false })
 const AgentRunParams = Type.Object({ ...CreateRunBodySchema.properties, idempotencyKey: Type.Optional(idempotencyKey()) }, { additionalProperties: false })
 
 /** A run event as a notification: the method is the event type, params carry runId and seq. */
