@@ -10,6 +10,7 @@ import { registerAuth } from './http/auth.js'
 import { registerComponents } from './http/components.js'
 import { pickServices } from './http/feature.js'
 import { capConnectionsPerAddress, registerSseStreamCap } from './http/open-limits.js'
+import { registerJsonParser } from './http/json-body.js'
 import { createRpcDispatcher } from './http/rpc.js'
 import { WS_MAX_PAYLOAD, wsTransport } from './http/ws.js'
 import { frameworkErrorHandler, ProblemSchema, registerErrorHandling } from './http/errors.js'
@@ -196,6 +197,8 @@ export async function buildApp({ config, services, log, onRoute, timeouts: overr
   registerComponents(app, [ProblemSchema, ...featureComponents(FEATURES)])
   // JSON only: a text/plain body is a 415, not a string that reaches validation (and no CORS-simple bodies).
   app.removeContentTypeParser('text/plain')
+  // Bounded parsing cost: nesting deeper than MAX_JSON_DEPTH is a 400 before JSON.parse sees it.
+  registerJsonParser(app)
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)

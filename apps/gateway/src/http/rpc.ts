@@ -4,6 +4,7 @@ import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { hasScopes, type Principal, type Scope } from '@openvesper/access'
 import type { Services } from '../services.js'
+import { jsonShapeProblem } from './json-body.js'
 
 /** JSON-RPC 2.0 error codes; application errors carry their problem code in `data.code`. */
 export const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, app: -32000, rateLimited: -32029 } as const
@@ -86,6 +87,9 @@ export function createRpcDispatcher(methods: Record<string, { method: AnyRpcMeth
   return {
     async dispatch(text: string, conn: RpcConnection): Promise<RpcMessage | undefined> {
       let msg: { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown }
+      // Bounded parsing cost, as for HTTP bodies (json-body.ts).
+      const tooComplex = jsonShapeProblem(text)
+      if (tooComplex) return rpcError(null, RPC.invalidRequest, tooComplex)
       try {
         msg = JSON.parse(text)
       } catch {
