@@ -4,6 +4,7 @@ import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { hasScopes, type Principal, type Scope } from '@openvesper/access'
 import type { Services } from '../services.js'
+import { isDependencyOutage } from './errors.js'
 import { jsonShapeProblem } from './json-body.js'
 
 /** JSON-RPC 2.0 error codes; application errors carry their problem code in `data.code`. */
@@ -111,6 +112,10 @@ export function createRpcDispatcher(methods: Record<string, { method: AnyRpcMeth
         return msg.id === undefined ? undefined : { jsonrpc: '2.0', id: msg.id, result }
       } catch (err) {
         if (isAppError(err)) return rpcError(msg.id, APP_RPC_CODES[err.code] ?? RPC.app, err.message, { code: err.code })
+        if (isDependencyOutage(err)) {
+          conn.log.warn({ err }, 'ws call failed: a backing service is unavailable')
+          return rpcError(msg.id, RPC.app, 'a backing service is temporarily unavailable; retry shortly', { code: 'unavailable' })
+        }
         conn.log.error({ err }, 'ws call failed')
         return rpcError(msg.id, RPC.app, 'internal error', { code: 'internal', requestId: conn.requestId })
       }
