@@ -9,7 +9,7 @@
  * Flags:
  *   --quick            short durations and counts (smoke run)
  *   --no-build         skip `turbo run build` (the dist must be current)
- *   --only=a,b         scenario groups: cold, sync, stream, async, scale, embedded, slow
+ *   --only=a,b         scenario groups: cold, sync, stream, async, scale, embedded, slow, parse
  *   --profile          spawn gateway/worker processes with `node --cpu-prof`; prints the top functions per profile
  *                      (profiles under bench/results/profiles/<time>/; timings of a profiled run are not comparable)
  *   --log-level=L      OPENVESPER_LOG_LEVEL of the HTTP gateways (default: info, the product default); workers stay at info, their readiness is read from their log
@@ -43,6 +43,7 @@ import {
 import { cpuMs, forkIpc, type GatewayProcess, type IpcChild, ROOT, rssMb, sleep, spawnGateway } from './lib/procs.js'
 import { median, summarize } from './lib/stats.js'
 import { formatProfile, summarizeProfile } from './tools/profile-top.js'
+import { hostileBodies, ordinaryBody } from '../packages/testing/src/bodies.js'
 
 const { values: flags } = parseArgs({
   options: {
@@ -57,7 +58,7 @@ const { values: flags } = parseArgs({
   strict: true,
 })
 
-const GROUPS = ['cold', 'sync', 'stream', 'async', 'scale', 'embedded', 'slow'] as const
+const GROUPS = ['cold', 'sync', 'stream', 'async', 'scale', 'embedded', 'slow', 'parse'] as const
 type Group = (typeof GROUPS)[number]
 const only = new Set(
   (flags.only
@@ -878,6 +879,59 @@ async function slowConsumer(): Promise<void> {
   })
 }
 
+/**
+ * Request parsing cost (issue 15): GET /health latency, probed every 10 ms as the event-loop delay an outside client
+ * sees, while 1 MiB bodies of hostile shapes (deep nesting, huge arrays, many keys, __proto__ keys) arrive at the
+ * default rate limit (10/s), against the same while ordinary 1 MiB bodies arrive. Embedded mode, one process.
+ */
+async function parseCost(): Promise<void> {
+  const size = 1_048_576 - 64
+  const hostile = hostileBodies(size).map((b) => b.body)
+  const ordinary = [ordinaryBody(size)]
+  const gw = await start('all', embeddedEnv(), 'parse-all', 120_000)
+  const seconds = flags.quick ? 3 : 8
+  const round = async (bodies: string[]) => {
+    let stop = false
+    const sender = (async () => {
+      for (let i = 0; !stop; i++) {
+        const next = sleep(100)
+        await fetch(`${gw.url}/agent/async`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: bodies[i % bodies.length] })
+          .then((r) => r.arrayBuffer())
+          .catch(() => {})
+        await next
+      }
+    })()
+    const latencies: number[] = []
+    const until = Date.now() + seconds * 1000
+    while (Date.now() < until) {
+      const t0 = performance.now()
+      await fetch(`${gw.url}/health`).then((r) => r.arrayBuffer())
+      latencies.push(performance.now() - t0)
+      await sleep(10)
+    }
+    stop = true
+    await sender
+    return summarize(latencies)
+  }
+  try {
+    await round(ordinary) // warm-up
+    const base = await round(ordinary)
+    const measured = await round(hostile)
+    log(`  parse: /health p99 ${f2(measured.p99)} ms beside hostile bodies, ${f2(base.p99)} ms beside ordinary ones`)
+    raw.parse_cost = { ordinary: base, hostile: measured }
+    rows.push({
+      scenario: 'GET /health beside 1 MiB hostile bodies at 10/s: p99',
+      measured: `${f2(measured.p99)} ms`,
+      baseline: `${f2(base.p99)} ms (beside ordinary 1 MiB bodies)`,
+      ratio: ratio(measured.p99, base.p99),
+      target: '≤ 1.50×',
+      met: yes(measured.p99 <= 1.5 * base.p99),
+    })
+  } finally {
+    await stop(gw)
+  }
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // Main
 
@@ -948,6 +1002,7 @@ async function main(): Promise<void> {
     if (want('sync') || want('stream')) await syncAndStream()
     if (want('async') || want('scale') || want('embedded')) await asyncScenarios()
     if (want('slow')) await slowConsumer()
+    if (want('parse')) await parseCost()
   } catch (err) {
     errors.push(`aborted: ${(err as Error).stack ?? String(err)}`)
     log(`ERROR ${(err as Error).stack ?? String(err)}`)

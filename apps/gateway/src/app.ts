@@ -9,6 +9,8 @@ import { pino } from 'pino'
 import { registerAuth } from './http/auth.js'
 import { registerComponents } from './http/components.js'
 import { pickServices } from './http/feature.js'
+import { capConnectionsPerAddress, registerSseStreamCap } from './http/open-limits.js'
+import { registerJsonParser } from './http/json-body.js'
 import { createRpcDispatcher } from './http/rpc.js'
 import { WS_MAX_PAYLOAD, wsTransport } from './http/ws.js'
 import { frameworkErrorHandler, ProblemSchema, registerErrorHandling } from './http/errors.js'
@@ -38,10 +40,20 @@ export interface AppDeps {
   log?: FastifyBaseLogger
   /** Observes every route once the app's own hooks have completed it (route inventory tests). */
   onRoute?: (route: RouteOptions) => void
+  /** Shorter server timeouts (tests of the timeouts themselves); SERVER_TIMEOUTS otherwise. */
+  timeouts?: Partial<ServerTimeouts>
 }
 
+export type ServerTimeouts = { -readonly [K in keyof typeof SERVER_TIMEOUTS]: number }
+
 /** HTTP server timeouts (A19): all non-zero and at most 30 s. Tests read them from here. */
-export const SERVER_TIMEOUTS = {
+export const SERVER_TIMEOUTS: Readonly<{
+  connectionTimeoutMs: number
+  requestTimeoutMs: number
+  headersTimeoutMs: number
+  keepAliveTimeoutMs: number
+  connectionsCheckingIntervalMs: number
+}> = {
   /** Socket inactivity before the connection is closed. SSE keep-alives must be more frequent than this. */
   connectionTimeoutMs: 30_000,
   /** Receiving the whole request (headers and body). */
@@ -50,7 +62,12 @@ export const SERVER_TIMEOUTS = {
   headersTimeoutMs: 15_000,
   /** Idle keep-alive connection between requests. */
   keepAliveTimeoutMs: 5_000,
-} as const
+  /**
+   * How often Node checks the request and headers timeouts (its default is 30 s, which would let a slow sender
+   * hold a socket up to twice the timeout): a timeout holds to within this.
+   */
+  connectionsCheckingIntervalMs: 1_000,
+}
 
 /** Logged redaction on top of the process logger's: credentials in headers, bodies and config. */
 export const APP_REDACT_PATHS = [
@@ -148,7 +165,8 @@ function requestId(req: IncomingMessage): string {
  * Order matters: components before anything compiles a `$ref`; error and auth hooks before any plugin that
  * registers routes (root hooks added later do not reach plugins already registered); swagger before routes.
  */
-export async function buildApp({ config, services, log, onRoute }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({ config, services, log, onRoute, timeouts: overrides }: AppDeps): Promise<FastifyInstance> {
+  const timeouts: ServerTimeouts = { ...SERVER_TIMEOUTS, ...overrides }
   const app = Fastify({
     loggerInstance: createAppLogger(config, log),
     // One line per request (onResponse below) instead of Fastify's two.
@@ -160,10 +178,14 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
     trustProxy: config.server.trustProxy.length > 0 ? [...config.server.trustProxy] : false,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    connectionTimeout: SERVER_TIMEOUTS.connectionTimeoutMs,
-    requestTimeout: SERVER_TIMEOUTS.requestTimeoutMs,
-    keepAliveTimeout: SERVER_TIMEOUTS.keepAliveTimeoutMs,
-    http: { requestTimeout: SERVER_TIMEOUTS.requestTimeoutMs, headersTimeout: SERVER_TIMEOUTS.headersTimeoutMs },
+    connectionTimeout: timeouts.connectionTimeoutMs,
+    requestTimeout: timeouts.requestTimeoutMs,
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    http: {
+      requestTimeout: timeouts.requestTimeoutMs,
+      headersTimeout: timeouts.headersTimeoutMs,
+      connectionsCheckingInterval: timeouts.connectionsCheckingIntervalMs,
+    },
     frameworkErrors: frameworkErrorHandler,
     // A session key in a path: 256 characters percent-encoded are up to 3072 bytes (4 UTF-8 bytes each, 3 per byte), more in NFD.
     routerOptions: { maxParamLength: 8192 },
@@ -175,10 +197,14 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
   registerComponents(app, [ProblemSchema, ...featureComponents(FEATURES)])
   // JSON only: a text/plain body is a 415, not a string that reaches validation (and no CORS-simple bodies).
   app.removeContentTypeParser('text/plain')
+  // Bounded parsing cost: nesting deeper than MAX_JSON_DEPTH is a 400 before JSON.parse sees it.
+  registerJsonParser(app)
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  // First of the limits: a client holding too many connections is refused before it costs a lookup.
+  capConnectionsPerAddress(app, app.server, config.limits.open.connectionsPerAddress)
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, url: redactUrl(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ip: request.ip },
@@ -207,6 +233,7 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
   registerRateLimit(app, limiter)
   registerOriginCheck(app, { allowedOrigins: config.server.allowedOrigins })
   registerAuth(app, { tokens: services.tokens, docsPrefix: DOCS_PREFIX, docsPublic: config.server.docsPublic, throttle: limiter })
+  registerSseStreamCap(app, config.limits.open.sseStreamsPerToken)
   // After the hooks that complete routes (policy, security, Problem responses), before any route exists.
   if (onRoute) app.addHook('onRoute', (route) => onRoute(route))
   await registerSwagger(app, featureTags(FEATURES))
@@ -215,6 +242,7 @@ export async function buildApp({ config, services, log, onRoute }: AppDeps): Pro
   await app.register(wsTransport, {
     tokens: services.tokens,
     streams: config.limits.streams,
+    maxSubscriptions: config.limits.open.wsSubscriptionsPerSocket,
     rpc: createRpcDispatcher(featureRpc(FEATURES, services)),
     methodsDescription: featureRpcDescription(FEATURES),
   })

@@ -28,6 +28,7 @@ import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
 import type { Services } from './services.js'
 import { jobMounts, mountWorkers } from './workers.js'
+import { checkRedisEviction } from './redis-policy.js'
 
 export interface RuntimeInfo {
   mode: 'embedded' | 'server'
@@ -139,6 +140,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       await dbHandle.ping()
       if (config.database.migrateOnStart) await migrate(dbHandle, log)
       await queue.start()
+      if (config.redis.url) await checkRedisEviction(config.redis.url, log)
       await bus.start()
       if (role !== 'worker') {
         await counters.start() // only HTTP roles count requests

@@ -32,6 +32,8 @@ export interface Config {
     authFailures: WindowLimit
     /** A streaming client (SSE, WebSocket) that stops reading: dropped past this many unsent bytes, or once nothing was sent for `stallMs`. */
     streams: { maxBufferedBytes: number; stallMs: number }
+    /** What one client may hold open at once in one gateway process (0 on connectionsPerAddress: no cap). */
+    open: { sseStreamsPerToken: number; wsSubscriptionsPerSocket: number; connectionsPerAddress: number }
   }
   database: { url: string | undefined; dataDir: string; poolMax: number; migrateOnStart: boolean }
   redis: { url: string | undefined; prefix: string }
@@ -119,6 +121,9 @@ export const ENV = defineEnv({
   OPENVESPER_AUTH_FAIL_WINDOW_MS: { path: 'limits.authFailures.windowMs', kind: 'int', default: 60_000, min: 1000, max: 86_400_000, description: 'Window of OPENVESPER_AUTH_FAIL_LIMIT.' },
   OPENVESPER_STREAM_MAX_BUFFERED_BYTES: { path: 'limits.streams.maxBufferedBytes', kind: 'int', default: 8_388_608, min: 65_536, max: 268_435_456, description: 'Unsent bytes one SSE or WebSocket client may leave waiting in the gateway before it is disconnected (WebSocket: close 1013). It can resume from the log: SSE with Last-Event-ID, WebSocket with run.subscribe {afterSeq}.' },
   OPENVESPER_STREAM_STALL_MS: { path: 'limits.streams.stallMs', kind: 'int', default: 20_000, min: 1000, max: 600_000, description: 'An SSE or WebSocket client with bytes waiting in the gateway that takes none of them for this long is disconnected, under the byte limit too (WebSocket: close 1013, the socket destroyed 5 s later if the client does not answer).' },
+  OPENVESPER_SSE_STREAMS_PER_TOKEN: { path: 'limits.open.sseStreamsPerToken', kind: 'int', default: 32, min: 1, max: 100_000, description: 'Server-sent event streams one token may hold open at once in one gateway process; the next is 429 with Retry-After (nothing is created).' },
+  OPENVESPER_WS_SUBSCRIPTIONS_PER_SOCKET: { path: 'limits.open.wsSubscriptionsPerSocket', kind: 'int', default: 64, min: 1, max: 100_000, description: 'Runs one WebSocket may follow at once (agent.run and run.subscribe); past it the call is a JSON-RPC error -32029 with data.code rate_limited (nothing is created).' },
+  OPENVESPER_CONNECTIONS_PER_ADDRESS: { path: 'limits.open.connectionsPerAddress', kind: 'int', default: 256, min: 0, max: 1_000_000, description: 'Open TCP connections one peer address may hold; past it the new connection gets 429 with Retry-After and is closed. Counted per socket peer: behind a reverse proxy raise it (or 0: no cap).' },
   OPENVESPER_SHUTDOWN_GRACE_MS: { path: 'server.shutdownGraceMs', kind: 'int', default: 10_000, min: 0, max: 600_000, description: 'How long SIGTERM waits for in-flight requests and runs before exiting.' },
   DATABASE_URL: { path: 'database.url', kind: 'url', secret: true, description: 'PostgreSQL URL. Unset: embedded PGlite in OPENVESPER_DATA_DIR.' },
   OPENVESPER_DATA_DIR: { path: 'database.dataDir', kind: 'string', default: './.openvesper', description: 'Embedded mode data folder (PGlite); `memory://` keeps it in memory.' },

@@ -133,6 +133,26 @@ function fieldMessage(item: ValidationItem): string {
 const byStatus = (status: number): ErrorCode =>
   ERROR_CODES.find((code) => statusOf(code) === status) ?? (status >= 400 && status < 500 ? 'invalid_request' : 'internal')
 
+/** Socket errors of a driver that lost (or never got) its connection. */
+const OUTAGE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
+/** postgres.js connection errors. */
+const OUTAGE_DRIVER_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'])
+/** SQLSTATEs of a server that is shutting down, starting, out of connections or lost the connection (class 08). */
+const OUTAGE_SQLSTATES = /^(08|57P0[123]|53300|53400)/
+
+/** True when `err` (or an error in its `cause` chain: drizzle wraps driver errors) says a backing service is unreachable. */
+export function isDependencyOutage(err: unknown): boolean {
+  let current: unknown = err
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const e = current as { code?: unknown; errno?: unknown; message?: unknown; cause?: unknown }
+    if (typeof e.code === 'string' && (OUTAGE_ERRNOS.has(e.code) || OUTAGE_DRIVER_CODES.has(e.code) || OUTAGE_SQLSTATES.test(e.code))) return true
+    // ioredis with the offline queue off, or a command that hit its retry limit.
+    if (typeof e.message === 'string' && /^(Stream isn't writeable|Connection is closed|Reached the max retries per request limit)/.test(e.message)) return true
+    current = e.cause
+  }
+  return false
+}
+
 /**
  * Maps anything thrown during a request to an AppError whose message is safe to send. Framework errors get
  * fixed messages; unknown errors become `internal` (the caller logs the original with its stack).
@@ -164,6 +184,8 @@ export function toAppError(err: unknown): { error: AppError; unexpected: boolean
     default:
       break
   }
+  // The database or Redis down, restarting or out of connections: a 503 the client may retry, naming no host.
+  if (isDependencyOutage(err)) return { error: new AppError('unavailable', 'a backing service is temporarily unavailable; retry shortly'), unexpected: false }
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500
   if (status >= 400 && status < 500) {
     const code = byStatus(status)

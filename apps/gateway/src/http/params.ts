@@ -28,3 +28,9 @@ export const CursorParam = Type.String({
 })
 export const LimitParam = Type.Integer({ minimum: 1, maximum: 200, description: 'Page size (default 50).' })
 export const PageQuery = { cursor: Type.Optional(CursorParam), limit: Type.Optional(LimitParam) }
+
+/** Largest value of a Postgres `integer` column (sequence numbers, attempts, steps). */
+export const INT4_MAX = 2_147_483_647
+
+/** A resume cursor over a run's events (`run_events.seq`, an integer column): 0 to INT4_MAX, larger is a 400, not a database error. */
+export const seqParam = (description?: string) => Type.Integer({ minimum: 0, maximum: INT4_MAX, ...(description === undefined ? {} : { description }) })

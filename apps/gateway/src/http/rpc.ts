@@ -4,10 +4,18 @@ import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { hasScopes, type Principal, type Scope } from '@openvesper/access'
 import type { Services } from '../services.js'
+import { isDependencyOutage } from './errors.js'
+import { jsonShapeProblem } from './json-body.js'
 
 /** JSON-RPC 2.0 error codes; application errors carry their problem code in `data.code`. */
 export const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, app: -32000, rateLimited: -32029 } as const
-const APP_RPC_CODES: Partial<Record<AppError['code'], number>> = { unauthorized: -32001, forbidden: -32003, not_found: -32004, conflict: -32009 }
+const APP_RPC_CODES: Partial<Record<AppError['code'], number>> = {
+  unauthorized: -32001,
+  forbidden: -32003,
+  not_found: -32004,
+  conflict: -32009,
+  rate_limited: RPC.rateLimited,
+}
 
 /** Sends one notification (`method` = event type) to the client, waiting while the socket is backed up. */
 export type Notify = (method: string, params: Record<string, unknown>) => Promise<void>
@@ -19,8 +27,13 @@ export interface RpcConnection {
   log: FastifyBaseLogger
   /** True while the socket is open. */
   isOpen(): boolean
+  /**
+   * Holds one of the socket's subscription slots for a `follow` to come; throws `rate_limited` (JSON-RPC -32029) when
+   * none is left. Pass the returned release function to `follow`, or call it when the follow will not happen.
+   */
+  reserveFollow(): () => void
   /** Streams notifications from `source` under `key` until `unfollow(key)`, the source ends or the socket closes; a key already followed is left as it is. */
-  follow(key: string, source: (notify: Notify, signal: AbortSignal) => Promise<unknown>): void
+  follow(key: string, source: (notify: Notify, signal: AbortSignal) => Promise<unknown>, reservation?: () => void): void
   unfollow(key: string): void
 }
 
@@ -75,6 +88,9 @@ export function createRpcDispatcher(methods: Record<string, { method: AnyRpcMeth
   return {
     async dispatch(text: string, conn: RpcConnection): Promise<RpcMessage | undefined> {
       let msg: { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown }
+      // Bounded parsing cost, as for HTTP bodies (json-body.ts).
+      const tooComplex = jsonShapeProblem(text)
+      if (tooComplex) return rpcError(null, RPC.invalidRequest, tooComplex)
       try {
         msg = JSON.parse(text)
       } catch {
@@ -96,6 +112,10 @@ export function createRpcDispatcher(methods: Record<string, { method: AnyRpcMeth
         return msg.id === undefined ? undefined : { jsonrpc: '2.0', id: msg.id, result }
       } catch (err) {
         if (isAppError(err)) return rpcError(msg.id, APP_RPC_CODES[err.code] ?? RPC.app, err.message, { code: err.code })
+        if (isDependencyOutage(err)) {
+          conn.log.warn({ err }, 'ws call failed: a backing service is unavailable')
+          return rpcError(msg.id, RPC.app, 'a backing service is temporarily unavailable; retry shortly', { code: 'unavailable' })
+        }
         conn.log.error({ err }, 'ws call failed')
         return rpcError(msg.id, RPC.app, 'internal error', { code: 'internal', requestId: conn.requestId })
       }

@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws'
 import type { TokensService } from '@openvesper/access'
 import { watchCredential } from './credential-watch.js'
 import { RPC, type Notify, type RpcConnection, type RpcDispatcher, rpcError } from './rpc.js'
+import { OPEN_LIMIT_RETRY_AFTER_S, openLimitError } from './open-limits.js'
 import { createStreamGuard, type StreamLimits } from './stream-guard.js'
 
 /** Largest inbound WebSocket message; larger ones close the socket with 1009. */
@@ -54,6 +55,8 @@ function createMessageBudget(ratePerSecond: number, burst: number) {
 export interface WsOptions {
   tokens: TokensService
   streams: StreamLimits
+  /** Runs one socket may follow at once (OPENVESPER_WS_SUBSCRIPTIONS_PER_SOCKET). */
+  maxSubscriptions: number
   rpc: RpcDispatcher
   /** What the methods do, for the route's OpenAPI description (each group's `rpcDescription`). */
   methodsDescription: string
@@ -64,7 +67,7 @@ export interface WsOptions {
  * revocation, slow-client dropping and notification backpressure live here; what a message does is the
  * dispatcher's (each group's methods in `routes/<group>/rpc.ts`).
  */
-export const wsTransport: FastifyPluginAsyncTypebox<WsOptions> = async (app, { tokens, streams, rpc, methodsDescription }) => {
+export const wsTransport: FastifyPluginAsyncTypebox<WsOptions> = async (app, { tokens, streams, maxSubscriptions, rpc, methodsDescription }) => {
   const budget = createMessageBudget(WS_MESSAGES_PER_SECOND, WS_MESSAGE_BURST)
 
   app.get(
@@ -83,7 +86,7 @@ export const wsTransport: FastifyPluginAsyncTypebox<WsOptions> = async (app, { t
       // Before the 101: a token already holding its maximum of sockets is refused.
       preHandler: async (request) => {
         if (budget.sockets(request.principal.tokenId) >= WS_MAX_CONNECTIONS_PER_TOKEN)
-          throw new AppError('rate_limited', `at most ${WS_MAX_CONNECTIONS_PER_TOKEN} WebSocket connections per token`)
+          throw openLimitError(`at most ${WS_MAX_CONNECTIONS_PER_TOKEN} WebSocket connections per token`)
       },
     },
     (socket: WebSocket, request) => {
@@ -91,6 +94,8 @@ export const wsTransport: FastifyPluginAsyncTypebox<WsOptions> = async (app, { t
       budget.open(tokenId)
       let refused = 0
       const following = new Map<string, AbortController>()
+      /** Slots held by calls that will follow a run once it exists (`reserveFollow`). */
+      let reserved = 0
       // Revoking the token closes the socket with 1008 (policy violation) within CREDENTIAL_RECHECK_MS.
       const unwatch = watchCredential(tokens, tokenId, () => socket.close(1008, 'credential revoked'))
       let alive = true
@@ -136,8 +141,23 @@ export const wsTransport: FastifyPluginAsyncTypebox<WsOptions> = async (app, { t
         requestId: String(request.id),
         log: request.log,
         isOpen: () => socket.readyState === socket.OPEN,
-        follow(key, source) {
+        reserveFollow() {
+          if (following.size + reserved >= maxSubscriptions)
+            throw new AppError('rate_limited', `at most ${maxSubscriptions} subscriptions per WebSocket; unsubscribe from one first`, {
+              details: { retryAfterSeconds: OPEN_LIMIT_RETRY_AFTER_S },
+            })
+          reserved++
+          let held = true
+          return () => {
+            if (held) reserved--
+            held = false
+          }
+        },
+        follow(key, source, reservation) {
+          reservation?.()
           if (following.has(key)) return
+          // Unreachable through reserveFollow; a caller that skipped it is held to the cap all the same.
+          if (following.size + reserved >= maxSubscriptions) return
           const ctrl = new AbortController()
           following.set(key, ctrl)
           void source(notify, ctrl.signal)

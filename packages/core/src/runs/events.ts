@@ -102,6 +102,70 @@ export function createRunEvents(deps: RunEventsDeps) {
     return !row || ((TERMINAL_RUN_STATUSES as readonly string[]).includes(row.status) && Number(row.last_event_seq) <= seq)
   }
 
+  /**
+   * The safety net for lost publications, one per process (not a poll per follower): followers whose bus has been
+   * quiet for their `pollMs` are checked together in one statement per tick, and only a follower whose run has an
+   * event it has not seen, or has ended, reads the log. No follower waiting: no timer, no query.
+   */
+  interface Quiet {
+    runId: string
+    pollMs: number
+    /** The last sequence number delivered. */
+    last(): number
+    /** When the follower last heard from the bus (or was last checked). */
+    heardAt(): number
+    /** Reads the log (the run moved on or ended). */
+    wake(): void
+    /** Checked now, with nothing to read. */
+    checked(): void
+  }
+  const quiet = new Set<Quiet>()
+  let sweepTimer: NodeJS.Timeout | undefined
+  let sweepEvery = 0
+  let sweeping = false
+  const sweep = async () => {
+    if (sweeping) return
+    const now = Date.now()
+    const due = [...quiet].filter((q) => now - q.heardAt() >= q.pollMs)
+    if (due.length === 0) return
+    sweeping = true
+    try {
+      const ids = [...new Set(due.map((q) => q.runId))]
+      const rows = await raw.query<{ id: string; status: string; last_event_seq: number }>(
+        'select id, status, last_event_seq from runs where id in (select jsonb_array_elements_text($1::jsonb))',
+        [JSON.stringify(ids)],
+      )
+      const byId = new Map(rows.map((r) => [r.id, r]))
+      for (const q of due) {
+        if (!quiet.has(q)) continue
+        const row = byId.get(q.runId)
+        const moved = !row || Number(row.last_event_seq) > q.last() || (TERMINAL_RUN_STATUSES as readonly string[]).includes(row.status)
+        if (moved) q.wake()
+        else q.checked()
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message, followers: due.length }, 'run event followers: log check failed; retrying')
+    } finally {
+      sweeping = false
+    }
+  }
+  const watchQuiet = (q: Quiet): (() => void) => {
+    quiet.add(q)
+    if (!sweepTimer || q.pollMs < sweepEvery) {
+      if (sweepTimer) clearInterval(sweepTimer)
+      sweepEvery = q.pollMs
+      sweepTimer = setInterval(() => void sweep(), sweepEvery)
+      sweepTimer.unref()
+    }
+    return () => {
+      quiet.delete(q)
+      if (quiet.size === 0 && sweepTimer) {
+        clearInterval(sweepTimer)
+        sweepTimer = undefined
+      }
+    }
+  }
+
   return {
     storeMany,
     publish,
@@ -199,10 +263,20 @@ export function createRunEvents(deps: RunEventsDeps) {
         },
         { local: options.fresh === true },
       )
-      // Safety net for lost publications: read the log only when the bus has been quiet for a while.
-      const timer = setInterval(() => {
-        if (Date.now() - lastMessageAt >= pollMs) enqueue(() => deliverUpTo())
-      }, pollMs)
+      // Safety net for lost publications: the process's sweep reads the log when the bus has been quiet for a while.
+      const unwatch = watchQuiet({
+        runId,
+        pollMs,
+        last: () => last,
+        heardAt: () => lastMessageAt,
+        wake: () => {
+          lastMessageAt = Date.now()
+          enqueue(() => deliverUpTo())
+        },
+        checked: () => {
+          lastMessageAt = Date.now()
+        },
+      })
       const onAbort = () => {
         done = true
         finish()
@@ -213,7 +287,7 @@ export function createRunEvents(deps: RunEventsDeps) {
         if (!options.fresh) enqueue(() => deliverUpTo())
         if (!signal.aborted) await finished
       } finally {
-        clearInterval(timer)
+        unwatch()
         signal.removeEventListener('abort', onAbort)
         await unsubscribe().catch(() => {})
         await chain

@@ -10,7 +10,7 @@ import { CreateRunBodySchema, describeRun, RunAcceptedSchema, RunSchema, runSche
 import { ref } from '../../http/components.js'
 import { normalizeSessionKeys } from '../../schemas/session-key.js'
 import { defineFeature } from '../../http/feature.js'
-import { IdempotencyHeaders, idempotencyKey, idPattern } from '../../http/params.js'
+import { IdempotencyHeaders, idempotencyKey, idPattern, seqParam } from '../../http/params.js'
 import type { Services } from '../../services.js'
 import { RUNS_RPC_DESCRIPTION, runsRpc } from './rpc.js'
 import { openRunSse, resumeCursor, type SseSink } from './sse.js'
@@ -30,7 +30,7 @@ const WaitBody = Type.Object(
 )
 const EventsQuery = Type.Object(
   {
-    after: Type.Optional(Type.Integer({ minimum: 0, description: 'Resume after this sequence number (Last-Event-ID wins).' })),
+    after: Type.Optional(seqParam('Resume after this sequence number (Last-Event-ID wins).')),
     token: Type.Optional(Type.String({ description: 'Bearer token, for clients that cannot set headers (EventSource).' })),
   },
   { additionalProperties: false },
