@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
   type AnthropicMessage as AnthropicMessageBody,
+  collectResult,
   createAnthropicEventEncoder,
   fromRunEvent,
   type MessagesRequest as MessagesBody,
@@ -12,9 +13,10 @@ import {
   toAnthropicModelList,
   unsupported,
 } from '@openvesper/compat'
-import type { CreatedRun, CreateRunInput, RunEvent } from '@openvesper/core'
+import type { CreatedRun, CreateRunInput, ProviderEvent, RunEvent } from '@openvesper/core'
 import type { RunRow } from '@openvesper/db'
-import { AppError, unavailable } from '@openvesper/shared'
+import { hasScopes, type Scope } from '@openvesper/access'
+import { AppError, forbidden, newId, unavailable } from '@openvesper/shared'
 import { parseSessionKey } from '@openvesper/sessions'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
@@ -26,6 +28,7 @@ import { defineFeature, type FeatureOptions } from '../../http/feature.js'
 import { openSse, type SseStream } from '../../http/sse.js'
 import { TEXT_PATTERN } from '../../schemas/run.js'
 import { anthropicErrorRenderer, runCancelled, runFailure } from './errors.js'
+import { firstEvent, type ProviderModel, providerFailure, resolveProviderModel, toProviderRequest } from './provider.js'
 import {
   AnthropicHeaders,
   AnthropicMessage,
@@ -43,7 +46,7 @@ import {
 } from './schemas.js'
 
 const TAG = 'Anthropic'
-type Needs = 'runs' | 'tokens' | 'agents' | 'models'
+type Needs = 'runs' | 'tokens' | 'agents' | 'models' | 'providers'
 
 /** The longest message a run takes (CreateRunBody's `message`), and the text Postgres can store. */
 const MAX_MESSAGE = 200_000
@@ -96,7 +99,7 @@ const versionNote =
  * Anthropic's `{ type: 'error', error: { type, message } }` (registerSurfaceErrors, scoped to this prefix).
  */
 const anthropicV1Routes: FastifyPluginAsyncTypebox<FeatureOptions<Needs>> = async (app, { services, config }) => {
-  const { runs, agents, models, tokens } = services
+  const { runs, agents, models, tokens, providers } = services
   registerSurfaceErrors(app, anthropicErrorRenderer)
   // Anthropic's responses carry the request id in `request-id` (the SDK's `_request_id`).
   app.addHook('onSend', async (request, reply) => {
@@ -214,6 +217,50 @@ const anthropicV1Routes: FastifyPluginAsyncTypebox<FeatureOptions<Needs>> = asyn
     return toMessage(ended ?? (await runs.getOwned(principal, created.run.id)), body.model)
   }
 
+  /** Provider models need `models:use`, agents `runs:write` (a coding tool's token cannot drive agents). */
+  const requireScope = (request: FastifyRequest, scope: Scope, what: string) => {
+    if (!hasScopes(request.principal.scopes, [scope])) throw forbidden(`${what} needs the scope ${scope}`)
+  }
+
+  /** A provider model: the neutral request through core's provider (translated for OpenAI), answered in Anthropic's format. */
+  const callProvider = async (body: MessagesBody, call: NeutralCall, target: ProviderModel, request: FastifyRequest, reply: FastifyReply) => {
+    const disconnected = onDisconnect(reply)
+    const events = target.provider.stream(toProviderRequest(call.request, target, disconnected))
+    // Pass-through calls are not runs: a fresh id in Anthropic's `msg_` form.
+    const meta = { id: `msg_${newId('run').slice('run_'.length)}`, model: body.model }
+    const { first, rest } = await firstEvent(events)
+    if (!call.stream) {
+      const all: ProviderEvent[] = first ? [first] : []
+      try {
+        for (let step = await rest.next(); !step.done; step = await rest.next()) all.push(step.value)
+      } catch (err) {
+        throw providerFailure(err)
+      }
+      return neutralToAnthropicMessage(collectResult(all), meta)
+    }
+    const encoder = createAnthropicEventEncoder(meta)
+    const stream = openSse(request, reply, { limits: config.limits.streams, headers: { 'request-id': String(request.id) }, retryMs: null })
+    openStreams.add(stream)
+    try {
+      for (const event of encoder.start()) await stream.send(frame(event))
+      if (first) for (const event of encoder.push(first)) await stream.send(frame(event))
+      for (let step = await rest.next(); !step.done; step = await rest.next()) {
+        for (const event of encoder.push(step.value)) await stream.send(frame(event))
+      }
+    } catch (err) {
+      if (!stream.signal.aborted && !disconnected.aborted) {
+        const failure = providerFailure(err)
+        const error = failure instanceof AppError ? failure : runFailure('internal', null)
+        if (!(failure instanceof AppError)) request.log.error({ err }, 'provider stream failed')
+        await stream.send({ event: 'error', data: anthropicErrorRenderer.body(error, request) as object })
+      }
+    } finally {
+      openStreams.delete(stream)
+      stream.end()
+    }
+    return reply
+  }
+
   app.post(
     '/messages',
     {
@@ -221,7 +268,8 @@ const anthropicV1Routes: FastifyPluginAsyncTypebox<FeatureOptions<Needs>> = asyn
         operationId: 'createAnthropicMessage',
         summary: 'Create a message (Anthropic-compatible)',
         description: [
-          '`model` names an agent (an id from GET /anthropic/v1/models): the agent runs as an ordinary run, exactly as with POST /agent (or POST /agent/stream with `stream: true`), with its own system prompt, tools and model; the run id is in the X-Run-Id header and in the message id (`msg_<runId>`), so GET /agent/run/{runId} shows it.',
+          '`model` names an agent or a provider model. A provider model (`anthropic/<model>`, `openai/<model>`, or `echo`; needs the scope models:use) goes to that provider through the gateway’s pooled client: an Anthropic model as the Messages API, an OpenAI model translated to chat completions and back (messages, system, tools and tool_use/tool_result, tool_choice, stop_sequences, temperature, top_p, metadata.user_id; stop reasons and usage), streamed as the upstream produces it; it is not a run, and a client that disconnects aborts the upstream request.',
+          'An agent (an id from GET /anthropic/v1/models; needs runs:write) runs as an ordinary run, exactly as with POST /agent (or POST /agent/stream with `stream: true`), with its own system prompt, tools and model; the run id is in the X-Run-Id header and in the message id (`msg_<runId>`), so GET /agent/run/{runId} shows it.',
           'The last message, a user turn with text, is the run’s message; earlier turns are not replayed (an agent’s history is its session’s: `X-Session-Key`). For agent models, `system`, `max_tokens`, `stop_sequences`, sampling options and `metadata` are accepted and not applied (the agent’s own configuration decides), and client `tools` are refused (400 naming the field): the agent’s tools run in the gateway.',
           `Errors under /anthropic/v1 are Anthropic’s \`{ type: 'error', error: { type, message }, request_id }\` with Anthropic’s statuses and error types. ${versionNote}`,
           MESSAGES_STREAM_DESCRIPTION,
@@ -240,7 +288,8 @@ const anthropicV1Routes: FastifyPluginAsyncTypebox<FeatureOptions<Needs>> = asyn
           ...anthropicErrorResponses,
         },
       },
-      config: { auth: { scopes: ['runs:write'], apiKeyHeader: true }, socketIdleTimeoutMs: LONG_HANDLER_IDLE_MS },
+      // Any valid token passes the hook; the model decides the scope (agents runs:write, provider models models:use).
+      config: { auth: { scopes: [], apiKeyHeader: true }, socketIdleTimeoutMs: LONG_HANDLER_IDLE_MS },
       // The session key rule before validation, so its message wins over the schema's.
       preValidation: async (request) => {
         const key = request.headers['x-session-key']
@@ -250,8 +299,14 @@ const anthropicV1Routes: FastifyPluginAsyncTypebox<FeatureOptions<Needs>> = asyn
     async (request, reply) => {
       const { body } = request
       const call = messagesRequestToNeutral(body)
-      if (agents.has(body.model)) return runAgent(body, call, request, reply)
-      throw modelNotFound(body.model)
+      if (agents.has(body.model)) {
+        requireScope(request, 'runs:write', 'running an agent')
+        return runAgent(body, call, request, reply)
+      }
+      const target = resolveProviderModel(providers, body.model)
+      if (!target) throw modelNotFound(body.model)
+      requireScope(request, 'models:use', 'calling a provider model')
+      return callProvider(body, call, target, request, reply)
     },
   )
 }
@@ -269,6 +324,6 @@ export const anthropicFeature = defineFeature({
       'Anthropic-compatible API under /anthropic/v1, for the official SDK and any Anthropic client with a base URL setting (`baseURL: http://127.0.0.1:18789/anthropic`, the gateway token as API key or auth token). Agents are the models.',
   },
   components: anthropicComponents,
-  needs: ['runs', 'tokens', 'agents', 'models'],
+  needs: ['runs', 'tokens', 'agents', 'models', 'providers'],
   plugin: anthropicRoutes,
 })
