@@ -469,6 +469,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/anthropic/v1/messages/count_tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Count the input tokens of a message (Anthropic-compatible)
+         * @description The `input_tokens` a Messages body (without `max_tokens`) would cost: system, messages (text, tool_use, tool_result) and tool definitions, counted in the gateway with the o200k_base BPE (gpt-tokenizer) plus a fixed per-message overhead, so nothing is sent upstream. Exact for the text of current OpenAI models; an estimate for Claude models, whose tokenizer is not published. For an agent, the conversation as sent (the agent's own system prompt and history are not added). `model` must be an agent (needs runs:read) or a provider model (needs models:use); 404 otherwise. `x-api-key: <token>` is accepted as well as `Authorization: Bearer <token>` (the same gateway tokens and scopes; one of the two per request); `anthropic-version` and `anthropic-beta` are accepted with any value and not required.
+         */
+        post: operations["countAnthropicMessageTokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -4463,6 +4483,134 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Anthropic.Message"];
                     "text/event-stream": string;
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+        };
+    };
+    countAnthropicMessageTokens: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Accepted with any value and not required; the gateway speaks the 2023-06-01 wire format. */
+                "anthropic-version"?: string;
+                /** @description Accepted and ignored: no beta feature changes an answer here. */
+                "anthropic-beta"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Anthropic.CountTokensRequest"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.CountTokensResponse"];
                 };
             };
             /** @description Invalid request (validation failed, malformed body or parameters) */

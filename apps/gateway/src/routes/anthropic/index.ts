@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
   type AnthropicMessage as AnthropicMessageBody,
   collectResult,
+  countInputTokens,
+  countTokensRequestToNeutral,
   createAnthropicEventEncoder,
   fromRunEvent,
   type MessagesRequest as MessagesBody,
@@ -35,6 +37,8 @@ import {
   AnthropicModel,
   AnthropicModelList,
   anthropicComponents,
+  CountTokensRequest,
+  CountTokensResponse,
   anthropicErrorResponses,
   catalog,
   MESSAGES_STREAM_DESCRIPTION,
@@ -309,6 +313,30 @@ const anthropicV1Routes: FastifyPluginAsyncTypebox<FeatureOptions<Needs>> = asyn
       return callProvider(body, call, target, request, reply)
     },
   )
+
+  app.post(
+    '/messages/count_tokens',
+    {
+      schema: {
+        operationId: 'countAnthropicMessageTokens',
+        summary: 'Count the input tokens of a message (Anthropic-compatible)',
+        description: `The \`input_tokens\` a Messages body (without \`max_tokens\`) would cost: system, messages (text, tool_use, tool_result) and tool definitions, counted in the gateway with the o200k_base BPE (gpt-tokenizer) plus a fixed per-message overhead, so nothing is sent upstream. Exact for the text of current OpenAI models; an estimate for Claude models, whose tokenizer is not published. For an agent, the conversation as sent (the agent's own system prompt and history are not added). \`model\` must be an agent (needs runs:read) or a provider model (needs models:use); 404 otherwise. ${versionNote}`,
+        tags: [TAG],
+        headers: AnthropicHeaders,
+        body: ref(CountTokensRequest),
+        response: { 200: ref(CountTokensResponse), ...anthropicErrorResponses },
+      },
+      config: { auth: { scopes: [], apiKeyHeader: true } },
+    },
+    async (request) => {
+      const { body } = request
+      const neutral = countTokensRequestToNeutral(body)
+      if (agents.has(body.model)) requireScope(request, 'runs:read', 'counting tokens for an agent')
+      else if (resolveProviderModel(providers, body.model)) requireScope(request, 'models:use', 'counting tokens for a provider model')
+      else throw modelNotFound(body.model)
+      return { input_tokens: countInputTokens(neutral) }
+    },
+  )
 }
 
 /** The `/anthropic/v1` prefix is this plugin's own scope: its error and not-found handlers answer for every path under it. */
@@ -316,7 +344,7 @@ const anthropicRoutes: FastifyPluginAsyncTypebox<FeatureOptions<Needs>> = async 
   await app.register(anthropicV1Routes, { ...options, prefix: '/anthropic/v1' })
 }
 
-/** The Anthropic-compatible surface: `POST /anthropic/v1/messages`, `GET /anthropic/v1/models`, `GET /anthropic/v1/models/{model_id}`. */
+/** The Anthropic-compatible surface: `POST /anthropic/v1/messages`, `POST /anthropic/v1/messages/count_tokens`, `GET /anthropic/v1/models`, `GET /anthropic/v1/models/{model_id}`. */
 export const anthropicFeature = defineFeature({
   tag: {
     name: TAG,

@@ -150,6 +150,47 @@ describe.each(MODES)('agent models on the Anthropic-compatible surface, through 
     expect((streamErr as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } })
   })
 
+  describe('models and count_tokens', () => {
+    it("lists agents then the default model in Anthropic's list shape, paged by the SDK's auto-pagination", async () => {
+      const first = await client.models.list({ limit: 2 })
+      expect(first.data.map((m) => m.id)).toEqual(['main', 'helper'])
+      expect(first.data[0]).toEqual({ type: 'model', id: 'main', display_name: 'main (agent)', created_at: '1970-01-01T00:00:00.000Z' })
+      expect(first.has_more).toBe(true)
+      const ids: string[] = []
+      for await (const model of client.models.list({ limit: 1 })) ids.push(model.id)
+      expect(ids).toEqual(['main', 'helper', 'openai/test-model'])
+      const back = await client.models.list({ before_id: 'openai/test-model', limit: 1 })
+      expect(back.data.map((m) => m.id)).toEqual(['helper'])
+    })
+
+    it('retrieves an agent and a provider model (slash percent-encoded or not); an unknown id is NotFoundError', async () => {
+      expect(await client.models.retrieve('helper')).toMatchObject({ type: 'model', id: 'helper' })
+      expect(await client.models.retrieve('openai/test-model')).toMatchObject({ type: 'model', id: 'openai/test-model' })
+      const raw = await fetch(`${base}/anthropic/v1/models/openai/test-model`, { headers: { 'x-api-key': t.adminToken } })
+      expect(await raw.json()).toMatchObject({ id: 'openai/test-model' })
+      const err = await rejection(client.models.retrieve('no-such-model'))
+      expect(err).toBeInstanceOf(Anthropic.NotFoundError)
+    })
+
+    it('counts input tokens in the gateway without calling the upstream', async () => {
+      const small = await client.messages.countTokens({ model: 'main', messages: [{ role: 'user', content: 'Hello world' }] })
+      // o200k_base: "Hello world" is 2 tokens, plus 3 for the message and 3 for the answer's priming.
+      expect(small).toEqual({ input_tokens: 8 })
+      const large = await client.messages.countTokens({
+        model: 'openai/test-model',
+        system: 'You are a weather assistant. Answer in one sentence.',
+        messages: [{ role: 'user', content: 'Hello world' }],
+        tools: [{ name: 'get_weather', description: 'Weather of a city', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }],
+      })
+      expect(large.input_tokens).toBeGreaterThan(small.input_tokens + 20)
+      const unknown = await rejection(client.messages.countTokens({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }))
+      expect(unknown).toBeInstanceOf(Anthropic.NotFoundError)
+      const bad = await rejection(client.messages.countTokens({ model: 'main', messages: [] }))
+      expect(bad).toBeInstanceOf(Anthropic.BadRequestError)
+      expect(up.requests).toHaveLength(0)
+    })
+  })
+
   describe("errors in Anthropic's shape", () => {
     it('refuses a bad key with AuthenticationError, in x-api-key and in Authorization', async () => {
       for (const bad of [
