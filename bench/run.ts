@@ -9,7 +9,7 @@
  * Flags:
  *   --quick            short durations and counts (smoke run)
  *   --no-build         skip `turbo run build` (the dist must be current)
- *   --only=a,b         scenario groups: cold, sync, stream, async, scale, embedded, slow, parse
+ *   --only=a,b         scenario groups: cold, sync, stream, async, scale, embedded, slow, parse, anthropic
  *   --profile          spawn gateway/worker processes with `node --cpu-prof`; prints the top functions per profile
  *                      (profiles under bench/results/profiles/<time>/; timings of a profiled run are not comparable)
  *   --log-level=L      OPENVESPER_LOG_LEVEL of the HTTP gateways (default: info, the product default); workers stay at info, their readiness is read from their log
@@ -58,7 +58,7 @@ const { values: flags } = parseArgs({
   strict: true,
 })
 
-const GROUPS = ['cold', 'sync', 'stream', 'async', 'scale', 'embedded', 'slow', 'parse'] as const
+const GROUPS = ['cold', 'sync', 'stream', 'async', 'scale', 'embedded', 'slow', 'parse', 'anthropic'] as const
 type Group = (typeof GROUPS)[number]
 const only = new Set(
   (flags.only
@@ -173,6 +173,8 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
     OPENVESPER_MODEL: MODEL,
     OPENAI_BASE_URL: `${upstreamUrl}/v1`,
     OPENAI_API_KEY: 'sk-bench',
+    ANTHROPIC_BASE_URL: upstreamUrl,
+    ANTHROPIC_API_KEY: 'sk-ant-bench',
     OPENVESPER_UPSTREAM_MAX_RETRIES: '0',
     // Every request comes from 127.0.0.1: lift the per-client limit so it counts (its cost is measured) but never rejects.
     OPENVESPER_RATE_LIMIT: '10000000',
@@ -296,6 +298,75 @@ const sessionBody = (prefix: string) => (ctx: Record<string, any>) => {
 
 // ------------------------------------------------------------------------------------------------------------
 // Scenarios
+
+/**
+ * The Anthropic-compatible surface (issue 13), 1 connection, interleaved rounds: a non-streamed `anthropic/…` provider
+ * model through POST /anthropic/v1/messages beside the same upstream request sent directly (the request the gateway
+ * sends, read back from the upstream), and an agent through POST /anthropic/v1/messages beside POST /agent.
+ */
+async function anthropicSurface(): Promise<void> {
+  await setUpstreamDelay(0)
+  const gw = await start('api', serverEnv(), 'anthropic-api')
+  try {
+    const headers = { 'x-api-key': token, 'anthropic-version': '2023-06-01' }
+    const passBody = JSON.stringify({ model: 'anthropic/bench-model', max_tokens: 64, messages: [{ role: 'user', content: MESSAGE }] })
+    const agentBody = JSON.stringify({ model: 'main', max_tokens: 64, messages: [{ role: 'user', content: MESSAGE }] })
+    const nativeBody = JSON.stringify({ message: MESSAGE })
+    const probe = await fetch(`${gw.url}/anthropic/v1/messages`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: passBody,
+    })
+    if (probe.status !== 200) throw new Error(`anthropic probe failed: ${probe.status} ${await probe.text()}`)
+    const upstreamReq = (await upstream!.call<{ path: string; body: unknown }>({ type: 'lastRequest' }))!
+    const upstreamBody = JSON.stringify(upstreamReq.body)
+    const direct = { url: `${upstreamUrl}${upstreamReq.path}`, headers: { 'x-api-key': 'sk-ant-bench', accept: 'text/event-stream' }, body: () => upstreamBody }
+    const through = { url: `${gw.url}/anthropic/v1/messages`, headers, body: () => passBody }
+    const agent = { url: `${gw.url}/anthropic/v1/messages`, headers, body: () => agentBody }
+    const native = { url: `${gw.url}/agent`, headers: auth, body: () => nativeBody }
+    log(`anthropic: warm-up ${PLAN.warmupS} s each`)
+    for (const o of [direct, through, agent, native]) await runCannon({ ...o, connections: 1, durationS: PLAN.warmupS })
+    const rounds = Math.max(1, Math.round(PLAN.syncS / ROUND_S))
+    const durationS = PLAN.syncS / rounds
+    const results: Record<'direct' | 'through' | 'agent' | 'native', CannonResult[]> = { direct: [], through: [], agent: [], native: [] }
+    for (let r = 0; r < rounds; r++) {
+      results.direct.push(await runCannon({ ...direct, connections: 1, durationS }))
+      results.through.push(await runCannon({ ...through, connections: 1, durationS }))
+      results.agent.push(await runCannon({ ...agent, connections: 1, durationS }))
+      results.native.push(await runCannon({ ...native, connections: 1, durationS }))
+    }
+    const [d, t, a, n] = (['direct', 'through', 'agent', 'native'] as const).map((k) => poolCannon(results[k]))
+    raw.anthropic = { direct: withoutSamples(d!), passthrough: withoutSamples(t!), agent: withoutSamples(a!), agentNative: withoutSamples(n!) }
+    for (const [name, m] of [
+      ['pass-through', t!],
+      ['agent', a!],
+      ['POST /agent', n!],
+    ] as const)
+      if (m.non2xx || m.errors) errors.push(`anthropic ${name}: ${m.non2xx} non-2xx, ${m.errors} errors ${JSON.stringify(m.statusCodes)}`)
+    const over = median(results.through.map((m, i) => m.latency.p50 - results.direct[i]!.latency.p50))
+    log(
+      `  direct p50 ${f2(d!.latency.p50)} ms | pass-through p50 ${f2(t!.latency.p50)} ms | agent ${f2(a!.latency.p50)} ms | POST /agent ${f2(n!.latency.p50)} ms`,
+    )
+    rows.push({
+      scenario: 'POST /anthropic/v1/messages anthropic/… (pass-through), 1 conn, p50',
+      measured: `${f2(t!.latency.p50)} ms (+${f2(over)})`,
+      baseline: `${f2(d!.latency.p50)} ms direct`,
+      ratio: ratio(t!.latency.p50, d!.latency.p50),
+      target: 'overhead ≤ 0.5 ms',
+      met: yes(over <= 0.5),
+    })
+    rows.push({
+      scenario: 'POST /anthropic/v1/messages model main (agent), 1 conn, p50',
+      measured: `${f2(a!.latency.p50)} ms`,
+      baseline: `${f2(n!.latency.p50)} ms POST /agent`,
+      ratio: ratio(a!.latency.p50, n!.latency.p50),
+      target: '≤ 1.1×',
+      met: yes(a!.latency.p50 <= 1.1 * n!.latency.p50),
+    })
+  } finally {
+    await stop(gw)
+  }
+}
 
 /**
  * Embedded: the first start on a fresh data folder (PGlite initdb + every migration), then restarts on that
@@ -1003,6 +1074,7 @@ async function main(): Promise<void> {
     if (want('async') || want('scale') || want('embedded')) await asyncScenarios()
     if (want('slow')) await slowConsumer()
     if (want('parse')) await parseCost()
+    if (want('anthropic')) await anthropicSurface()
   } catch (err) {
     errors.push(`aborted: ${(err as Error).stack ?? String(err)}`)
     log(`ERROR ${(err as Error).stack ?? String(err)}`)

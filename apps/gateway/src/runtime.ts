@@ -114,7 +114,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   // Server mode: gateways tell each other about clients that used up their failed-authentication budget.
   const failures = redis ? createFailureBook({ bus, log }) : undefined
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
-  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel } }
+  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, providers }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false

@@ -1,4 +1,4 @@
-import type { AgentRegistry, RunsService } from '@openvesper/core'
+import type { AgentRegistry, ProviderRegistry, RunsService } from '@openvesper/core'
 import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from '@openvesper/access'
 import type { LimitsService } from './rate-limit/index.js'
@@ -16,4 +16,6 @@ export interface Services {
   models: { defaultModel: string }
   /** Per-client request and failed-authentication limits, counted in `limits.counters`. */
   limits: LimitsService
+  /** The configured providers (retries included), for the Anthropic surface's provider models. */
+  providers: ProviderRegistry
 }

@@ -469,6 +469,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/anthropic/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List models (Anthropic-compatible)
+         * @description Anthropic's model list (`data`, `has_more`, `first_id`, `last_id`; paged with `limit` (1-1000, default 20), `after_id`, `before_id`): every configured agent (display name `<id> (agent)`), then the gateway's default model. `x-api-key: <token>` is accepted as well as `Authorization: Bearer <token>` (the same gateway tokens and scopes; one of the two per request); `anthropic-version` and `anthropic-beta` are accepted with any value and not required.
+         */
+        get: operations["listAnthropicModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/anthropic/v1/models/{model_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a model (Anthropic-compatible)
+         * @description One entry of GET /anthropic/v1/models; 404 `not_found_error` otherwise. A `provider/model` id is one path segment with its slash percent-encoded (as the SDK sends it); the slash unencoded is answered too.
+         */
+        get: operations["getAnthropicModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/anthropic/v1/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a message (Anthropic-compatible)
+         * @description `model` names an agent or a provider model. A provider model (`anthropic/<model>`, `openai/<model>`, or `echo`; needs the scope models:use) goes to that provider through the gateway’s pooled client: an Anthropic model as the Messages API, an OpenAI model translated to chat completions and back (messages, system, tools and tool_use/tool_result, tool_choice, stop_sequences, temperature, top_p, metadata.user_id; stop reasons and usage), streamed as the upstream produces it; it is not a run, and a client that disconnects aborts the upstream request. An agent (an id from GET /anthropic/v1/models; needs runs:write) runs as an ordinary run, exactly as with POST /agent (or POST /agent/stream with `stream: true`), with its own system prompt, tools and model; the run id is in the X-Run-Id header and in the message id (`msg_<runId>`), so GET /agent/run/{runId} shows it. The last message, a user turn with text, is the run’s message; earlier turns are not replayed (an agent’s history is its session’s: `X-Session-Key`). For agent models, `system`, `max_tokens`, `stop_sequences`, sampling options and `metadata` are accepted and not applied (the agent’s own configuration decides), and client `tools` are refused (400 naming the field): the agent’s tools run in the gateway. Errors under /anthropic/v1 are Anthropic’s `{ type: 'error', error: { type, message }, request_id }` with Anthropic’s statuses and error types. `x-api-key: <token>` is accepted as well as `Authorization: Bearer <token>` (the same gateway tokens and scopes; one of the two per request); `anthropic-version` and `anthropic-beta` are accepted with any value and not required. With `stream: true`: server-sent events as Anthropic sends them, each `event: <type>` with `data:` one `Anthropic.MessageStreamEvent`: `message_start` (the message with empty content), `ping`, then per content block `content_block_start`, `content_block_delta` (`text_delta`, or `input_json_delta` for a tool_use block), `content_block_stop`, then `message_delta` (stop_reason, stop_sequence, usage) and `message_stop`. A failure after the stream opened ends it with one `event: error` (Anthropic error body).
+         */
+        post: operations["createAnthropicMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/anthropic/v1/messages/count_tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Count the input tokens of a message (Anthropic-compatible)
+         * @description The `input_tokens` a Messages body (without `max_tokens`) would cost: system, messages (text, tool_use, tool_result) and tool definitions, counted in the gateway with the o200k_base BPE (gpt-tokenizer) plus a fixed per-message overhead, so nothing is sent upstream. Exact for the text of current OpenAI models; an estimate for Claude models, whose tokenizer is not published. For an agent, the conversation as sent (the agent's own system prompt and history are not added). `model` must be an agent (needs runs:read) or a provider model (needs models:use); 404 otherwise. `x-api-key: <token>` is accepted as well as `Authorization: Bearer <token>` (the same gateway tokens and scopes; one of the two per request); `anthropic-version` and `anthropic-beta` are accepted with any value and not required.
+         */
+        post: operations["countAnthropicMessageTokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -713,7 +793,7 @@ export interface components {
          * @description A token scope; `admin` implies every other scope.
          * @enum {string}
          */
-        Scope: "admin" | "runs:read" | "runs:write" | "sessions:read" | "sessions:write";
+        Scope: "admin" | "runs:read" | "runs:write" | "sessions:read" | "sessions:write" | "models:use";
         ApiToken: {
             /** @description Token id (`tok_…`). */
             id: string;
@@ -1067,6 +1147,403 @@ export interface components {
                 param: string | null;
                 code: string | null;
             };
+        };
+        "Anthropic.MessagesRequest": {
+            model: string;
+            messages: {
+                /** @enum {string} */
+                role: "user" | "assistant";
+                content: string | ({
+                    /** @enum {string} */
+                    type: "text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "image";
+                    source: {
+                        /** @enum {string} */
+                        type: "base64";
+                        media_type: string;
+                        data: string;
+                    } | {
+                        /** @enum {string} */
+                        type: "url";
+                        url: string;
+                    } | {
+                        /** @enum {string} */
+                        type: "file";
+                        file_id: string;
+                    };
+                } | {
+                    /** @enum {string} */
+                    type: "tool_use";
+                    id: string;
+                    name: string;
+                    input: {
+                        [key: string]: unknown;
+                    };
+                } | {
+                    /** @enum {string} */
+                    type: "tool_result";
+                    tool_use_id: string;
+                    content?: string | ({
+                        /** @enum {string} */
+                        type: "text";
+                        text: string;
+                    } | {
+                        /** @enum {string} */
+                        type: "image";
+                        source: {
+                            /** @enum {string} */
+                            type: "base64";
+                            media_type: string;
+                            data: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "url";
+                            url: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "file";
+                            file_id: string;
+                        };
+                    } | {
+                        type: string;
+                    })[];
+                    is_error?: boolean;
+                } | {
+                    /** @enum {string} */
+                    type: "thinking";
+                    thinking: string;
+                    signature: string;
+                } | {
+                    /** @enum {string} */
+                    type: "redacted_thinking";
+                    data: string;
+                } | {
+                    type: string;
+                })[];
+            }[];
+            system?: string | {
+                /** @enum {string} */
+                type: "text";
+                text: string;
+            }[];
+            tools?: ({
+                type?: "custom" | null;
+                name: string;
+                description?: string;
+                input_schema: {
+                    [key: string]: unknown;
+                };
+            } | {
+                type: string;
+            })[];
+            tool_choice?: {
+                /** @enum {string} */
+                type: "auto";
+                disable_parallel_tool_use?: boolean;
+            } | {
+                /** @enum {string} */
+                type: "any";
+                disable_parallel_tool_use?: boolean;
+            } | {
+                /** @enum {string} */
+                type: "tool";
+                name: string;
+                disable_parallel_tool_use?: boolean;
+            } | {
+                /** @enum {string} */
+                type: "none";
+            };
+            thinking?: {
+                /** @enum {string} */
+                type: "enabled";
+                budget_tokens: number;
+            } | {
+                /** @enum {string} */
+                type: "disabled";
+            };
+            max_tokens: number;
+            stream?: boolean;
+            stop_sequences?: string[];
+            temperature?: number;
+            top_p?: number;
+            top_k?: number;
+            metadata?: {
+                user_id?: string | null;
+            };
+        };
+        "Anthropic.Message": {
+            id: string;
+            /** @enum {string} */
+            type: "message";
+            /** @enum {string} */
+            role: "assistant";
+            model: string;
+            content: ({
+                /** @enum {string} */
+                type: "text";
+                text: string;
+            } | {
+                /** @enum {string} */
+                type: "tool_use";
+                id: string;
+                name: string;
+                input: {
+                    [key: string]: unknown;
+                };
+            })[];
+            stop_reason: ("end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "pause_turn" | "refusal" | "model_context_window_exceeded") | null;
+            stop_sequence: string | null;
+            stop_details?: null;
+            usage: {
+                input_tokens: number;
+                output_tokens: number;
+                cache_creation_input_tokens?: number | null;
+                cache_read_input_tokens?: number | null;
+            };
+        };
+        "Anthropic.MessageStreamEvent": {
+            /** @enum {string} */
+            type: "message_start";
+            message: {
+                id: string;
+                /** @enum {string} */
+                type: "message";
+                /** @enum {string} */
+                role: "assistant";
+                model: string;
+                content: ({
+                    /** @enum {string} */
+                    type: "text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "tool_use";
+                    id: string;
+                    name: string;
+                    input: {
+                        [key: string]: unknown;
+                    };
+                })[];
+                stop_reason: ("end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "pause_turn" | "refusal" | "model_context_window_exceeded") | null;
+                stop_sequence: string | null;
+                stop_details?: null;
+                usage: {
+                    input_tokens: number;
+                    output_tokens: number;
+                    cache_creation_input_tokens?: number | null;
+                    cache_read_input_tokens?: number | null;
+                };
+            };
+        } | {
+            /** @enum {string} */
+            type: "content_block_start";
+            index: number;
+            content_block: {
+                /** @enum {string} */
+                type: "text";
+                text: string;
+            } | {
+                /** @enum {string} */
+                type: "tool_use";
+                id: string;
+                name: string;
+                input: {
+                    [key: string]: unknown;
+                };
+            };
+        } | {
+            /** @enum {string} */
+            type: "ping";
+        } | {
+            /** @enum {string} */
+            type: "content_block_delta";
+            index: number;
+            delta: {
+                /** @enum {string} */
+                type: "text_delta";
+                text: string;
+            } | {
+                /** @enum {string} */
+                type: "input_json_delta";
+                partial_json: string;
+            };
+        } | {
+            /** @enum {string} */
+            type: "content_block_stop";
+            index: number;
+        } | {
+            /** @enum {string} */
+            type: "message_delta";
+            delta: {
+                stop_reason: ("end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "pause_turn" | "refusal" | "model_context_window_exceeded") | null;
+                stop_sequence: string | null;
+            };
+            usage: {
+                output_tokens: number;
+                input_tokens?: number | null;
+            };
+        } | {
+            /** @enum {string} */
+            type: "message_stop";
+        } | {
+            /** @enum {string} */
+            type: "error";
+            error: {
+                type: string;
+                message: string;
+            };
+            request_id?: string;
+        };
+        "Anthropic.CountTokensRequest": {
+            model: string;
+            messages: {
+                /** @enum {string} */
+                role: "user" | "assistant";
+                content: string | ({
+                    /** @enum {string} */
+                    type: "text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "image";
+                    source: {
+                        /** @enum {string} */
+                        type: "base64";
+                        media_type: string;
+                        data: string;
+                    } | {
+                        /** @enum {string} */
+                        type: "url";
+                        url: string;
+                    } | {
+                        /** @enum {string} */
+                        type: "file";
+                        file_id: string;
+                    };
+                } | {
+                    /** @enum {string} */
+                    type: "tool_use";
+                    id: string;
+                    name: string;
+                    input: {
+                        [key: string]: unknown;
+                    };
+                } | {
+                    /** @enum {string} */
+                    type: "tool_result";
+                    tool_use_id: string;
+                    content?: string | ({
+                        /** @enum {string} */
+                        type: "text";
+                        text: string;
+                    } | {
+                        /** @enum {string} */
+                        type: "image";
+                        source: {
+                            /** @enum {string} */
+                            type: "base64";
+                            media_type: string;
+                            data: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "url";
+                            url: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "file";
+                            file_id: string;
+                        };
+                    } | {
+                        type: string;
+                    })[];
+                    is_error?: boolean;
+                } | {
+                    /** @enum {string} */
+                    type: "thinking";
+                    thinking: string;
+                    signature: string;
+                } | {
+                    /** @enum {string} */
+                    type: "redacted_thinking";
+                    data: string;
+                } | {
+                    type: string;
+                })[];
+            }[];
+            system?: string | {
+                /** @enum {string} */
+                type: "text";
+                text: string;
+            }[];
+            tools?: ({
+                type?: "custom" | null;
+                name: string;
+                description?: string;
+                input_schema: {
+                    [key: string]: unknown;
+                };
+            } | {
+                type: string;
+            })[];
+            tool_choice?: {
+                /** @enum {string} */
+                type: "auto";
+                disable_parallel_tool_use?: boolean;
+            } | {
+                /** @enum {string} */
+                type: "any";
+                disable_parallel_tool_use?: boolean;
+            } | {
+                /** @enum {string} */
+                type: "tool";
+                name: string;
+                disable_parallel_tool_use?: boolean;
+            } | {
+                /** @enum {string} */
+                type: "none";
+            };
+            thinking?: {
+                /** @enum {string} */
+                type: "enabled";
+                budget_tokens: number;
+            } | {
+                /** @enum {string} */
+                type: "disabled";
+            };
+        };
+        "Anthropic.CountTokensResponse": {
+            input_tokens: number;
+        };
+        "Anthropic.Model": {
+            /** @enum {string} */
+            type: "model";
+            id: string;
+            display_name: string;
+            created_at: string;
+        };
+        "Anthropic.ModelList": {
+            data: {
+                /** @enum {string} */
+                type: "model";
+                id: string;
+                display_name: string;
+                created_at: string;
+            }[];
+            has_more: boolean;
+            first_id: string | null;
+            last_id: string | null;
+        };
+        "Anthropic.Error": {
+            /** @enum {string} */
+            type: "error";
+            error: {
+                type: string;
+                message: string;
+            };
+            request_id?: string;
         };
     };
     responses: never;
@@ -4208,6 +4685,521 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+        };
+    };
+    listAnthropicModels: {
+        parameters: {
+            query?: {
+                limit?: number;
+                before_id?: string;
+                after_id?: string;
+            };
+            header?: {
+                /** @description Accepted with any value and not required; the gateway speaks the 2023-06-01 wire format. */
+                "anthropic-version"?: string;
+                /** @description Accepted and ignored: no beta feature changes an answer here. */
+                "anthropic-beta"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.ModelList"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+        };
+    };
+    getAnthropicModel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Accepted with any value and not required; the gateway speaks the 2023-06-01 wire format. */
+                "anthropic-version"?: string;
+                /** @description Accepted and ignored: no beta feature changes an answer here. */
+                "anthropic-beta"?: string;
+            };
+            path: {
+                model_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Model"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+        };
+    };
+    createAnthropicMessage: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Accepted with any value and not required; the gateway speaks the 2023-06-01 wire format. */
+                "anthropic-version"?: string;
+                /** @description Accepted and ignored: no beta feature changes an answer here. */
+                "anthropic-beta"?: string;
+                /** @description Agent models: runs the agent in this session (its history, its transcript), like `sessionKey` on POST /agent. Read as Latin-1: use ASCII keys. */
+                "x-session-key"?: string;
+                /** @description Agent models: a retry with the same key answers with the same run. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Anthropic.MessagesRequest"];
+            };
+        };
+        responses: {
+            /** @description The `message` object, or with `stream: true` its events as server-sent events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Message"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+        };
+    };
+    countAnthropicMessageTokens: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Accepted with any value and not required; the gateway speaks the 2023-06-01 wire format. */
+                "anthropic-version"?: string;
+                /** @description Accepted and ignored: no beta feature changes an answer here. */
+                "anthropic-beta"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Anthropic.CountTokensRequest"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.CountTokensResponse"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anthropic.Error"];
                 };
             };
         };

@@ -48,6 +48,8 @@ export interface NeutralResult {
   toolCalls: ToolCall[]
   stopReason: StopReason
   usage: Usage
+  /** The stop sequence that ended the answer, when the provider said which. */
+  stopSequence?: string
 }
 
 /** Folds a provider event stream (core's `ProviderEvent`s) into the result a non-streaming response reports. */
@@ -56,6 +58,7 @@ export function collectResult(events: Iterable<ProviderEvent>): NeutralResult {
   const toolCalls: ToolCall[] = []
   let stopReason: StopReason = 'end_turn'
   let usage: Usage = { inputTokens: 0, outputTokens: 0 }
+  let stopSequence: string | undefined
   for (const event of events) {
     switch (event.type) {
       case 'text_delta':
@@ -67,10 +70,11 @@ export function collectResult(events: Iterable<ProviderEvent>): NeutralResult {
       case 'done':
         stopReason = event.stopReason
         usage = event.usage
+        stopSequence = event.stopSequence
         break
     }
   }
-  return { text, toolCalls, stopReason, usage }
+  return { text, toolCalls, stopReason, usage, ...(stopSequence === undefined ? {} : { stopSequence }) }
 }
 
 export type { ChatMessage, ProviderEvent, StopReason, ToolCall, Usage }

@@ -47,6 +47,8 @@ export interface ScriptedReplySpec {
   usage?: ScriptedUsage
   /** Overrides the stop reason (`max_tokens` → OpenAI `length`). */
   stopReason?: 'end_turn' | 'tool_use' | 'max_tokens'
+  /** The answer ended at this stop sequence: Anthropic `stop_reason: 'stop_sequence'` with it, OpenAI `stop`. */
+  stopSequence?: string
   /** An HTTP error in the provider's error shape, with an optional `Retry-After` header. */
   error?: { status: number; body?: unknown; retryAfter?: number | string }
   /** Wait before answering; a client disconnect during the wait ends the request (`aborted: true`). */
@@ -267,6 +269,7 @@ interface Answer {
   usage: ScriptedUsage
   chunkDelayMs: number
   cutAfterChunks: number | undefined
+  stopSequence: string | undefined
 }
 
 function buildAnswer(reply: ScriptedReplySpec, request: RecordedRequest): Answer {
@@ -281,7 +284,7 @@ function buildAnswer(reply: ScriptedReplySpec, request: RecordedRequest): Answer
     inputTokens: countWords(promptText(request)),
     outputTokens: countWords(text) + toolCalls.length,
   }
-  return { text, toolCalls, stopReason, usage, chunkDelayMs: reply.chunkDelayMs ?? 0, cutAfterChunks: reply.cutAfterChunks }
+  return { text, toolCalls, stopReason, usage, chunkDelayMs: reply.chunkDelayMs ?? 0, cutAfterChunks: reply.cutAfterChunks, stopSequence: reply.stopSequence }
 }
 
 /** Text of one wire message's content: a string, or the `text` of its text parts/blocks. */
@@ -552,8 +555,8 @@ const writeAnthropic: WriteReply = async (res, conn, answer, stream, body) => {
       role: 'assistant',
       model,
       content,
-      stop_reason: answer.stopReason,
-      stop_sequence: null,
+      stop_reason: answer.stopSequence === undefined ? answer.stopReason : 'stop_sequence',
+      stop_sequence: answer.stopSequence ?? null,
       usage: { input_tokens: answer.usage.inputTokens, output_tokens: answer.usage.outputTokens },
     })
     return
@@ -599,7 +602,7 @@ const writeAnthropic: WriteReply = async (res, conn, answer, stream, body) => {
   if (answer.cutAfterChunks !== undefined) return sse.end()
   const messageDelta = {
     type: 'message_delta',
-    delta: { stop_reason: answer.stopReason, stop_sequence: null },
+    delta: { stop_reason: answer.stopSequence === undefined ? answer.stopReason : 'stop_sequence', stop_sequence: answer.stopSequence ?? null },
     usage: { output_tokens: answer.usage.outputTokens },
   }
   if (!(await sse.event(messageDelta, 'message_delta'))) return

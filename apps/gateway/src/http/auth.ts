@@ -7,8 +7,10 @@ import type { AuthThrottle } from './rate-limit.js'
  * Every route declares one: `{ public: true }`, or the scopes its caller needs (all of them; `admin` implies
  * every scope; an empty list means "any valid token"). `streaming: true` (SSE and WebSocket routes only)
  * additionally accepts the token as `?token=` because browsers' EventSource and WebSocket cannot set headers.
+ * `apiKeyHeader: true` (the Anthropic-compatible surface) additionally accepts it as `x-api-key: <token>`, the
+ * header Anthropic clients send: the same tokens and scopes, one credential per request.
  */
-export type AuthPolicy = { public: true } | { scopes: Scope[]; streaming?: boolean }
+export type AuthPolicy = { public: true } | { scopes: Scope[]; streaming?: boolean; apiKeyHeader?: boolean }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -21,7 +23,12 @@ declare module 'fastify' {
 }
 
 export const BEARER_SECURITY = [{ bearerAuth: [] as string[] }]
+/** The `x-api-key` alternative of `apiKeyHeader` routes (scheme `apiKeyAuth` in swagger.ts). */
+const API_KEY_SECURITY = [{ apiKeyAuth: [] as string[] }]
 const BEARER = /^Bearer ([\x21-\x7e]+)$/
+const API_KEY = /^[\x21-\x7e]+$/
+/** Paths whose unknown routes take `x-api-key` like their known ones (the Anthropic surface's 404s). */
+const API_KEY_PREFIXES = ['/anthropic/']
 
 export interface AuthOptions {
   tokens: TokensService
@@ -38,23 +45,38 @@ function describeRoute(route: RouteOptions): string {
 }
 
 function checkPolicy(route: RouteOptions, policy: unknown): AuthPolicy {
-  const p = policy as { public?: unknown; scopes?: unknown; streaming?: unknown }
-  if (p.public === true && p.scopes === undefined && p.streaming === undefined) return { public: true }
+  const p = policy as { public?: unknown; scopes?: unknown; streaming?: unknown; apiKeyHeader?: unknown }
+  if (p.public === true && p.scopes === undefined && p.streaming === undefined && p.apiKeyHeader === undefined) return { public: true }
   if (
     p.public === undefined &&
     Array.isArray(p.scopes) &&
     p.scopes.every((s) => typeof s === 'string' && isScope(s)) &&
-    (p.streaming === undefined || typeof p.streaming === 'boolean')
+    (p.streaming === undefined || typeof p.streaming === 'boolean') &&
+    (p.apiKeyHeader === undefined || typeof p.apiKeyHeader === 'boolean')
   )
     return policy as AuthPolicy
-  throw new Error(`route ${describeRoute(route)}: config.auth must be { public: true } or { scopes: Scope[]; streaming?: boolean }`)
+  throw new Error(`route ${describeRoute(route)}: config.auth must be { public: true } or { scopes: Scope[]; streaming?: boolean; apiKeyHeader?: boolean }`)
 }
 
-/** Exactly one `Authorization: Bearer <token>` header, or one `?token=` on streaming routes; anything else is an error. */
-function readCredential(request: FastifyRequest, streaming: boolean): string {
+/**
+ * Exactly one `Authorization: Bearer <token>` header, or one `?token=` on streaming routes, or (with `apiKey`) one
+ * `x-api-key: <token>` header; anything else (none, two, both kinds) is an error.
+ */
+function readCredential(request: FastifyRequest, streaming: boolean, apiKey = false): string {
   const raw = request.raw.rawHeaders
   let headerCount = 0
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === 'authorization') headerCount++
+  let apiKeyCount = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]?.toLowerCase()
+    if (name === 'authorization') headerCount++
+    else if (apiKey && name === 'x-api-key') apiKeyCount++
+  }
+  if (apiKeyCount > 0) {
+    if (apiKeyCount > 1 || headerCount > 0) throw unauthorized('send exactly one credential: Authorization: Bearer <token> or x-api-key: <token>')
+    const token = request.headers['x-api-key']
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !API_KEY.test(token)) throw unauthorized('expected x-api-key: <token>')
+    return token
+  }
   const query = request.query as Record<string, unknown> | undefined
   const hasQueryToken = query !== undefined && query !== null && typeof query === 'object' && Object.hasOwn(query, 'token')
 
@@ -113,12 +135,13 @@ export function registerAuth(app: FastifyInstance, { tokens, docsPrefix, docsPub
       throw new Error(`route ${describeRoute(route)} declares no config.auth: add { auth: { scopes: [...] } } or { auth: { public: true } }`)
     const checked = checkPolicy(route, policy)
     for (const method of Array.isArray(route.method) ? route.method : [route.method]) methods.add(method)
-    route.schema = { ...(route.schema ?? {}), security: 'public' in checked ? [] : BEARER_SECURITY }
+    const security = 'public' in checked ? [] : checked.apiKeyHeader ? [...BEARER_SECURITY, ...API_KEY_SECURITY] : BEARER_SECURITY
+    route.schema = { ...(route.schema ?? {}), security }
   })
 
   /** The caller's principal, or an `unauthorized` error for a missing, malformed, unknown or revoked token. */
-  async function authenticate(request: FastifyRequest, streaming: boolean): Promise<Principal> {
-    const token = readCredential(request, streaming)
+  async function authenticate(request: FastifyRequest, streaming: boolean, apiKey: boolean): Promise<Principal> {
+    const token = readCredential(request, streaming, apiKey)
     let principal: Principal | undefined
     try {
       principal = await tokens.verify(token)
@@ -133,7 +156,9 @@ export function registerAuth(app: FastifyInstance, { tokens, docsPrefix, docsPub
   app.addHook('onRequest', async (request, reply) => {
     if (request.is404 && servesOtherMethod(request)) throw new AppError('not_found', 'no route matches this method and path')
     // Unknown paths (404 handler) have no policy: they require a valid token like any protected route.
-    const declared = request.is404 ? ({ scopes: [] } satisfies AuthPolicy) : request.routeOptions.config.auth
+    const declared = request.is404
+      ? ({ scopes: [], apiKeyHeader: API_KEY_PREFIXES.some((prefix) => request.url.startsWith(prefix)) } satisfies AuthPolicy)
+      : request.routeOptions.config.auth
     if (declared === undefined) throw unauthorized() // fail closed; onRoute makes this unreachable
     if ('public' in declared) return
     const streaming = declared.streaming === true
@@ -142,7 +167,7 @@ export function registerAuth(app: FastifyInstance, { tokens, docsPrefix, docsPub
     await throttle.check(request)
     let principal: Principal
     try {
-      principal = await authenticate(request, streaming)
+      principal = await authenticate(request, streaming, declared.apiKeyHeader === true)
     } catch (err) {
       if (isAppError(err) && err.code === 'unauthorized') await throttle.failed(request)
       throw err

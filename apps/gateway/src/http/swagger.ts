@@ -27,7 +27,12 @@ export async function registerSwagger(app: FastifyInstance, tags: readonly { nam
           'Native HTTP API of the OpenVesper gateway. Every operation needs `Authorization: Bearer <token>` except `GET /health`. Errors are RFC 9457 problem details (`application/problem+json`).',
       },
       servers: [{ url: 'http://127.0.0.1:18789' }],
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer' },
+          apiKeyAuth: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'The gateway token in x-api-key (Anthropic-compatible routes only).' },
+        },
+      },
       tags: [...tags],
     },
     refResolver: {

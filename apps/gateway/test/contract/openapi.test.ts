@@ -42,7 +42,10 @@ describe('openapi/openapi.json', () => {
   })
 
   it('declares the bearer scheme and the Problem component', () => {
-    expect(doc.components.securitySchemes).toEqual({ bearerAuth: { type: 'http', scheme: 'bearer' } })
+    expect(doc.components.securitySchemes).toEqual({
+      bearerAuth: { type: 'http', scheme: 'bearer' },
+      apiKeyAuth: { type: 'apiKey', in: 'header', name: 'x-api-key', description: expect.any(String) },
+    })
     expect(doc.components.schemas.Problem.required).toEqual(expect.arrayContaining(['type', 'title', 'status', 'code', 'detail', 'requestId']))
   })
 
@@ -61,6 +64,7 @@ describe('openapi/openapi.json', () => {
       for (const tag of op.tags) expect(declaredTags.has(tag), `${key}: undeclared tag ${tag}`).toBe(true)
       expect(Array.isArray(op.security), `${key} has no security`).toBe(true)
       if (key === 'GET /health') expect(op.security).toEqual([])
+      else if (/ \/anthropic\/v1\//.test(key)) expect(op.security, key).toEqual([{ bearerAuth: [] }, { apiKeyAuth: [] }])
       else expect(op.security, key).toEqual([{ bearerAuth: [] }])
     }
   })
@@ -70,7 +74,9 @@ describe('openapi/openapi.json', () => {
       // Compat surfaces answer errors in the provider's shape (their own error handler).
       const [contentType, component] = / \/v1\//.test(key)
         ? ['application/json', '#/components/schemas/OpenAI.Error']
-        : [PROBLEM_CONTENT_TYPE, '#/components/schemas/Problem']
+        : / \/anthropic\/v1\//.test(key)
+          ? ['application/json', '#/components/schemas/Anthropic.Error']
+          : [PROBLEM_CONTENT_TYPE, '#/components/schemas/Problem']
       for (const status of PROBLEM_STATUSES) {
         const response = op.responses?.[String(status)]
         expect(response, `${key} ${status}`).toBeDefined()

@@ -41,6 +41,7 @@ const OPENAI = ['GET /v1/models', 'GET /v1/models/:model_id', 'POST /v1/chat/com
 
 /** Compat surfaces document their errors in the provider's shape (their own error handler), not as problems. */
 const isOpenAI = (r: RouteInfo) => r.url === '/v1' || r.url.startsWith('/v1/')
+const isAnthropic = (r: RouteInfo) => r.url.startsWith('/anthropic/v1/')
 
 /** The only routes anyone may call without a token. */
 const PUBLIC_ALLOWLIST = ['GET /health', 'HEAD /health']
@@ -141,7 +142,9 @@ describe('route inventory', () => {
 
   it('documents security on every route from its policy', () => {
     for (const r of routes) {
-      const expected = r.auth && 'public' in r.auth ? [] : [{ bearerAuth: [] }]
+      const expected = r.auth && 'public' in r.auth ? [] : r.auth?.apiKeyHeader ? [{ bearerAuth: [] }, { apiKeyAuth: [] }] : [{ bearerAuth: [] }]
+      // x-api-key is the Anthropic surface's alternative credential, and only there.
+      expect(r.auth && 'scopes' in r.auth && r.auth.apiKeyHeader === true, routeKey(r)).toBe(isAnthropic(r))
       expect(r.schema.security, routeKey(r)).toEqual(expected)
     }
   })
@@ -172,7 +175,11 @@ describe('route inventory', () => {
 
   it('documents every error status with the Problem component on every route (the OpenAI error on /v1)', () => {
     for (const r of routes) {
-      const [component, contentType] = isOpenAI(r) ? ['OpenAI.Error#', 'application/json'] : ['Problem#', PROBLEM_CONTENT_TYPE]
+      const [component, contentType] = isOpenAI(r)
+        ? ['OpenAI.Error#', 'application/json']
+        : isAnthropic(r)
+          ? ['Anthropic.Error#', 'application/json']
+          : ['Problem#', PROBLEM_CONTENT_TYPE]
       for (const status of PROBLEM_STATUSES) {
         const entry = r.schema.response?.[status]
         expect(entry, `${routeKey(r)} lacks a ${status} response`).toBeDefined()

@@ -189,11 +189,14 @@ describe('authentication and authorization (HTTP)', () => {
           const allowed = hasScopes([scope], requiredScopes(r))
           const transports: InjectOptions[] = [{ url: samplePath(r), headers: bearer(token) }]
           if (isStreaming(r)) transports.push({ url: withQuery(samplePath(r), `token=${encodeURIComponent(token)}`) })
+          // The Anthropic surface's x-api-key, the same token and scopes.
+          if (r.auth && 'scopes' in r.auth && r.auth.apiKeyHeader) transports.push({ url: samplePath(r), headers: { 'x-api-key': token } })
           const statuses: number[] = []
           for (const transport of transports) {
             const res = await inject({ method: r.method as InjectOptions['method'], ...transport })
             statuses.push(res.statusCode)
-            const label = `${routeKey(r)} with ${scope} via ${transport.headers ? 'header' : 'query'}: ${res.statusCode} ${res.body.slice(0, 120)}`
+            const via = transport.headers?.['x-api-key'] ? 'x-api-key' : transport.headers ? 'header' : 'query'
+            const label = `${routeKey(r)} with ${scope} via ${via}: ${res.statusCode} ${res.body.slice(0, 120)}`
             if (allowed) {
               expect([401, 403], label).not.toContain(res.statusCode)
               expect(res.statusCode, label).toBeLessThan(500)

@@ -35,12 +35,34 @@ export function expectOpenAIError(res: Response, status: number, code?: string):
   return body
 }
 
+/** Anthropic's error `type` for each status (compat's `toAnthropicErrorType`, restated so a change there shows). */
+const ANTHROPIC_TYPES: Record<number, string> = {
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  503: 'overloaded_error',
+}
+const anthropicType = (status: number) => ANTHROPIC_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error')
+
+/** Asserts Anthropic's error body `{ type: 'error', error: { type, message }, request_id }` that leaks nothing, and returns it. */
+export function expectAnthropicError(res: Response, status: number): Record<string, any> {
+  expect(res.statusCode, res.body).toBe(status)
+  expect(res.headers['content-type']).toMatch(/^application\/json/)
+  const body = res.json()
+  expect(body).toEqual({ type: 'error', error: { type: anthropicType(status), message: expect.any(String) }, request_id: res.headers['x-request-id'] })
+  expectNoLeak(res.body)
+  return body
+}
+
 /**
  * The error body of the surface that answered: problem details on the native API, OpenAI's error under /v1 (the
  * compat surface's own error handler), for tests that walk every route.
  */
 export function expectErrorBody(res: Response, status: number, code?: string): Record<string, any> {
   const url = String(res.raw.req.url ?? '')
+  if (/^\/anthropic\/v1(?:[/?]|$)/.test(url)) return expectAnthropicError(res, status)
   return /^\/v1(?:[/?]|$)/.test(url) ? expectOpenAIError(res, status, code) : expectProblem(res, status, code)
 }
 

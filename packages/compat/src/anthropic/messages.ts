@@ -189,8 +189,8 @@ export function neutralToAnthropicMessage(result: NeutralResult, meta: Anthropic
     role: 'assistant',
     model: meta.model,
     content,
-    stop_reason: toAnthropicStopReason(result.stopReason),
-    stop_sequence: null,
+    stop_reason: result.stopSequence === undefined ? toAnthropicStopReason(result.stopReason) : 'stop_sequence',
+    stop_sequence: result.stopSequence ?? null,
     stop_details: null,
     usage: { input_tokens: result.usage.inputTokens, output_tokens: result.usage.outputTokens },
   }
@@ -265,7 +265,10 @@ export function createAnthropicEventEncoder(meta: AnthropicMessageMeta & { input
           closeText(out)
           out.push({
             type: 'message_delta',
-            delta: { stop_reason: toAnthropicStopReason(event.stopReason), stop_sequence: null },
+            delta: {
+              stop_reason: event.stopSequence === undefined ? toAnthropicStopReason(event.stopReason) : 'stop_sequence',
+              stop_sequence: event.stopSequence ?? null,
+            },
             usage: { output_tokens: event.usage.outputTokens, input_tokens: event.usage.inputTokens },
           })
           out.push({ type: 'message_stop' })

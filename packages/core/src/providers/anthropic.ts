@@ -5,6 +5,7 @@ import {
   type ChatRequest,
   type ProviderEvent,
   type ProviderFailure,
+  type ProviderToolChoice,
   type StopReason,
   type ToolSpec,
   type Usage,
@@ -29,6 +30,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Http
     const toolBlocks = new Map<number, { id: string; name: string; json: string; input: unknown }>()
     const usage: Usage = { inputTokens: 0, outputTokens: 0 }
     let stopReason: string | null | undefined
+    let stopSequence: string | undefined
     let sawStop = false
 
     for await (const message of sse.messages) {
@@ -73,6 +75,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Http
         }
         case 'message_delta': {
           if (event.delta?.stop_reason !== undefined) stopReason = event.delta.stop_reason
+          if (typeof event.delta?.stop_sequence === 'string') stopSequence = event.delta.stop_sequence
           const u = event.usage
           if (u?.output_tokens !== undefined) usage.outputTokens = u.output_tokens
           if (u?.input_tokens !== undefined && u.input_tokens !== null) {
@@ -91,7 +94,9 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Http
       }
     }
     if (!sawStop && (stopReason === undefined || stopReason === null)) throw incompleteStream(LABEL, sse.receivedAny)
-    yield { type: 'done', stopReason: fromAnthropicStopReason(stopReason), usage }
+    const done: ProviderEvent = { type: 'done', stopReason: fromAnthropicStopReason(stopReason), usage }
+    if (stopReason === 'stop_sequence' && stopSequence !== undefined) done.stopSequence = stopSequence
+    yield done
   }
 
   return { name: 'anthropic', stream, close: () => http.close() }
@@ -120,7 +125,27 @@ export function toAnthropicRequest(request: ChatRequest): Record<string, unknown
     ...(system ? { system } : {}),
     messages: toAnthropicMessages(request.messages),
     ...(request.tools && request.tools.length > 0 ? { tools: request.tools.map(toAnthropicTool) } : {}),
+    ...(request.toolChoice ? { tool_choice: toAnthropicToolChoice(request.toolChoice, request.parallelToolCalls) } : {}),
+    ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+    ...(request.topP === undefined ? {} : { top_p: request.topP }),
+    ...(request.topK === undefined ? {} : { top_k: request.topK }),
+    ...(request.stop && request.stop.length > 0 ? { stop_sequences: request.stop } : {}),
+    ...(request.user === undefined ? {} : { metadata: { user_id: request.user } }),
     stream: true,
+  }
+}
+
+function toAnthropicToolChoice(choice: ProviderToolChoice, parallel: boolean | undefined): Record<string, unknown> {
+  const disable = parallel === false ? { disable_parallel_tool_use: true } : {}
+  switch (choice.type) {
+    case 'auto':
+      return { type: 'auto', ...disable }
+    case 'required':
+      return { type: 'any', ...disable }
+    case 'tool':
+      return { type: 'tool', name: choice.name, ...disable }
+    case 'none':
+      return { type: 'none' }
   }
 }
 
@@ -226,7 +251,7 @@ interface AnthropicEvent {
   index?: number
   message?: { usage?: AnthropicUsage }
   content_block?: { type?: string; text?: string; id?: string; name?: string; input?: unknown }
-  delta?: { type?: string; text?: string; partial_json?: string; stop_reason?: string | null }
+  delta?: { type?: string; text?: string; partial_json?: string; stop_reason?: string | null; stop_sequence?: string | null }
   usage?: AnthropicUsage
   error?: { type?: string; message?: string }
 }

@@ -1,5 +1,15 @@
 import { createHttpClient, incompleteStream, parseEventData, trimTrailingSlash, type HttpProvider, type HttpProviderOptions } from './http.js'
-import { ProviderError, type ChatMessage, type ChatRequest, type ProviderEvent, type StopReason, type ToolCall, type ToolSpec, type Usage } from './types.js'
+import {
+  ProviderError,
+  type ChatMessage,
+  type ChatRequest,
+  type ProviderEvent,
+  type ProviderToolChoice,
+  type StopReason,
+  type ToolCall,
+  type ToolSpec,
+  type Usage,
+} from './types.js'
 
 /** An OpenAI-compatible chat completions provider (`POST {baseUrl}/chat/completions`, always streamed). */
 
@@ -64,6 +74,12 @@ export function toOpenAIRequest(request: ChatRequest): Record<string, unknown> {
     messages: request.messages.map(toOpenAIMessage),
     ...(request.tools && request.tools.length > 0 ? { tools: request.tools.map(toOpenAITool) } : {}),
     ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+    ...(request.toolChoice ? { tool_choice: toOpenAIToolChoice(request.toolChoice) } : {}),
+    ...(request.parallelToolCalls === undefined || !request.tools?.length ? {} : { parallel_tool_calls: request.parallelToolCalls }),
+    ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+    ...(request.topP === undefined ? {} : { top_p: request.topP }),
+    ...(request.stop && request.stop.length > 0 ? { stop: request.stop } : {}),
+    ...(request.user === undefined ? {} : { user: request.user }),
     stream: true,
     stream_options: { include_usage: true },
   }
@@ -86,6 +102,10 @@ function toOpenAIMessage(message: ChatMessage): Record<string, unknown> {
     case 'tool':
       return { role: 'tool', tool_call_id: message.toolCallId, content: message.content }
   }
+}
+
+function toOpenAIToolChoice(choice: ProviderToolChoice): unknown {
+  return choice.type === 'tool' ? { type: 'function', function: { name: choice.name } } : choice.type
 }
 
 function toOpenAITool(tool: ToolSpec): Record<string, unknown> {

@@ -30,7 +30,22 @@ export interface ChatRequest {
   tools?: ToolSpec[]
   maxTokens?: number
   signal: AbortSignal
+  /**
+   * Options a compat surface's pass-through forwards to the provider (the turn loop sets none): sampling, stop
+   * sequences, the tool choice. Each provider maps what its wire format has (`topK`: Anthropic only).
+   */
+  temperature?: number
+  topP?: number
+  topK?: number
+  stop?: string[]
+  toolChoice?: ProviderToolChoice
+  parallelToolCalls?: boolean
+  /** An end-user id (Anthropic `metadata.user_id`, OpenAI `user`). */
+  user?: string
 }
+
+/** Which tool the model may or must call (`required`: some tool; OpenAI `required`, Anthropic `any`). */
+export type ProviderToolChoice = { type: 'auto' } | { type: 'none' } | { type: 'required' } | { type: 'tool'; name: string }
 
 export interface Usage {
   inputTokens: number
@@ -45,7 +60,8 @@ export type ProviderEvent =
   | { type: 'text_delta'; text: string }
   /** A complete tool call (providers assemble streamed argument fragments before emitting it). */
   | { type: 'tool_call'; call: ToolCall }
-  | { type: 'done'; stopReason: StopReason; usage: Usage }
+  /** `stopSequence`: the stop sequence that ended the answer, when the provider says which (Anthropic). */
+  | { type: 'done'; stopReason: StopReason; usage: Usage; stopSequence?: string }
 
 /** Machine-readable reasons a provider call fails; they become the run's failure reason. */
 export const PROVIDER_FAILURES = [
