@@ -358,7 +358,7 @@ export interface paths {
         };
         /**
          * List models (OpenAI-compatible)
-         * @description OpenAI's model list: every configured agent (`kind: 'agent'`, `owned_by: 'openvesper'`), which `POST /v1/chat/completions` runs, then the gateway's default model (`kind: 'model'`, `owned_by` its provider).
+         * @description OpenAI's model list: every configured agent (`kind: 'agent'`, `owned_by: 'openvesper'`), which `POST /v1/chat/completions` runs, then the gateway's default model and the configured aliases (`kind: 'model'`, `owned_by` their provider), which it passes through. Any valid token may list them.
          */
         get: operations["listOpenAIModels"];
         put?: never;
@@ -400,7 +400,7 @@ export interface paths {
         put?: never;
         /**
          * Create a chat completion (OpenAI-compatible)
-         * @description `model` names an agent (an id from GET /v1/models with `kind: agent`): the agent runs as an ordinary run, exactly as with POST /agent (or POST /agent/stream with `stream: true`), with its own system prompt, tools and model; the run id is in the X-Run-Id header and in the completion id (`chatcmpl-<runId>`), so GET /agent/run/{runId} shows it. The last user message is the run’s message; earlier messages are not replayed (an agent’s history is its session’s). `X-Session-Key` runs it in that session (as `sessionKey` on POST /agent); the `user` field is not a session. Client `tools` and a `response_format` other than text are refused (400 naming the field) for agent models; sampling options are ignored. A model that is not an agent is a 404 `model_not_found`: pass-through to provider models is a later step. Disconnecting stops a non-streamed run; a streamed one goes on (follow it with GET /agent/run/{runId}/events). Errors on /v1 are OpenAI’s `{ error: { message, type, param, code } }`. With `stream: true`: server-sent events, each `data:` line one `OpenAI.ChatCompletionChunk` (the role chunk first, then content deltas, then a chunk with `finish_reason`, then with `stream_options.include_usage` a chunk with `choices: []` and the usage), ending with `data: [DONE]`. A run that fails mid-stream ends with one `data: {"error": {…}}` line (OpenAI error shape) and no `[DONE]`.
+         * @description `model` names an agent (an id from GET /v1/models with `kind: agent`): the agent runs as an ordinary run, exactly as with POST /agent (or POST /agent/stream with `stream: true`), with its own system prompt, tools and model; the run id is in the X-Run-Id header and in the completion id (`chatcmpl-<runId>`), so GET /agent/run/{runId} shows it. The last user message is the run’s message; earlier messages are not replayed (an agent’s history is its session’s). `X-Session-Key` runs it in that session (as `sessionKey` on POST /agent); the `user` field is not a session. Client `tools` and a `response_format` other than text are refused (400 naming the field) for agent models; sampling options are ignored. Running an agent needs the scope runs:write. Disconnecting stops a non-streamed run; a streamed one goes on (follow it with GET /agent/run/{runId}/events). `model` = `provider/model` of a configured provider (`openai/gpt-4o-mini`, `anthropic/claude-sonnet-4-5`) or a configured alias (OPENVESPER_MODEL_ALIASES) is a pass-through, with the scope models:use: an OpenAI provider gets the body as sent (with its own model name and key; the answer and the chunks come back as the provider sent them, as they arrive), an Anthropic one gets it translated (messages, tools, tool results, stop reasons, usage, stream events). Usage is recorded asynchronously; a client that disconnects aborts the upstream request. Upstream failures are OpenAI errors (429 with the upstream Retry-After, 503 unavailable, 502 otherwise). Any other model is a 404 `model_not_found`. Errors on /v1 are OpenAI’s `{ error: { message, type, param, code } }`. With `stream: true`: server-sent events, each `data:` line one `OpenAI.ChatCompletionChunk` (the role chunk first, then content deltas, then a chunk with `finish_reason`, then with `stream_options.include_usage` a chunk with `choices: []` and the usage), ending with `data: [DONE]`. A run that fails mid-stream ends with one `data: {"error": {…}}` line (OpenAI error shape) and no `[DONE]`.
          */
         post: operations["createOpenAIChatCompletion"];
         delete?: never;
@@ -596,7 +596,7 @@ export interface components {
          * @description A token scope; `admin` implies every other scope.
          * @enum {string}
          */
-        Scope: "admin" | "runs:read" | "runs:write" | "sessions:read" | "sessions:write";
+        Scope: "admin" | "runs:read" | "runs:write" | "sessions:read" | "sessions:write" | "models:use";
         ApiToken: {
             /** @description Token id (`tok_…`). */
             id: string;

@@ -15,6 +15,7 @@ import { ref } from '../../http/components.js'
 import { PROBLEM_STATUSES, problemResponse } from '../../http/errors.js'
 import { idempotencyKey } from '../../http/params.js'
 import { SessionKeySchema } from '../../schemas/session-key.js'
+import type { Passthrough } from '../../passthrough/index.js'
 
 /**
  * The OpenAI wire schemas of `@openvesper/compat` as named components (`OpenAI.<Name>`, STYLE.md 5.2). They
@@ -62,10 +63,11 @@ export const ChatHeaders = Type.Object({
 export const CHAT_STREAM_DESCRIPTION =
   'With `stream: true`: server-sent events, each `data:` line one `OpenAI.ChatCompletionChunk` (the role chunk first, then content deltas, then a chunk with `finish_reason`, then with `stream_options.include_usage` a chunk with `choices: []` and the usage), ending with `data: [DONE]`. A run that fails mid-stream ends with one `data: {"error": {…}}` line (OpenAI error shape) and no `[DONE]`.'
 
-/** The models `/v1/models` lists: every agent, then the default model (unless an agent has its id). */
-export function catalog(agents: AgentRegistry, defaultModel: string): CatalogModel[] {
+/** The models `/v1/models` lists: every agent, then the default model (unless an agent has its id), then the aliases. */
+export function catalog(agents: AgentRegistry, defaultModel: string, passthrough: Pick<Passthrough, 'listed'>): CatalogModel[] {
   const list: CatalogModel[] = agents.list().map((agent) => ({ id: agent.id, kind: 'agent' }))
   if (!agents.has(defaultModel))
     list.push({ id: defaultModel, kind: 'model', provider: defaultModel.includes('/') ? defaultModel.split('/')[0] : defaultModel })
+  for (const alias of passthrough.listed()) if (!list.some((m) => m.id === alias.id)) list.push({ id: alias.id, kind: 'model', provider: alias.provider })
   return list
 }

@@ -1,0 +1,334 @@
+import { modelUsage } from '@openvesper/db'
+import { type FakeUpstream, startFakeUpstream } from '@openvesper/testing'
+import OpenAI from 'openai'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from '../../support/helpers.js'
+
+/** The official SDK, unchanged but for the base URL and key; no retries, so an error surfaces at once. */
+const sdk = (base: string, apiKey: string) => new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 })
+
+async function rejection(call: Promise<unknown>): Promise<any> {
+  try {
+    await call
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected the call to fail')
+}
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not reached')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+describe.each(MODES)('pass-through to provider models on /v1/chat/completions (%s mode)', (mode) => {
+  let t: TestApp
+  let up: FakeUpstream
+  let base: string
+  let client: OpenAI
+
+  beforeAll(async () => {
+    up = await startFakeUpstream()
+    t = await buildTestApp({
+      mode,
+      env: upstreamEnv(up, {
+        ANTHROPIC_BASE_URL: up.url,
+        OPENVESPER_UPSTREAM_MAX_RETRIES: '0',
+        OPENVESPER_MODEL_ALIASES: 'fast=openai/gpt-fast,claude=anthropic/claude-x',
+      }),
+    })
+    base = await t.app.listen({ host: '127.0.0.1', port: 0 })
+    client = sdk(base, t.adminToken)
+  })
+  afterAll(async () => {
+    await t?.close()
+    await up?.close()
+  })
+  beforeEach(() => up.reset())
+
+  const usageRows = async () => {
+    await t.services.passthrough.usage.flush()
+    return t.runtime.db.db.select().from(modelUsage)
+  }
+
+  describe('OpenAI wire (forwarded)', () => {
+    it('forwards the body with the provider model and the provider key, and answers with the upstream completion', async () => {
+      up.enqueue({ text: 'Straight from the provider.', usage: { inputTokens: 11, outputTokens: 4 } })
+      const completion = await client.chat.completions.create({
+        model: 'openai/gpt-4o-mini',
+        messages: [
+          { role: 'system', content: 'be brief' },
+          { role: 'user', content: 'hello' },
+        ],
+        temperature: 0.2,
+        max_tokens: 50,
+      })
+      expect(completion.choices[0]!.message.content).toBe('Straight from the provider.')
+      expect(completion.usage).toMatchObject({ prompt_tokens: 11, completion_tokens: 4 })
+      expect(up.requests).toHaveLength(1)
+      const sent = up.requests[0]!
+      expect(sent.provider).toBe('openai')
+      expect(sent.body).toMatchObject({
+        model: 'gpt-4o-mini',
+        temperature: 0.2,
+        max_tokens: 50,
+        messages: [{ role: 'system' }, { role: 'user', content: 'hello' }],
+      })
+      // The provider key replaces the client's gateway token.
+      expect(sent.headers.authorization).toMatch(/^Bearer sk-canary-openai-/)
+      expect(String(sent.headers.authorization)).not.toContain(t.adminToken)
+      const rows = (await usageRows()).filter((r) => r.model === 'gpt-4o-mini')
+      expect(rows).toHaveLength(1)
+      expect(rows[0]).toMatchObject({ route: 'chat.completions', provider: 'openai', status: 200, inputTokens: 11, outputTokens: 4, principalId: 'prn_admin' })
+    })
+
+    it('keeps the upstream connection alive between calls (one pooled socket)', async () => {
+      await client.chat.completions.create({ model: 'openai/m', messages: [{ role: 'user', content: 'a' }] })
+      await client.chat.completions.create({ model: 'openai/m', messages: [{ role: 'user', content: 'b' }] })
+      expect(up.requests).toHaveLength(2)
+      expect(up.requests[1]!.remotePort).toBe(up.requests[0]!.remotePort)
+    })
+
+    it('streams the upstream chunks through, with the usage chunk when asked', async () => {
+      up.enqueue({ text: 'one two three four five', usage: { inputTokens: 3, outputTokens: 5 } })
+      const stream = await client.chat.completions.create({
+        model: 'openai/gpt-4o-mini',
+        messages: [{ role: 'user', content: 'count' }],
+        stream: true,
+        stream_options: { include_usage: true },
+      })
+      const chunks = []
+      for await (const chunk of stream) chunks.push(chunk)
+      expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('one two three four five')
+      expect(chunks.filter((c) => c.choices[0]?.delta.content).length).toBe(5)
+      expect(chunks.at(-1)!.choices).toEqual([])
+      expect(chunks.at(-1)!.usage).toMatchObject({ prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 })
+      expect(chunks[0]!.id).toMatch(/^chatcmpl-/)
+    })
+
+    it('asks the upstream for usage on every stream, but does not show the usage chunk to a client that did not ask', async () => {
+      up.enqueue({ text: 'alpha beta', usage: { inputTokens: 2, outputTokens: 2 } })
+      const res = await fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { ...bearer(t.adminToken), 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'openai/no-usage-asked', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+      })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
+      const data = (await res.text())
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6))
+      expect(data.at(-1)).toBe('[DONE]')
+      const chunks = data.slice(0, -1).map((d) => JSON.parse(d))
+      expect(chunks.every((c) => Array.isArray(c.choices) && c.choices.length === 1)).toBe(true)
+      expect(up.requests[0]!.body.stream_options).toEqual({ include_usage: true })
+      const row = (await usageRows()).find((r) => r.model === 'no-usage-asked')
+      expect(row).toMatchObject({ inputTokens: 2, outputTokens: 2, status: 200 })
+    })
+
+    it('aborts the upstream request when the client disconnects mid-stream', async () => {
+      up.enqueue({ text: 'a b c d e f g h i j k l m n o p', chunkDelayMs: 150 })
+      const controller = new AbortController()
+      const stream = await client.chat.completions.create(
+        { model: 'openai/slow', messages: [{ role: 'user', content: 'go' }], stream: true },
+        { signal: controller.signal },
+      )
+      let seen = 0
+      try {
+        for await (const chunk of stream) {
+          if (chunk.choices[0]?.delta.content) seen++
+          if (seen === 2) controller.abort()
+        }
+      } catch {
+        // the SDK may end the iteration or throw its abort error
+      }
+      expect(seen).toBe(2)
+      await until(() => up.requests[0]?.aborted === true)
+      expect(up.requests[0]!.aborted).toBe(true)
+    })
+
+    it('resolves a configured alias to its provider model and lists it', async () => {
+      await client.chat.completions.create({ model: 'fast', messages: [{ role: 'user', content: 'x' }] })
+      expect(up.requests[0]!.body.model).toBe('gpt-fast')
+      const ids = (await client.models.list()).data.map((m) => m.id)
+      expect(ids).toContain('fast')
+      expect(await client.models.retrieve('claude')).toMatchObject({ id: 'claude', kind: 'model', owned_by: 'anthropic' })
+    })
+  })
+
+  describe('upstream errors', () => {
+    it('maps a 429 to RateLimitError with the upstream Retry-After', async () => {
+      up.enqueue({ error: { status: 429, retryAfter: 7 } })
+      const err = await rejection(client.chat.completions.create({ model: 'openai/m', messages: [{ role: 'user', content: 'x' }] }))
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError)
+      expect(err.headers.get('retry-after')).toBe('7')
+      expect(err.code).toBe('rate_limit_exceeded')
+    })
+
+    it('maps a 500 to an InternalServerError-class error that names neither the upstream host nor the key', async () => {
+      up.enqueue({ error: { status: 500, body: { error: { message: `boom at ${up.url} with key sk-abcdefghijklmnopqrstuvwxyz123456` } } } })
+      const err = await rejection(client.chat.completions.create({ model: 'openai/m', messages: [{ role: 'user', content: 'x' }] }))
+      expect(err).toBeInstanceOf(OpenAI.APIError)
+      expect(err.status).toBe(503)
+      expect(err.message).not.toContain('sk-abcdefghijklmnopqrstuvwxyz123456')
+      expect(err.message).toContain('openai upstream answered HTTP 500')
+    })
+
+    it('answers a provider that is not configured, or a bare unknown name, with NotFoundError model_not_found', async () => {
+      for (const model of ['nope/some-model', 'no-such-agent']) {
+        const err = await rejection(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }))
+        expect(err).toBeInstanceOf(OpenAI.NotFoundError)
+        expect(err.code).toBe('model_not_found')
+      }
+      expect(up.requests).toHaveLength(0)
+    })
+
+    it('a cut stream ends with an OpenAI error event and no [DONE]', async () => {
+      up.enqueue({ text: 'one two three four', cutAfterChunks: 2 })
+      const res = await fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { ...bearer(t.adminToken), 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'openai/cut', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+      })
+      const data = (await res.text())
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6))
+      expect(data).not.toContain('[DONE]')
+      expect(JSON.parse(data.at(-1)!)).toMatchObject({ error: { code: 'upstream_stream_interrupted' } })
+    })
+  })
+
+  describe('scopes', () => {
+    it('needs models:use for a provider model and runs:write for an agent; neither implies the other', async () => {
+      const agentsOnly = sdk(base, await t.tokenWith(['runs:write', 'runs:read']))
+      const modelsOnly = sdk(base, await t.tokenWith(['models:use']))
+      const denied = await rejection(agentsOnly.chat.completions.create({ model: 'openai/m', messages: [{ role: 'user', content: 'x' }] }))
+      expect(denied).toBeInstanceOf(OpenAI.PermissionDeniedError)
+      expect(up.requests).toHaveLength(0)
+      const completion = await modelsOnly.chat.completions.create({ model: 'openai/m', messages: [{ role: 'user', content: 'x' }] })
+      expect(completion.choices[0]!.message.content).toBe('ok')
+      expect((await modelsOnly.models.list()).data.length).toBeGreaterThan(0)
+      // The default agent `main` (no agents file) is refused to a models:use token, before any run or upstream call.
+      expect(t.services.agents.has('main')).toBe(true)
+      up.reset()
+      const noAgent = await rejection(modelsOnly.chat.completions.create({ model: 'main', messages: [{ role: 'user', content: 'x' }], stream: true }))
+      expect(noAgent).toBeInstanceOf(OpenAI.PermissionDeniedError)
+      expect(up.requests).toHaveLength(0)
+    })
+  })
+
+  describe('Anthropic provider models (translated)', () => {
+    it('translates messages, tools and the answer, with usage and stop reason', async () => {
+      up.enqueue({ text: 'Bonjour', usage: { inputTokens: 9, outputTokens: 1 } })
+      const completion = await client.chat.completions.create({
+        model: 'anthropic/claude-x',
+        messages: [
+          { role: 'system', content: 'Answer in French.' },
+          { role: 'user', content: 'hello' },
+        ],
+        max_tokens: 64,
+      })
+      expect(completion).toMatchObject({ object: 'chat.completion', model: 'anthropic/claude-x' })
+      expect(completion.choices[0]).toMatchObject({ finish_reason: 'stop', message: { role: 'assistant', content: 'Bonjour' } })
+      expect(completion.usage).toMatchObject({ prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 })
+      const sent = up.requests[0]!
+      expect(sent.provider).toBe('anthropic')
+      expect(sent.headers['x-api-key']).toMatch(/^sk-ant-canary-/)
+      expect(sent.body).toMatchObject({
+        model: 'claude-x',
+        max_tokens: 64,
+        system: 'Answer in French.',
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'hello' }] }],
+      })
+    })
+
+    it('returns Anthropic tool_use as OpenAI tool_calls, and sends tool results back as tool_result blocks', async () => {
+      up.enqueue({ toolCalls: [{ id: 'toolu_1', name: 'get_weather', arguments: { city: 'Paris' } }] })
+      const tools = [
+        {
+          type: 'function' as const,
+          function: { name: 'get_weather', description: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+        },
+      ]
+      const first = await client.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'weather in Paris?' }], tools })
+      expect(first.choices[0]!.finish_reason).toBe('tool_calls')
+      const call = first.choices[0]!.message.tool_calls![0]! as { id: string; function: { name: string; arguments: string } }
+      expect(call).toMatchObject({ id: 'toolu_1', type: 'function', function: { name: 'get_weather' } })
+      expect(JSON.parse(call.function.arguments)).toEqual({ city: 'Paris' })
+      expect(up.requests[0]!.body.tools).toEqual([{ name: 'get_weather', description: 'weather', input_schema: tools[0]!.function.parameters }])
+
+      up.enqueue({ text: 'Sunny.' })
+      const second = await client.chat.completions.create({
+        model: 'claude',
+        tools,
+        messages: [
+          { role: 'user', content: 'weather in Paris?' },
+          first.choices[0]!.message,
+          { role: 'tool', tool_call_id: 'toolu_1', content: '{"sky":"clear"}' },
+        ],
+      })
+      expect(second.choices[0]!.message.content).toBe('Sunny.')
+      expect(up.requests[1]!.body.messages).toEqual([
+        { role: 'user', content: [{ type: 'text', text: 'weather in Paris?' }] },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '{"sky":"clear"}' }] },
+      ])
+    })
+
+    it('streams Anthropic events as chat.completion.chunks: text, tool call deltas, finish_reason, usage', async () => {
+      up.enqueue({ text: 'Let me check.', toolCalls: [{ id: 'toolu_2', name: 'lookup', arguments: { q: 'x' } }], usage: { inputTokens: 4, outputTokens: 6 } })
+      const stream = await client.chat.completions.create({
+        model: 'anthropic/claude-x',
+        messages: [{ role: 'user', content: 'look it up' }],
+        tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } }],
+        stream: true,
+        stream_options: { include_usage: true },
+      })
+      const chunks = []
+      for await (const chunk of stream) chunks.push(chunk)
+      expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('Let me check.')
+      const calls = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? [])
+      expect(calls[0]).toMatchObject({ index: 0, id: 'toolu_2', function: { name: 'lookup' } })
+      expect(JSON.parse(calls.map((c) => c.function?.arguments ?? '').join(''))).toEqual({ q: 'x' })
+      expect(chunks.filter((c) => c.choices[0]?.finish_reason).map((c) => c.choices[0]!.finish_reason)).toEqual(['tool_calls'])
+      expect(chunks.at(-1)!.usage).toMatchObject({ prompt_tokens: 4, completion_tokens: 6 })
+      const row = (await usageRows()).find((r) => r.provider === 'anthropic' && r.inputTokens === 4)
+      expect(row).toMatchObject({ model: 'claude-x', outputTokens: 6, status: 200 })
+    })
+
+    it('maps max_tokens to length, and an Anthropic 429 to RateLimitError', async () => {
+      up.enqueue({ text: 'truncated', stopReason: 'max_tokens' })
+      const cut = await client.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'x' }] })
+      expect(cut.choices[0]!.finish_reason).toBe('length')
+      up.enqueue({ error: { status: 429, retryAfter: 3 } })
+      const err = await rejection(client.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'x' }] }))
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError)
+      expect(err.headers.get('retry-after')).toBe('3')
+    })
+
+    it('aborts the Anthropic upstream request when the client disconnects mid-stream', async () => {
+      up.enqueue({ text: 'a b c d e f g h i j k l m n o p', chunkDelayMs: 150 })
+      const controller = new AbortController()
+      const stream = await client.chat.completions.create(
+        { model: 'claude', messages: [{ role: 'user', content: 'go' }], stream: true },
+        { signal: controller.signal },
+      )
+      let seen = 0
+      try {
+        for await (const chunk of stream) {
+          if (chunk.choices[0]?.delta.content) seen++
+          if (seen === 2) controller.abort()
+        }
+      } catch {
+        // the SDK may end the iteration or throw its abort error
+      }
+      expect(seen).toBe(2)
+      await until(() => up.requests[0]?.aborted === true)
+    })
+  })
+})
