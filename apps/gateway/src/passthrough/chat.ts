@@ -48,7 +48,14 @@ function clientGone(reply: FastifyReply): AbortController {
   return ctrl
 }
 
-export function recordUsage(pt: Passthrough, call: PassCall, route: UsageRoute, started: number, status: number, usage: Usage | undefined): void {
+export function recordUsage(
+  pt: Passthrough,
+  call: Pick<PassCall, 'principal' | 'target' | 'request'>,
+  route: UsageRoute,
+  started: number,
+  status: number,
+  usage: Usage | undefined,
+): void {
   const durationMs = Math.round(performance.now() - started)
   pt.usage.record({
     principalId: call.principal.id,

@@ -24,6 +24,7 @@ import { registerSurfaceErrors } from '../../http/errors.js'
 import { defineFeature, type FeatureOptions } from '../../http/feature.js'
 import { openSse, type SseStream } from '../../http/sse.js'
 import { passChat } from '../../passthrough/chat.js'
+import { passEmbeddings } from '../../passthrough/embeddings.js'
 import { TEXT_PATTERN } from '../../schemas/run.js'
 import { openaiErrorRenderer, runFailure } from './errors.js'
 import {
@@ -32,6 +33,8 @@ import {
   ChatCompletionRequest,
   ChatHeaders,
   catalog,
+  EmbeddingsRequest,
+  EmbeddingsResponse,
   ModelParams,
   ModelPathParams,
   OpenAIModel,
@@ -258,6 +261,28 @@ const v1Routes: FastifyPluginAsyncTypebox<FeatureOptions<Needs>> = async (app, {
       if (created.created) ended = (await runs.executeInline(created, disconnected)).run
       else await runs.wait(principal, created.run.id, 3_600_000, disconnected)
       return toCompletion(ended ?? (await runs.getOwned(principal, created.run.id)), body.model)
+    },
+  )
+  app.post(
+    '/embeddings',
+    {
+      schema: {
+        operationId: 'createOpenAIEmbeddings',
+        summary: 'Create embeddings (OpenAI-compatible)',
+        description:
+          '`model` = `openai/<embedding model>` or a configured alias of one: a pass-through to the OpenAI-compatible provider (scope models:use), the body forwarded as sent (`input` a string or an array of strings, `dimensions`, `encoding_format: base64`) and the answer returned as the provider sent it. Token-array input and providers without an embeddings API (Anthropic) are a 400 naming the field; an unknown model a 404 `model_not_found`. Usage is recorded asynchronously.',
+        tags: [TAG],
+        body: ref(EmbeddingsRequest),
+        response: { 200: ref(EmbeddingsResponse), ...openaiErrorResponses },
+      },
+      config: { auth: { scopes: [] } },
+    },
+    async (request, reply) => {
+      const { body, principal } = request
+      const target = passthrough.resolve(body.model)
+      if (!target) throw modelNotFound(body.model)
+      requireAny(principal, ['models:use'], 'a provider model (pass-through)')
+      return passEmbeddings(passthrough, { request, reply, principal, target }, body)
     },
   )
 }

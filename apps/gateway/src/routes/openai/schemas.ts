@@ -3,6 +3,8 @@ import {
   ChatCompletionChunkSchema,
   ChatCompletionRequestSchema,
   ChatCompletionSchema,
+  EmbeddingsRequestSchema,
+  EmbeddingsResponseSchema,
   OpenAIErrorSchema,
   OpenAIModelListSchema,
   OpenAIModelParamsSchema,
@@ -29,8 +31,19 @@ const ChatCompletionChunk = named(ChatCompletionChunkSchema, 'OpenAI.ChatComplet
 export const OpenAIModel = named(OpenAIModelSchema, 'OpenAI.Model')
 export const OpenAIModelList = named(OpenAIModelListSchema, 'OpenAI.ModelList')
 const OpenAIErrorBody = named(OpenAIErrorSchema, 'OpenAI.Error')
+export const EmbeddingsRequest = named(EmbeddingsRequestSchema, 'OpenAI.EmbeddingsRequest')
+export const EmbeddingsResponse = named(EmbeddingsResponseSchema, 'OpenAI.EmbeddingsResponse')
 
-export const openaiComponents = [ChatCompletionRequest, ChatCompletion, ChatCompletionChunk, OpenAIModel, OpenAIModelList, OpenAIErrorBody]
+export const openaiComponents = [
+  ChatCompletionRequest,
+  ChatCompletion,
+  ChatCompletionChunk,
+  OpenAIModel,
+  OpenAIModelList,
+  OpenAIErrorBody,
+  EmbeddingsRequest,
+  EmbeddingsResponse,
+]
 
 /**
  * Every error status of the code table, documented with OpenAI's error body instead of the Problem component

@@ -1,5 +1,5 @@
 import { modelUsage } from '@openvesper/db'
-import { type FakeUpstream, startFakeUpstream } from '@openvesper/testing'
+import { type FakeUpstream, fakeEmbedding, startFakeUpstream } from '@openvesper/testing'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { bearer, buildTestApp, MODES, type TestApp, upstreamEnv } from '../../support/helpers.js'
@@ -37,7 +37,7 @@ describe.each(MODES)('pass-through to provider models on /v1/chat/completions (%
       env: upstreamEnv(up, {
         ANTHROPIC_BASE_URL: up.url,
         OPENVESPER_UPSTREAM_MAX_RETRIES: '0',
-        OPENVESPER_MODEL_ALIASES: 'fast=openai/gpt-fast,claude=anthropic/claude-x',
+        OPENVESPER_MODEL_ALIASES: 'fast=openai/gpt-fast,claude=anthropic/claude-x,embed=openai/text-embedding-3-small',
       }),
     })
     base = await t.app.listen({ host: '127.0.0.1', port: 0 })
@@ -329,6 +329,57 @@ describe.each(MODES)('pass-through to provider models on /v1/chat/completions (%
       }
       expect(seen).toBe(2)
       await until(() => up.requests[0]?.aborted === true)
+    })
+  })
+
+  describe('embeddings', () => {
+    it('forwards a string input and answers with the provider vectors (floats), recording the usage', async () => {
+      const res = await client.embeddings.create({ model: 'openai/text-embedding-3-small', input: 'hello world', encoding_format: 'float' })
+      expect(res.object).toBe('list')
+      expect(res.data).toHaveLength(1)
+      expect(res.data[0]!.embedding).toEqual(fakeEmbedding('hello world', 8))
+      expect(res.usage).toEqual({ prompt_tokens: 2, total_tokens: 2 })
+      expect(up.requests[0]).toMatchObject({ path: '/v1/embeddings', body: { model: 'text-embedding-3-small', input: 'hello world' } })
+      const row = (await usageRows()).find((r) => r.route === 'embeddings')
+      expect(row).toMatchObject({ provider: 'openai', model: 'text-embedding-3-small', inputTokens: 2, outputTokens: 0, status: 200 })
+    })
+
+    it('forwards an array with dimensions and base64 encoding (what the SDK asks for by default), which the SDK decodes', async () => {
+      const res = await client.embeddings.create({ model: 'embed', input: ['a b', 'c'], dimensions: 4 })
+      expect(up.requests[0]!.body).toMatchObject({ model: 'text-embedding-3-small', input: ['a b', 'c'], dimensions: 4, encoding_format: 'base64' })
+      expect(res.data.map((d) => d.embedding)).toEqual([fakeEmbedding('a b', 4), fakeEmbedding('c', 4)])
+      const raw = await fetch(`${base}/v1/embeddings`, {
+        method: 'POST',
+        headers: { ...bearer(t.adminToken), 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'embed', input: 'c', dimensions: 4, encoding_format: 'base64' }),
+      })
+      const body = await raw.json()
+      expect(typeof body.data[0].embedding).toBe('string')
+      const bytes = Buffer.from(body.data[0].embedding, 'base64')
+      expect(Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4))).toEqual(fakeEmbedding('c', 4))
+    })
+
+    it('refuses token input, an Anthropic model and a missing models:use in the OpenAI error shape, calling nothing', async () => {
+      const tokens = await rejection(client.embeddings.create({ model: 'embed', input: [1, 2, 3] }))
+      expect(tokens).toBeInstanceOf(OpenAI.BadRequestError)
+      expect(tokens.param).toBe('input')
+      const anthropic = await rejection(client.embeddings.create({ model: 'anthropic/claude-x', input: 'x' }))
+      expect(anthropic).toBeInstanceOf(OpenAI.BadRequestError)
+      expect(anthropic.param).toBe('model')
+      const unknown = await rejection(client.embeddings.create({ model: 'nope', input: 'x' }))
+      expect(unknown).toBeInstanceOf(OpenAI.NotFoundError)
+      const invalid = await rejection(client.embeddings.create({ model: 'embed', input: 'x', dimensions: 0 }))
+      expect(invalid).toBeInstanceOf(OpenAI.BadRequestError)
+      const agentsOnly = sdk(base, await t.tokenWith(['runs:write']))
+      expect(await rejection(agentsOnly.embeddings.create({ model: 'embed', input: 'x' }))).toBeInstanceOf(OpenAI.PermissionDeniedError)
+      expect(up.requests).toHaveLength(0)
+    })
+
+    it('maps an upstream 429 to RateLimitError with its Retry-After', async () => {
+      up.enqueue({ error: { status: 429, retryAfter: 2 } })
+      const err = await rejection(client.embeddings.create({ model: 'embed', input: 'x' }))
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError)
+      expect(err.headers.get('retry-after')).toBe('2')
     })
   })
 })
