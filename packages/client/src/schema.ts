@@ -429,6 +429,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/responses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a response (OpenAI Responses API)
+         * @description `model` = `provider/model` of a configured provider or a configured alias (scope models:use): the request (`input` a string or items — messages, `function_call` and `function_call_output` items —, `instructions`, function `tools`, `tool_choice`, `max_output_tokens`, sampling) goes to that provider through its wire (OpenAI chat completions, or Anthropic Messages, translated), and the answer is a `response` object, its function calls as `function_call` output items for the client to run. Responses are not stored yet: the object says `store: false`, and `previous_response_id` and `background: true` are a 400 naming the field (send the conversation in `input`). Agent models are not served here yet (400 naming `model`). Disconnecting aborts the upstream call. With `stream: true`: server-sent events named by their type, each `data:` one Responses stream event with its `sequence_number` (from 0): `response.created`, `response.in_progress`, per output item `response.output_item.added`, for a message `response.content_part.added`, `response.output_text.delta`s, `response.output_text.done`, `response.content_part.done`, for a function call `response.function_call_arguments.delta`/`.done`, then `response.output_item.done`, and last `response.completed` (or `response.incomplete` when cut off by max_output_tokens, `response.failed` with the error when the provider failed mid-stream).
+         */
+        post: operations["createOpenAIResponse"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -993,6 +1013,264 @@ export interface components {
                 prompt_tokens: number;
                 total_tokens: number;
             };
+        };
+        "OpenAI.ResponsesRequest": {
+            model: string;
+            input?: string | ({
+                /** @enum {string} */
+                type?: "message";
+                id?: string;
+                /** @enum {string} */
+                role: "user" | "assistant" | "system" | "developer";
+                content: string | ({
+                    /** @enum {string} */
+                    type: "input_text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "output_text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "refusal";
+                    refusal: string;
+                } | {
+                    /** @enum {string} */
+                    type: "input_image";
+                } | {
+                    /** @enum {string} */
+                    type: "input_file";
+                })[];
+                status?: ("in_progress" | "completed" | "incomplete") | null;
+            } | {
+                /** @enum {string} */
+                type: "function_call";
+                id?: string;
+                call_id: string;
+                name: string;
+                arguments: string;
+                status?: ("in_progress" | "completed" | "incomplete") | null;
+            } | {
+                /** @enum {string} */
+                type: "function_call_output";
+                id?: string | null;
+                call_id: string;
+                output: string | ({
+                    /** @enum {string} */
+                    type: "input_text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "input_image";
+                } | {
+                    /** @enum {string} */
+                    type: "input_file";
+                })[];
+                status?: ("in_progress" | "completed" | "incomplete") | null;
+            } | {
+                /** @enum {string} */
+                type: "item_reference";
+                id: string;
+            } | {
+                /** @enum {string} */
+                type: "reasoning";
+            } | {
+                type: string;
+            })[];
+            instructions?: string | null;
+            tools?: ({
+                /** @enum {string} */
+                type: "function";
+                name: string;
+                description?: string | null;
+                parameters?: {
+                    [key: string]: unknown;
+                } | null;
+                strict?: boolean | null;
+            } | {
+                type: string;
+            })[];
+            tool_choice?: ("none" | "auto" | "required") | {
+                /** @enum {string} */
+                type: "function";
+                name: string;
+            } | {
+                /** @enum {string} */
+                type: "allowed_tools";
+                /** @enum {string} */
+                mode: "auto" | "required";
+                tools: {
+                    [key: string]: unknown;
+                }[];
+            } | {
+                type: string;
+            };
+            stream?: boolean | null;
+            background?: boolean | null;
+            previous_response_id?: string | null;
+            store?: boolean | null;
+            temperature?: number | null;
+            top_p?: number | null;
+            max_output_tokens?: number | null;
+            parallel_tool_calls?: boolean | null;
+            metadata?: {
+                [key: string]: string;
+            } | null;
+            text?: {
+                format?: {
+                    /** @enum {string} */
+                    type: "text";
+                } | {
+                    /** @enum {string} */
+                    type: "json_object";
+                } | {
+                    /** @enum {string} */
+                    type: "json_schema";
+                    name: string;
+                    schema: {
+                        [key: string]: unknown;
+                    };
+                    description?: string;
+                    strict?: boolean | null;
+                };
+                verbosity?: string | null;
+            };
+            truncation?: ("auto" | "disabled") | null;
+            user?: string;
+            conversation?: (string | {
+                id: string;
+            }) | null;
+            prompt?: {
+                [key: string]: unknown;
+            } | null;
+            reasoning?: {
+                [key: string]: unknown;
+            } | null;
+            include?: string[] | null;
+            service_tier?: string | null;
+            prompt_cache_key?: string;
+            prompt_cache_retention?: string | null;
+            safety_identifier?: string;
+            stream_options?: {
+                [key: string]: unknown;
+            } | null;
+            top_logprobs?: number | null;
+            context_management?: {
+                [key: string]: unknown;
+            }[] | null;
+        };
+        "OpenAI.Response": {
+            id: string;
+            /** @enum {string} */
+            object: "response";
+            /** @description Unix seconds */
+            created_at: number;
+            /** @enum {string} */
+            status: "queued" | "in_progress" | "completed" | "failed" | "cancelled" | "incomplete";
+            model: string;
+            output: ({
+                /** @enum {string} */
+                type: "message";
+                id: string;
+                /** @enum {string} */
+                status: "in_progress" | "completed" | "incomplete";
+                /** @enum {string} */
+                role: "assistant";
+                content: {
+                    /** @enum {string} */
+                    type: "output_text";
+                    text: string;
+                    annotations: {
+                        [key: string]: unknown;
+                    }[];
+                    logprobs?: unknown[];
+                }[];
+            } | {
+                /** @enum {string} */
+                type: "function_call";
+                id: string;
+                call_id: string;
+                name: string;
+                arguments: string;
+                /** @enum {string} */
+                status: "in_progress" | "completed" | "incomplete";
+            })[];
+            error: {
+                code: string;
+                message: string;
+            } | null;
+            incomplete_details: {
+                /** @enum {string} */
+                reason: "max_output_tokens" | "content_filter";
+            } | null;
+            instructions: string | null;
+            tools: {
+                /** @enum {string} */
+                type: "function";
+                name: string;
+                description?: string | null;
+                parameters?: {
+                    [key: string]: unknown;
+                } | null;
+                strict?: boolean | null;
+            }[];
+            tool_choice: ("none" | "auto" | "required") | {
+                /** @enum {string} */
+                type: "function";
+                name: string;
+            } | {
+                /** @enum {string} */
+                type: "allowed_tools";
+                /** @enum {string} */
+                mode: "auto" | "required";
+                tools: {
+                    [key: string]: unknown;
+                }[];
+            } | {
+                type: string;
+            };
+            parallel_tool_calls: boolean;
+            temperature: number | null;
+            top_p: number | null;
+            max_output_tokens: number | null;
+            previous_response_id: string | null;
+            metadata: {
+                [key: string]: string;
+            };
+            background: boolean;
+            store: boolean;
+            text: {
+                format: {
+                    /** @enum {string} */
+                    type: "text";
+                } | {
+                    /** @enum {string} */
+                    type: "json_object";
+                } | {
+                    /** @enum {string} */
+                    type: "json_schema";
+                    name: string;
+                    schema: {
+                        [key: string]: unknown;
+                    };
+                    description?: string;
+                    strict?: boolean | null;
+                };
+            };
+            /** @enum {string} */
+            truncation: "auto" | "disabled";
+            usage: {
+                input_tokens: number;
+                input_tokens_details: {
+                    cached_tokens: number;
+                };
+                output_tokens: number;
+                output_tokens_details: {
+                    reasoning_tokens: number;
+                };
+                total_tokens: number;
+            } | null;
+            user?: string;
         };
     };
     responses: never;
@@ -3785,6 +4063,130 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OpenAI.EmbeddingsResponse"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+        };
+    };
+    createOpenAIResponse: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenAI.ResponsesRequest"];
+            };
+        };
+        responses: {
+            /** @description The `response` object, or with `stream: true` its events as server-sent events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Response"];
+                    "text/event-stream": string;
                 };
             };
             /** @description Invalid request (validation failed, malformed body or parameters) */

@@ -34,7 +34,7 @@ const SESSIONS = [
 ]
 
 /** The OpenAI-compatible surface (issue 13, first routes): seed 004's models and chat completions. */
-const OPENAI = ['GET /v1/models', 'GET /v1/models/:model_id', 'POST /v1/chat/completions', 'POST /v1/embeddings']
+const OPENAI = ['GET /v1/models', 'GET /v1/models/:model_id', 'POST /v1/chat/completions', 'POST /v1/embeddings', 'POST /v1/responses']
 
 /** Compat surfaces document their errors in the provider's shape (their own error handler), not as problems. */
 const isOpenAI = (r: RouteInfo) => r.url === '/v1' || r.url.startsWith('/v1/')

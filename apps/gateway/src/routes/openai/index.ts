@@ -25,6 +25,7 @@ import { defineFeature, type FeatureOptions } from '../../http/feature.js'
 import { openSse, type SseStream } from '../../http/sse.js'
 import { passChat } from '../../passthrough/chat.js'
 import { passEmbeddings } from '../../passthrough/embeddings.js'
+import { passResponses } from '../../passthrough/responses.js'
 import { TEXT_PATTERN } from '../../schemas/run.js'
 import { openaiErrorRenderer, runFailure } from './errors.js'
 import {
@@ -35,6 +36,8 @@ import {
   catalog,
   EmbeddingsRequest,
   EmbeddingsResponse,
+  ResponseObject,
+  ResponsesRequest,
   ModelParams,
   ModelPathParams,
   OpenAIModel,
@@ -283,6 +286,45 @@ const v1Routes: FastifyPluginAsyncTypebox<FeatureOptions<Needs>> = async (app, {
       if (!target) throw modelNotFound(body.model)
       requireAny(principal, ['models:use'], 'a provider model (pass-through)')
       return passEmbeddings(passthrough, { request, reply, principal, target }, body)
+    },
+  )
+  const RESPONSES_STREAM =
+    'With `stream: true`: server-sent events named by their type, each `data:` one Responses stream event with its `sequence_number` (from 0): `response.created`, `response.in_progress`, per output item `response.output_item.added`, for a message `response.content_part.added`, `response.output_text.delta`s, `response.output_text.done`, `response.content_part.done`, for a function call `response.function_call_arguments.delta`/`.done`, then `response.output_item.done`, and last `response.completed` (or `response.incomplete` when cut off by max_output_tokens, `response.failed` with the error when the provider failed mid-stream).'
+
+  app.post(
+    '/responses',
+    {
+      schema: {
+        operationId: 'createOpenAIResponse',
+        summary: 'Create a response (OpenAI Responses API)',
+        description: [
+          '`model` = `provider/model` of a configured provider or a configured alias (scope models:use): the request (`input` a string or items — messages, `function_call` and `function_call_output` items —, `instructions`, function `tools`, `tool_choice`, `max_output_tokens`, sampling) goes to that provider through its wire (OpenAI chat completions, or Anthropic Messages, translated), and the answer is a `response` object, its function calls as `function_call` output items for the client to run.',
+          'Responses are not stored yet: the object says `store: false`, and `previous_response_id` and `background: true` are a 400 naming the field (send the conversation in `input`). Agent models are not served here yet (400 naming `model`). Disconnecting aborts the upstream call.',
+          RESPONSES_STREAM,
+        ].join(' '),
+        tags: [TAG],
+        body: ref(ResponsesRequest),
+        response: {
+          200: {
+            description: 'The `response` object, or with `stream: true` its events as server-sent events.',
+            content: {
+              'application/json': { schema: ref(ResponseObject) },
+              'text/event-stream': { schema: Type.String({ description: RESPONSES_STREAM }) },
+            },
+          },
+          ...openaiErrorResponses,
+        },
+      },
+      config: { auth: { scopes: [] }, socketIdleTimeoutMs: LONG_HANDLER_IDLE_MS },
+    },
+    async (request, reply) => {
+      const { body, principal } = request
+      if (agents.has(body.model))
+        throw unsupported('model', `'${body.model.slice(0, 64)}' is an agent: agents are not served on /v1/responses yet; use /v1/chat/completions`)
+      const target = passthrough.resolve(body.model)
+      if (!target) throw modelNotFound(body.model)
+      requireAny(principal, ['models:use'], 'a provider model (pass-through)')
+      return passResponses(passthrough, { request, reply, principal, target, requested: body.model, limits: config.limits.streams, openStreams }, body)
     },
   )
 }

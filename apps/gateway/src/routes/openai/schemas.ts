@@ -4,6 +4,8 @@ import {
   ChatCompletionRequestSchema,
   ChatCompletionSchema,
   EmbeddingsRequestSchema,
+  ResponseObjectSchema,
+  ResponsesRequestSchema,
   EmbeddingsResponseSchema,
   OpenAIErrorSchema,
   OpenAIModelListSchema,
@@ -33,6 +35,8 @@ export const OpenAIModelList = named(OpenAIModelListSchema, 'OpenAI.ModelList')
 const OpenAIErrorBody = named(OpenAIErrorSchema, 'OpenAI.Error')
 export const EmbeddingsRequest = named(EmbeddingsRequestSchema, 'OpenAI.EmbeddingsRequest')
 export const EmbeddingsResponse = named(EmbeddingsResponseSchema, 'OpenAI.EmbeddingsResponse')
+export const ResponsesRequest = named(ResponsesRequestSchema, 'OpenAI.ResponsesRequest')
+export const ResponseObject = named(ResponseObjectSchema, 'OpenAI.Response')
 
 export const openaiComponents = [
   ChatCompletionRequest,
@@ -43,6 +47,8 @@ export const openaiComponents = [
   OpenAIErrorBody,
   EmbeddingsRequest,
   EmbeddingsResponse,
+  ResponsesRequest,
+  ResponseObject,
 ]
 
 /**

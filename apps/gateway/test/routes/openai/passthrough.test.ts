@@ -353,9 +353,9 @@ describe.each(MODES)('pass-through to provider models on /v1/chat/completions (%
         headers: { ...bearer(t.adminToken), 'content-type': 'application/json' },
         body: JSON.stringify({ model: 'embed', input: 'c', dimensions: 4, encoding_format: 'base64' }),
       })
-      const body = await raw.json()
-      expect(typeof body.data[0].embedding).toBe('string')
-      const bytes = Buffer.from(body.data[0].embedding, 'base64')
+      const body = (await raw.json()) as { data: { embedding: string }[] }
+      expect(typeof body.data[0]!.embedding).toBe('string')
+      const bytes = Buffer.from(body.data[0]!.embedding, 'base64')
       expect(Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4))).toEqual(fakeEmbedding('c', 4))
     })
 
@@ -380,6 +380,80 @@ describe.each(MODES)('pass-through to provider models on /v1/chat/completions (%
       const err = await rejection(client.embeddings.create({ model: 'embed', input: 'x' }))
       expect(err).toBeInstanceOf(OpenAI.RateLimitError)
       expect(err.headers.get('retry-after')).toBe('2')
+    })
+  })
+
+  describe('responses (stateless, provider models)', () => {
+    it('answers a string input with a response object, instructions as the system message', async () => {
+      up.enqueue({ text: 'Paris.', usage: { inputTokens: 6, outputTokens: 1 } })
+      const response = await client.responses.create({ model: 'openai/gpt-4o-mini', input: 'Capital of France?', instructions: 'One word.' })
+      expect(response).toMatchObject({ object: 'response', status: 'completed', model: 'openai/gpt-4o-mini', store: false, instructions: 'One word.' })
+      expect(response.id).toMatch(/^resp_/)
+      expect(response.output_text).toBe('Paris.')
+      expect(response.usage).toMatchObject({ input_tokens: 6, output_tokens: 1, total_tokens: 7 })
+      expect(up.requests[0]!.body).toMatchObject({
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'system', content: 'One word.' },
+          { role: 'user', content: 'Capital of France?' },
+        ],
+      })
+      const row = (await usageRows()).find((r) => r.route === 'responses')
+      expect(row).toMatchObject({ provider: 'openai', model: 'gpt-4o-mini', inputTokens: 6, outputTokens: 1 })
+    })
+
+    it('returns function calls as function_call items and takes their outputs back as input items (Anthropic, translated)', async () => {
+      up.enqueue({ toolCalls: [{ id: 'toolu_9', name: 'lookup', arguments: { q: 'tides' } }] })
+      const tools = [{ type: 'function' as const, name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } }, strict: false }]
+      const first = await client.responses.create({ model: 'claude', input: 'tides today?', tools })
+      const call = first.output.find((o) => o.type === 'function_call')
+      expect(call).toMatchObject({ type: 'function_call', call_id: 'toolu_9', name: 'lookup' })
+      up.enqueue({ text: 'High at noon.' })
+      const second = await client.responses.create({
+        model: 'claude',
+        tools,
+        input: [
+          { role: 'user', content: 'tides today?' },
+          { type: 'function_call', call_id: 'toolu_9', name: 'lookup', arguments: '{"q":"tides"}' },
+          { type: 'function_call_output', call_id: 'toolu_9', output: 'noon' },
+        ],
+      })
+      expect(second.output_text).toBe('High at noon.')
+      expect(up.requests[1]!.body.messages.at(-1)).toEqual({ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_9', content: 'noon' }] })
+    })
+
+    it('streams the Responses event sequence, numbered from 0', async () => {
+      up.enqueue({ text: 'one two three' })
+      const stream = await client.responses.create({ model: 'openai/m', input: 'count', stream: true })
+      const events = []
+      for await (const event of stream) events.push(event)
+      const types = events.map((e) => e.type)
+      expect(types.slice(0, 4)).toEqual(['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added'])
+      expect(types.filter((t) => t === 'response.output_text.delta').length).toBe(3)
+      expect(types.at(-1)).toBe('response.completed')
+      expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i))
+      const done = events.at(-1) as { response: { output: { content: { text: string }[] }[] } }
+      expect(done.response.output[0]!.content[0]!.text).toBe('one two three')
+    })
+
+    it('refuses background, previous_response_id and agent models naming the field, calling nothing', async () => {
+      for (const [extra, param] of [
+        [{ background: true }, 'background'],
+        [{ previous_response_id: 'resp_x' }, 'previous_response_id'],
+        [{ model: 'main' }, 'model'],
+      ] as const) {
+        const err = await rejection(client.responses.create({ model: 'openai/m', input: 'x', ...extra }))
+        expect(err).toBeInstanceOf(OpenAI.BadRequestError)
+        expect(err.param).toBe(param)
+      }
+      expect(up.requests).toHaveLength(0)
+    })
+
+    it('maps an upstream 429 to RateLimitError with its Retry-After', async () => {
+      up.enqueue({ error: { status: 429, retryAfter: 4 } })
+      const err = await rejection(client.responses.create({ model: 'openai/m', input: 'x' }))
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError)
+      expect(err.headers.get('retry-after')).toBe('4')
     })
   })
 })
