@@ -9,7 +9,7 @@
  * Flags:
  *   --quick            short durations and counts (smoke run)
  *   --no-build         skip `turbo run build` (the dist must be current)
- *   --only=a,b         scenario groups: cold, sync, stream, async, scale, embedded, slow, parse, anthropic
+ *   --only=a,b         scenario groups: cold, sync, stream, async, scale, embedded, slow, parse, anthropic, passthrough
  *   --profile          spawn gateway/worker processes with `node --cpu-prof`; prints the top functions per profile
  *                      (profiles under bench/results/profiles/<time>/; timings of a profiled run are not comparable)
  *   --log-level=L      OPENVESPER_LOG_LEVEL of the HTTP gateways (default: info, the product default); workers stay at info, their readiness is read from their log
@@ -58,7 +58,7 @@ const { values: flags } = parseArgs({
   strict: true,
 })
 
-const GROUPS = ['cold', 'sync', 'stream', 'async', 'scale', 'embedded', 'slow', 'parse', 'anthropic'] as const
+const GROUPS = ['cold', 'sync', 'stream', 'async', 'scale', 'embedded', 'slow', 'parse', 'anthropic', 'passthrough'] as const
 type Group = (typeof GROUPS)[number]
 const only = new Set(
   (flags.only
@@ -1041,6 +1041,112 @@ function printTable(): string {
   return [line(head), `|${cols.map((c) => '-'.repeat(width(c) + 2)).join('|')}|`, ...rows.map(line)].join('\n')
 }
 
+/**
+ * Pass-through on /v1/chat/completions (`model: openai/bench-model`), server mode (`--role=api`), against two
+ * baselines in the same interleaved rounds: the same request direct to the upstream, and through the floor (a
+ * minimal undici proxy in its own process: no auth, no logging). Non-streamed at 1 and 32 connections, and the
+ * time to the first `data:` chunk of a stream.
+ */
+async function passthroughScenarios(): Promise<void> {
+  await setUpstreamDelay(0)
+  const gw = await start('api', serverEnv(), 'passthrough-api')
+  const floor = await forkIpc(join(ROOT, 'bench/baseline/floor-proxy.ts'), [upstreamUrl])
+  try {
+    const messages = [{ role: 'user', content: MESSAGE }]
+    const direct = { name: 'direct', url: `${upstreamUrl}/v1/chat/completions`, headers: { authorization: 'Bearer sk-bench' }, model: 'bench-model' }
+    const viaFloor = { name: 'floor', url: `${String(floor.ready.url)}/v1/chat/completions`, headers: {}, model: 'bench-model' }
+    const viaGateway = { name: 'gateway', url: `${gw.url}/v1/chat/completions`, headers: auth, model: MODEL }
+    const sides = [direct, viaFloor, viaGateway]
+    const body = (model: string, stream: boolean) => JSON.stringify({ model, messages, ...(stream ? { stream: true } : {}) })
+    log(`passthrough: warm-up ${PLAN.warmupS} s each`)
+    for (const side of sides)
+      await runCannon({ url: side.url, headers: side.headers, body: () => body(side.model, false), connections: 1, durationS: PLAN.warmupS })
+
+    for (const connections of [1, CONNECTIONS_HIGH]) {
+      const rounds = connections === 1 ? Math.max(1, Math.round(PLAN.syncS / ROUND_S)) : 1
+      const durationS = connections === 1 ? PLAN.syncS / rounds : PLAN.sync32S
+      log(`passthrough: ${connections} connection(s), ${rounds} round(s) of ${durationS} s per side`)
+      const results: Record<string, CannonResult[]> = { direct: [], floor: [], gateway: [] }
+      for (let r = 0; r < rounds; r++)
+        for (const side of sides)
+          results[side.name]!.push(await runCannon({ url: side.url, headers: side.headers, body: () => body(side.model, false), connections, durationS }))
+      const [d, f, g] = [poolCannon(results.direct!), poolCannon(results.floor!), poolCannon(results.gateway!)]
+      if (g.non2xx || g.errors) errors.push(`passthrough ${connections} conn: ${g.non2xx} non-2xx, ${g.errors} errors ${JSON.stringify(g.statusCodes)}`)
+      raw[`passthrough_${connections}`] = { gateway: withoutSamples(g), floor: withoutSamples(f), direct: withoutSamples(d) }
+      if (connections === 1) {
+        const over = median(results.gateway!.map((m, i) => m.latency.p50 - results.direct![i]!.latency.p50))
+        const floorOver = median(results.floor!.map((m, i) => m.latency.p50 - results.direct![i]!.latency.p50))
+        rows.push({
+          scenario: 'pass-through chat (non-stream), 1 conn, p50',
+          measured: `${f2(g.latency.p50)} ms (+${f2(over)})`,
+          baseline: `direct ${f2(d.latency.p50)} ms; floor ${f2(f.latency.p50)} ms (+${f2(floorOver)})`,
+          ratio: `${ratio(over, floorOver)} of the floor's overhead`,
+          target: 'overhead ≤ 0.5 ms (≤ 1.5× the floor)',
+          met: yes(over <= 0.5 || over <= 1.5 * floorOver),
+        })
+        rows.push({
+          scenario: '  (same, p99)',
+          measured: `${f2(g.latency.p99)} ms`,
+          baseline: `direct ${f2(d.latency.p99)} ms; floor ${f2(f.latency.p99)} ms`,
+          ratio: ratio(g.latency.p99, d.latency.p99),
+          target: 'report',
+          met: '—',
+        })
+      } else {
+        rows.push({
+          scenario: `pass-through chat (non-stream), ${connections} conns, req/s`,
+          measured: f0(g.rps),
+          baseline: `direct ${f0(d.rps)}; floor ${f0(f.rps)}`,
+          ratio: ratio(g.rps, d.rps),
+          target: '≥ 0.40× direct',
+          met: yes(g.rps / d.rps >= 0.4),
+        })
+      }
+    }
+
+    log(`passthrough: ${PLAN.streams} sequential streams per side, time to the first chunk`)
+    const rounds = Math.max(1, Math.round(PLAN.syncS / ROUND_S))
+    const perRound = Math.ceil(PLAN.streams / rounds)
+    const timings: Record<string, StreamTimings[]> = { direct: [], floor: [], gateway: [] }
+    for (const side of sides)
+      await timeStreams({ url: side.url, headers: side.headers, body: () => body(side.model, true), count: 50, maxDurationMs: 2000, kind: 'upstream' })
+    for (let r = 0; r < rounds; r++)
+      for (const side of sides)
+        timings[side.name]!.push(
+          await timeStreams({
+            url: side.url,
+            headers: side.headers,
+            body: () => body(side.model, true),
+            count: perRound,
+            maxDurationMs: PLAN.streamMaxMs / rounds,
+            kind: 'upstream',
+          }),
+        )
+    const [d, f, g] = [poolStreams(timings.direct!), poolStreams(timings.floor!), poolStreams(timings.gateway!)]
+    if (g.failures) errors.push(`passthrough stream: ${g.failures} failed gateway streams`)
+    const over = median(timings.gateway!.map((m, i) => m.firstEvent.p50 - timings.direct![i]!.firstEvent.p50))
+    const floorOver = median(timings.floor!.map((m, i) => m.firstEvent.p50 - timings.direct![i]!.firstEvent.p50))
+    raw.passthrough_stream = {
+      gatewayFirstChunkP50: g.firstEvent.p50,
+      floorFirstChunkP50: f.firstEvent.p50,
+      directFirstChunkP50: d.firstEvent.p50,
+      over,
+      floorOver,
+    }
+    rows.push({
+      scenario: 'pass-through chat stream, time to first chunk, p50',
+      measured: `${f2(g.firstEvent.p50)} ms (+${f2(over)})`,
+      baseline: `direct ${f2(d.firstEvent.p50)} ms; floor ${f2(f.firstEvent.p50)} ms (+${f2(floorOver)})`,
+      ratio: ratio(g.firstEvent.p50, d.firstEvent.p50),
+      target: 'overhead ≤ 1 ms',
+      met: yes(over <= 1),
+    })
+  } finally {
+    await floor.stop()
+    await stop(gw)
+  }
+}
+
 async function main(): Promise<void> {
   const began = new Date()
   const t0 = performance.now()
@@ -1075,6 +1181,7 @@ async function main(): Promise<void> {
     if (want('slow')) await slowConsumer()
     if (want('parse')) await parseCost()
     if (want('anthropic')) await anthropicSurface()
+    if (want('passthrough')) await passthroughScenarios()
   } catch (err) {
     errors.push(`aborted: ${(err as Error).stack ?? String(err)}`)
     log(`ERROR ${(err as Error).stack ?? String(err)}`)

@@ -15,3 +15,7 @@ const fromDb = createRequire(new URL('../../packages/db/package.json', import.me
 export const bullmq: { Queue: any; Worker: any } = fromQueue('bullmq')
 export const Redis: any = fromQueue('ioredis').Redis
 export const postgres: any = fromDb('postgres')
+
+const fromCore = createRequire(new URL('../../packages/core/package.json', import.meta.url))
+/** undici as packages/core uses it (the floor proxy of the pass-through scenario). */
+export const undici: { Agent: any; request: any } = fromCore('undici')

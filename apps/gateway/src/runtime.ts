@@ -26,6 +26,7 @@ import {
 import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
+import { createPassthrough } from './passthrough/index.js'
 import type { Services } from './services.js'
 import { jobMounts, mountWorkers } from './workers.js'
 import { checkRedisEviction } from './redis-policy.js'
@@ -114,7 +115,8 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   // Server mode: gateways tell each other about clients that used up their failed-authentication budget.
   const failures = redis ? createFailureBook({ bus, log }) : undefined
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
-  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, providers }
+  const passthrough = createPassthrough({ config, providers, db, log })
+  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, providers, passthrough }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false
@@ -172,6 +174,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       await queue.close()
       await bus.close()
       await counters.close()
+      await passthrough.stop()
       await providers.close()
       await dbHandle.close()
     },

@@ -2,6 +2,7 @@ import type { AgentRegistry, ProviderRegistry, RunsService } from '@openvesper/c
 import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from '@openvesper/access'
 import type { LimitsService } from './rate-limit/index.js'
+import type { Passthrough } from './passthrough/index.js'
 
 /**
  * Everything route plugins may call. Built by the composition root (runtime.ts); route plugins receive
@@ -18,4 +19,6 @@ export interface Services {
   limits: LimitsService
   /** The configured providers (retries included), for the Anthropic surface's provider models. */
   providers: ProviderRegistry
+  /** Pass-through to provider models on the compat surfaces (pooled upstream client, batched usage). */
+  passthrough: Passthrough
 }

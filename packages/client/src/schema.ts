@@ -418,7 +418,7 @@ export interface paths {
         };
         /**
          * List models (OpenAI-compatible)
-         * @description OpenAI's model list: every configured agent (`kind: 'agent'`, `owned_by: 'openvesper'`), which `POST /v1/chat/completions` runs, then the gateway's default model (`kind: 'model'`, `owned_by` its provider).
+         * @description OpenAI's model list: every configured agent (`kind: 'agent'`, `owned_by: 'openvesper'`), which `POST /v1/chat/completions` runs, then the gateway's default model and the configured aliases (`kind: 'model'`, `owned_by` their provider), which it passes through. Any valid token may list them.
          */
         get: operations["listOpenAIModels"];
         put?: never;
@@ -460,9 +460,49 @@ export interface paths {
         put?: never;
         /**
          * Create a chat completion (OpenAI-compatible)
-         * @description `model` names an agent (an id from GET /v1/models with `kind: agent`): the agent runs as an ordinary run, exactly as with POST /agent (or POST /agent/stream with `stream: true`), with its own system prompt, tools and model; the run id is in the X-Run-Id header and in the completion id (`chatcmpl-<runId>`), so GET /agent/run/{runId} shows it. The last user message is the run’s message; earlier messages are not replayed (an agent’s history is its session’s). `X-Session-Key` runs it in that session (as `sessionKey` on POST /agent); the `user` field is not a session. Client `tools` and a `response_format` other than text are refused (400 naming the field) for agent models; sampling options are ignored. A model that is not an agent is a 404 `model_not_found`: pass-through to provider models is a later step. Disconnecting stops a non-streamed run; a streamed one goes on (follow it with GET /agent/run/{runId}/events). Errors on /v1 are OpenAI’s `{ error: { message, type, param, code } }`. With `stream: true`: server-sent events, each `data:` line one `OpenAI.ChatCompletionChunk` (the role chunk first, then content deltas, then a chunk with `finish_reason`, then with `stream_options.include_usage` a chunk with `choices: []` and the usage), ending with `data: [DONE]`. A run that fails mid-stream ends with one `data: {"error": {…}}` line (OpenAI error shape) and no `[DONE]`.
+         * @description `model` names an agent (an id from GET /v1/models with `kind: agent`): the agent runs as an ordinary run, exactly as with POST /agent (or POST /agent/stream with `stream: true`), with its own system prompt, tools and model; the run id is in the X-Run-Id header and in the completion id (`chatcmpl-<runId>`), so GET /agent/run/{runId} shows it. The last user message is the run’s message; earlier messages are not replayed (an agent’s history is its session’s). `X-Session-Key` runs it in that session (as `sessionKey` on POST /agent); the `user` field is not a session. Client `tools` and a `response_format` other than text are refused (400 naming the field) for agent models; sampling options are ignored. Running an agent needs the scope runs:write. Disconnecting stops a non-streamed run; a streamed one goes on (follow it with GET /agent/run/{runId}/events). `model` = `provider/model` of a configured provider (`openai/gpt-4o-mini`, `anthropic/claude-sonnet-4-5`) or a configured alias (OPENVESPER_MODEL_ALIASES) is a pass-through, with the scope models:use: an OpenAI provider gets the body as sent (with its own model name and key; the answer and the chunks come back as the provider sent them, as they arrive), an Anthropic one gets it translated (messages, tools, tool results, stop reasons, usage, stream events). Usage is recorded asynchronously; a client that disconnects aborts the upstream request. Upstream failures are OpenAI errors (429 with the upstream Retry-After, 503 unavailable, 502 otherwise). Any other model is a 404 `model_not_found`. Errors on /v1 are OpenAI’s `{ error: { message, type, param, code } }`. With `stream: true`: server-sent events, each `data:` line one `OpenAI.ChatCompletionChunk` (the role chunk first, then content deltas, then a chunk with `finish_reason`, then with `stream_options.include_usage` a chunk with `choices: []` and the usage), ending with `data: [DONE]`. A run that fails mid-stream ends with one `data: {"error": {…}}` line (OpenAI error shape) and no `[DONE]`.
          */
         post: operations["createOpenAIChatCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create embeddings (OpenAI-compatible)
+         * @description `model` = `openai/<embedding model>` or a configured alias of one: a pass-through to the OpenAI-compatible provider (scope models:use), the body forwarded as sent (`input` a string or an array of strings, `dimensions`, `encoding_format: base64`) and the answer returned as the provider sent it. Token-array input and providers without an embeddings API (Anthropic) are a 400 naming the field; an unknown model a 404 `model_not_found`. Usage is recorded asynchronously.
+         */
+        post: operations["createOpenAIEmbeddings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/responses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a response (OpenAI Responses API)
+         * @description `model` = `provider/model` of a configured provider or a configured alias (scope models:use): the request (`input` a string or items — messages, `function_call` and `function_call_output` items —, `instructions`, function `tools`, `tool_choice`, `max_output_tokens`, sampling) goes to that provider through its wire (OpenAI chat completions, or Anthropic Messages, translated), and the answer is a `response` object, its function calls as `function_call` output items for the client to run. Responses are not stored yet: the object says `store: false`, and `previous_response_id` and `background: true` are a 400 naming the field (send the conversation in `input`). Agent models are not served here yet (400 naming `model`). Disconnecting aborts the upstream call. With `stream: true`: server-sent events named by their type, each `data:` one Responses stream event with its `sequence_number` (from 0): `response.created`, `response.in_progress`, per output item `response.output_item.added`, for a message `response.content_part.added`, `response.output_text.delta`s, `response.output_text.done`, `response.content_part.done`, for a function call `response.function_call_arguments.delta`/`.done`, then `response.output_item.done`, and last `response.completed` (or `response.incomplete` when cut off by max_output_tokens, `response.failed` with the error when the provider failed mid-stream).
+         */
+        post: operations["createOpenAIResponse"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1147,6 +1187,287 @@ export interface components {
                 param: string | null;
                 code: string | null;
             };
+        };
+        "OpenAI.EmbeddingsRequest": {
+            model: string;
+            input: string | string[] | number[] | number[][];
+            /** @enum {string} */
+            encoding_format?: "float" | "base64";
+            dimensions?: number;
+            user?: string;
+        };
+        "OpenAI.EmbeddingsResponse": {
+            /** @enum {string} */
+            object: "list";
+            data: {
+                /** @enum {string} */
+                object: "embedding";
+                index: number;
+                embedding: number[] | string;
+            }[];
+            model: string;
+            usage: {
+                prompt_tokens: number;
+                total_tokens: number;
+            };
+        };
+        "OpenAI.ResponsesRequest": {
+            model: string;
+            input?: string | ({
+                /** @enum {string} */
+                type?: "message";
+                id?: string;
+                /** @enum {string} */
+                role: "user" | "assistant" | "system" | "developer";
+                content: string | ({
+                    /** @enum {string} */
+                    type: "input_text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "output_text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "refusal";
+                    refusal: string;
+                } | {
+                    /** @enum {string} */
+                    type: "input_image";
+                } | {
+                    /** @enum {string} */
+                    type: "input_file";
+                })[];
+                status?: ("in_progress" | "completed" | "incomplete") | null;
+            } | {
+                /** @enum {string} */
+                type: "function_call";
+                id?: string;
+                call_id: string;
+                name: string;
+                arguments: string;
+                status?: ("in_progress" | "completed" | "incomplete") | null;
+            } | {
+                /** @enum {string} */
+                type: "function_call_output";
+                id?: string | null;
+                call_id: string;
+                output: string | ({
+                    /** @enum {string} */
+                    type: "input_text";
+                    text: string;
+                } | {
+                    /** @enum {string} */
+                    type: "input_image";
+                } | {
+                    /** @enum {string} */
+                    type: "input_file";
+                })[];
+                status?: ("in_progress" | "completed" | "incomplete") | null;
+            } | {
+                /** @enum {string} */
+                type: "item_reference";
+                id: string;
+            } | {
+                /** @enum {string} */
+                type: "reasoning";
+            } | {
+                type: string;
+            })[];
+            instructions?: string | null;
+            tools?: ({
+                /** @enum {string} */
+                type: "function";
+                name: string;
+                description?: string | null;
+                parameters?: {
+                    [key: string]: unknown;
+                } | null;
+                strict?: boolean | null;
+            } | {
+                type: string;
+            })[];
+            tool_choice?: ("none" | "auto" | "required") | {
+                /** @enum {string} */
+                type: "function";
+                name: string;
+            } | {
+                /** @enum {string} */
+                type: "allowed_tools";
+                /** @enum {string} */
+                mode: "auto" | "required";
+                tools: {
+                    [key: string]: unknown;
+                }[];
+            } | {
+                type: string;
+            };
+            stream?: boolean | null;
+            background?: boolean | null;
+            previous_response_id?: string | null;
+            store?: boolean | null;
+            temperature?: number | null;
+            top_p?: number | null;
+            max_output_tokens?: number | null;
+            parallel_tool_calls?: boolean | null;
+            metadata?: {
+                [key: string]: string;
+            } | null;
+            text?: {
+                format?: {
+                    /** @enum {string} */
+                    type: "text";
+                } | {
+                    /** @enum {string} */
+                    type: "json_object";
+                } | {
+                    /** @enum {string} */
+                    type: "json_schema";
+                    name: string;
+                    schema: {
+                        [key: string]: unknown;
+                    };
+                    description?: string;
+                    strict?: boolean | null;
+                };
+                verbosity?: string | null;
+            };
+            truncation?: ("auto" | "disabled") | null;
+            user?: string;
+            conversation?: (string | {
+                id: string;
+            }) | null;
+            prompt?: {
+                [key: string]: unknown;
+            } | null;
+            reasoning?: {
+                [key: string]: unknown;
+            } | null;
+            include?: string[] | null;
+            service_tier?: string | null;
+            prompt_cache_key?: string;
+            prompt_cache_retention?: string | null;
+            safety_identifier?: string;
+            stream_options?: {
+                [key: string]: unknown;
+            } | null;
+            top_logprobs?: number | null;
+            context_management?: {
+                [key: string]: unknown;
+            }[] | null;
+        };
+        "OpenAI.Response": {
+            id: string;
+            /** @enum {string} */
+            object: "response";
+            /** @description Unix seconds */
+            created_at: number;
+            /** @enum {string} */
+            status: "queued" | "in_progress" | "completed" | "failed" | "cancelled" | "incomplete";
+            model: string;
+            output: ({
+                /** @enum {string} */
+                type: "message";
+                id: string;
+                /** @enum {string} */
+                status: "in_progress" | "completed" | "incomplete";
+                /** @enum {string} */
+                role: "assistant";
+                content: {
+                    /** @enum {string} */
+                    type: "output_text";
+                    text: string;
+                    annotations: {
+                        [key: string]: unknown;
+                    }[];
+                    logprobs?: unknown[];
+                }[];
+            } | {
+                /** @enum {string} */
+                type: "function_call";
+                id: string;
+                call_id: string;
+                name: string;
+                arguments: string;
+                /** @enum {string} */
+                status: "in_progress" | "completed" | "incomplete";
+            })[];
+            error: {
+                code: string;
+                message: string;
+            } | null;
+            incomplete_details: {
+                /** @enum {string} */
+                reason: "max_output_tokens" | "content_filter";
+            } | null;
+            instructions: string | null;
+            tools: {
+                /** @enum {string} */
+                type: "function";
+                name: string;
+                description?: string | null;
+                parameters?: {
+                    [key: string]: unknown;
+                } | null;
+                strict?: boolean | null;
+            }[];
+            tool_choice: ("none" | "auto" | "required") | {
+                /** @enum {string} */
+                type: "function";
+                name: string;
+            } | {
+                /** @enum {string} */
+                type: "allowed_tools";
+                /** @enum {string} */
+                mode: "auto" | "required";
+                tools: {
+                    [key: string]: unknown;
+                }[];
+            } | {
+                type: string;
+            };
+            parallel_tool_calls: boolean;
+            temperature: number | null;
+            top_p: number | null;
+            max_output_tokens: number | null;
+            previous_response_id: string | null;
+            metadata: {
+                [key: string]: string;
+            };
+            background: boolean;
+            store: boolean;
+            text: {
+                format: {
+                    /** @enum {string} */
+                    type: "text";
+                } | {
+                    /** @enum {string} */
+                    type: "json_object";
+                } | {
+                    /** @enum {string} */
+                    type: "json_schema";
+                    name: string;
+                    schema: {
+                        [key: string]: unknown;
+                    };
+                    description?: string;
+                    strict?: boolean | null;
+                };
+            };
+            /** @enum {string} */
+            truncation: "auto" | "disabled";
+            usage: {
+                input_tokens: number;
+                input_tokens_details: {
+                    cached_tokens: number;
+                };
+                output_tokens: number;
+                output_tokens_details: {
+                    reasoning_tokens: number;
+                };
+                total_tokens: number;
+            } | null;
+            user?: string;
         };
         "Anthropic.MessagesRequest": {
             model: string;
@@ -4585,6 +4906,253 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OpenAI.ChatCompletion"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+        };
+    };
+    createOpenAIEmbeddings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenAI.EmbeddingsRequest"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.EmbeddingsResponse"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Error"];
+                };
+            };
+        };
+    };
+    createOpenAIResponse: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenAI.ResponsesRequest"];
+            };
+        };
+        responses: {
+            /** @description The `response` object, or with `stream: true` its events as server-sent events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAI.Response"];
                     "text/event-stream": string;
                 };
             };

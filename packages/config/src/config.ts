@@ -56,6 +56,8 @@ export interface Config {
     maxRetries: number
     retryMaxDelayMs: number
     timeoutMs: number
+    /** `alias=provider/model` entries: a compat request's `model` naming an alias is a pass-through to that model. */
+    aliases: string[]
   }
   agents: { configPath: string }
   sessions: { queueMode: 'reject' | 'followup' | 'collect' | 'steer' | 'interrupt'; queueCap: number; collectDebounceMs: number }
@@ -157,6 +159,7 @@ export const ENV = defineEnv({
   OPENVESPER_UPSTREAM_MAX_RETRIES: { path: 'upstream.maxRetries', kind: 'int', default: 3, min: 0, max: 10, description: 'Retries of a failed provider call (429, 5xx, network) before the run fails.' },
   OPENVESPER_UPSTREAM_RETRY_MAX_DELAY_MS: { path: 'upstream.retryMaxDelayMs', kind: 'int', default: 30_000, min: 0, max: 600_000, description: 'Cap on one retry delay, Retry-After included.' },
   OPENVESPER_UPSTREAM_TIMEOUT_MS: { path: 'upstream.timeoutMs', kind: 'int', default: 120_000, min: 100, max: 3_600_000, description: 'Timeout of one provider call (headers and between stream chunks).' },
+  OPENVESPER_MODEL_ALIASES: { path: 'upstream.aliases', kind: 'list', item: modelAlias, description: 'Comma-separated alias=provider/model entries (fast=openai/gpt-4o-mini): on /v1 and /anthropic/v1 a model named by its alias is a pass-through to that provider model.' },
   OPENVESPER_CONFIG: { path: 'agents.configPath', kind: 'string', default: './openvesper.config.json', description: 'Agents file; a missing file means the single default agent `main`.' },
 })
 
@@ -189,6 +192,13 @@ function webOrigin(raw: string): { value?: string; problem?: string } {
   const origin = normalizeOrigin(raw)
   const shown = raw.includes('@') ? 'an entry with userinfo' : `'${raw}'` // never echo a credential
   return origin ? { value: origin } : { problem: `${shown} is not an origin like https://app.example or http://localhost:3000` }
+}
+
+/** `alias=provider/model`, the alias free of `/` and `=`. */
+function modelAlias(raw: string): { value?: string; problem?: string } {
+  return /^[\w.:-]{1,64}=(openai|anthropic)\/[\w.:/-]{1,128}$/.test(raw)
+    ? { value: raw }
+    : { problem: `'${raw.slice(0, 80)}' is not alias=openai/<model> or alias=anthropic/<model>` }
 }
 
 export class ConfigError extends Error {

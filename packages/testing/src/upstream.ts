@@ -97,7 +97,11 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
     const provider: UpstreamProvider | undefined =
-      req.method === 'POST' && path === '/v1/chat/completions' ? 'openai' : req.method === 'POST' && path === '/v1/messages' ? 'anthropic' : undefined
+      req.method === 'POST' && (path === '/v1/chat/completions' || path === '/v1/embeddings')
+        ? 'openai'
+        : req.method === 'POST' && path === '/v1/messages'
+          ? 'anthropic'
+          : undefined
     const raw = await readBody(req)
     if (!provider) {
       res.writeHead(404, { 'content-type': 'application/json' })
@@ -141,6 +145,10 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     const stream = (body as { stream?: unknown }).stream === true
     if (reply.malformed) {
       sendMalformed(res, stream)
+      return
+    }
+    if (path === '/v1/embeddings') {
+      writeEmbeddings(res, recorded.body, reply.usage)
       return
     }
     const answer = buildAnswer(reply, recorded)
@@ -616,4 +624,44 @@ function parseInput(json: string): unknown {
   } catch {
     return {}
   }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// OpenAI embeddings (`POST /v1/embeddings`)
+
+/**
+ * A deterministic vector per input (`dimensions` long, 8 by default): component `j` of input `i` is
+ * `fakeEmbedding(text, dimensions)[j]`, so tests can compute what they expect. `encoding_format: 'base64'` sends
+ * the little-endian float32 bytes in base64, as OpenAI does. Usage: words of the inputs, unless scripted.
+ */
+function writeEmbeddings(res: ServerResponse, body: any, usage: ScriptedUsage | undefined): void {
+  const inputs: string[] = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? body.input.map(String) : []
+  const dimensions = Number.isInteger(body.dimensions) && body.dimensions > 0 ? body.dimensions : 8
+  const base64 = body.encoding_format === 'base64'
+  const data = inputs.map((text, index) => {
+    const vector = fakeEmbedding(text, dimensions)
+    const embedding = base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector
+    return { object: 'embedding', index, embedding }
+  })
+  const tokens = usage?.inputTokens ?? inputs.reduce((sum, text) => sum + countWords(text), 0)
+  res.writeHead(200, { 'content-type': 'application/json' })
+  res.end(
+    JSON.stringify({
+      object: 'list',
+      data,
+      model: typeof body.model === 'string' ? body.model : 'fake-embedding',
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    }),
+  )
+}
+
+/** The fake upstream's embedding of `text`: float32-exact values in [0, 1) derived from its characters. */
+export function fakeEmbedding(text: string, dimensions: number): number[] {
+  const out: number[] = []
+  for (let j = 0; j < dimensions; j++) {
+    let h = 17 + j
+    for (let k = 0; k < text.length; k++) h = (h * 31 + text.charCodeAt(k)) % 65_521
+    out.push(Math.fround(h / 65_536))
+  }
+  return out
 }

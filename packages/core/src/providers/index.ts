@@ -75,3 +75,5 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
     },
   }
 }
+export { httpStatusError, transportError, sanitize } from './http.js'
+export { createModelUsageRepo, type ModelUsageRepo } from './usage.repo.js'

@@ -3,6 +3,10 @@ import {
   ChatCompletionChunkSchema,
   ChatCompletionRequestSchema,
   ChatCompletionSchema,
+  EmbeddingsRequestSchema,
+  ResponseObjectSchema,
+  ResponsesRequestSchema,
+  EmbeddingsResponseSchema,
   OpenAIErrorSchema,
   OpenAIModelListSchema,
   OpenAIModelParamsSchema,
@@ -15,6 +19,7 @@ import { ref } from '../../http/components.js'
 import { PROBLEM_STATUSES, problemResponse } from '../../http/errors.js'
 import { idempotencyKey } from '../../http/params.js'
 import { SessionKeySchema } from '../../schemas/session-key.js'
+import type { Passthrough } from '../../passthrough/index.js'
 
 /**
  * The OpenAI wire schemas of `@openvesper/compat` as named components (`OpenAI.<Name>`, STYLE.md 5.2). They
@@ -28,8 +33,23 @@ const ChatCompletionChunk = named(ChatCompletionChunkSchema, 'OpenAI.ChatComplet
 export const OpenAIModel = named(OpenAIModelSchema, 'OpenAI.Model')
 export const OpenAIModelList = named(OpenAIModelListSchema, 'OpenAI.ModelList')
 const OpenAIErrorBody = named(OpenAIErrorSchema, 'OpenAI.Error')
+export const EmbeddingsRequest = named(EmbeddingsRequestSchema, 'OpenAI.EmbeddingsRequest')
+export const EmbeddingsResponse = named(EmbeddingsResponseSchema, 'OpenAI.EmbeddingsResponse')
+export const ResponsesRequest = named(ResponsesRequestSchema, 'OpenAI.ResponsesRequest')
+export const ResponseObject = named(ResponseObjectSchema, 'OpenAI.Response')
 
-export const openaiComponents = [ChatCompletionRequest, ChatCompletion, ChatCompletionChunk, OpenAIModel, OpenAIModelList, OpenAIErrorBody]
+export const openaiComponents = [
+  ChatCompletionRequest,
+  ChatCompletion,
+  ChatCompletionChunk,
+  OpenAIModel,
+  OpenAIModelList,
+  OpenAIErrorBody,
+  EmbeddingsRequest,
+  EmbeddingsResponse,
+  ResponsesRequest,
+  ResponseObject,
+]
 
 /**
  * Every error status of the code table, documented with OpenAI's error body instead of the Problem component
@@ -62,10 +82,11 @@ export const ChatHeaders = Type.Object({
 export const CHAT_STREAM_DESCRIPTION =
   'With `stream: true`: server-sent events, each `data:` line one `OpenAI.ChatCompletionChunk` (the role chunk first, then content deltas, then a chunk with `finish_reason`, then with `stream_options.include_usage` a chunk with `choices: []` and the usage), ending with `data: [DONE]`. A run that fails mid-stream ends with one `data: {"error": {…}}` line (OpenAI error shape) and no `[DONE]`.'
 
-/** The models `/v1/models` lists: every agent, then the default model (unless an agent has its id). */
-export function catalog(agents: AgentRegistry, defaultModel: string): CatalogModel[] {
+/** The models `/v1/models` lists: every agent, then the default model (unless an agent has its id), then the aliases. */
+export function catalog(agents: AgentRegistry, defaultModel: string, passthrough: Pick<Passthrough, 'listed'>): CatalogModel[] {
   const list: CatalogModel[] = agents.list().map((agent) => ({ id: agent.id, kind: 'agent' }))
   if (!agents.has(defaultModel))
     list.push({ id: defaultModel, kind: 'model', provider: defaultModel.includes('/') ? defaultModel.split('/')[0] : defaultModel })
+  for (const alias of passthrough.listed()) if (!list.some((m) => m.id === alias.id)) list.push({ id: alias.id, kind: 'model', provider: alias.provider })
   return list
 }
