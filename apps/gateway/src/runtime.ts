@@ -22,6 +22,7 @@ import {
   type JobQueue,
   type WorkerHost,
 } from '@openvesper/queue'
+import { createQueueWakeUps, createTasksService } from '@openvesper/scheduler'
 import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
@@ -103,7 +104,23 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   // Server mode: gateways tell each other about clients that used up their failed-authentication budget.
   const failures = redis ? createFailureBook({ bus, log }) : undefined
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
-  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel } }
+  const tasks = createTasksService({
+    db,
+    // Scheduled runs are async runs of the task's principal; the firing's key makes a second start of one tick a no-op.
+    startRun: async (input) => {
+      const created = await runs.create(
+        { id: input.principalId },
+        { message: input.message, agent: input.agentId, ...(input.sessionKey ? { sessionKey: input.sessionKey } : {}) },
+        { mode: 'async', idempotencyKey: input.idempotencyKey },
+      )
+      return { runId: created.run.id }
+    },
+    wakeUps: createQueueWakeUps(queue),
+    agentExists: (id) => agents.has(id),
+    log,
+    options: config.scheduler,
+  })
+  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, tasks }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false
@@ -141,7 +158,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       if (role !== 'api') {
         workers = await mountWorkers({
           queue,
-          mounts: jobMounts({ runs, reconcileIntervalMs: config.runs.reconcileIntervalMs }),
+          mounts: jobMounts({ runs, reconcileIntervalMs: config.runs.reconcileIntervalMs, scheduler: { tasks, sweepMs: config.scheduler.sweepMs } }),
           workerId,
           concurrency: config.runs.workerConcurrency,
           log,

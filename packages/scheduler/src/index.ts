@@ -1,0 +1,14 @@
+export * from './next-fire.js'
+export type { SchedulerDeps, SchedulerOptions, StartRun, StartRunInput, WakeUps } from './deps.js'
+export type { TaskFireView } from './tasks.repo.js'
+export {
+  createTasksService,
+  scheduleOf,
+  tickKey,
+  type CreateTaskInput,
+  type ScheduleInput,
+  type TaskDetail,
+  type TasksService,
+  type UpdateTaskInput,
+} from './tasks.service.js'
+export { createQueueWakeUps, createSchedulerJobMount, schedulerJobs, SCHEDULER_SWEEP_SCHEDULER } from './jobs.js'
