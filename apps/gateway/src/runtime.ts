@@ -22,7 +22,7 @@ import {
   type JobQueue,
   type WorkerHost,
 } from '@openvesper/queue'
-import { createQueueWakeUps, createTasksService } from '@openvesper/scheduler'
+import { createQueueWakeUps, createStandingOrdersService, createTasksService } from '@openvesper/scheduler'
 import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
@@ -77,6 +77,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     retry: { maxRetries: up.maxRetries, maxDelayMs: up.retryMaxDelayMs },
   })
   const events = createRunEvents({ db, bus, log })
+  const standingOrders = createStandingOrdersService({ db, agentExists: (id) => agents.has(id) })
   const runDeps: RunDeps = {
     db,
     queue: createJobProducer(queue, coreJobs),
@@ -85,7 +86,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     agents,
     tools,
     providers,
-    contextSources: [],
+    contextSources: [standingOrders.contextSource],
     defaultModel,
     clock,
     log,
@@ -120,7 +121,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     log,
     options: config.scheduler,
   })
-  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, tasks }
+  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, tasks, standingOrders }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false

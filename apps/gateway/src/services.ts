@@ -2,7 +2,7 @@ import type { AgentRegistry, RunsService } from '@openvesper/core'
 import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from '@openvesper/access'
 import type { LimitsService } from './rate-limit/index.js'
-import type { TasksService } from '@openvesper/scheduler'
+import type { StandingOrdersService, TasksService } from '@openvesper/scheduler'
 
 /**
  * Everything route plugins may call. Built by the composition root (runtime.ts); route plugins receive
@@ -19,4 +19,6 @@ export interface Services {
   limits: LimitsService
   /** Scheduled tasks: CRUD, fire-now and the firing engine (packages/scheduler). */
   tasks: TasksService
+  /** Standing orders (packages/scheduler); they reach runs as a context source. */
+  standingOrders: StandingOrdersService
 }

@@ -12,3 +12,4 @@ export {
   type UpdateTaskInput,
 } from './tasks.service.js'
 export { createQueueWakeUps, createSchedulerJobMount, schedulerJobs, SCHEDULER_SWEEP_SCHEDULER } from './jobs.js'
+export { createStandingOrdersService, renderStandingOrders, type CreateStandingOrderInput, type StandingOrdersService } from './standing-orders.service.js'

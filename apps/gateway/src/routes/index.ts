@@ -4,6 +4,7 @@ import type { Services } from '../services.js'
 import { openaiFeature } from './openai/index.js'
 import { runsFeature } from './runs/index.js'
 import { sessionsFeature } from './sessions/index.js'
+import { standingOrdersFeature } from './standing-orders/index.js'
 import { systemFeature } from './system/index.js'
 import { tasksFeature } from './tasks/index.js'
 import { tokensFeature } from './tokens/index.js'
@@ -12,7 +13,7 @@ import { tokensFeature } from './tokens/index.js'
  * Every route group, in the order of the OpenAPI tags (and of the routes in the document). Adding a group is one
  * line here: its registration, components, tag and WebSocket methods are derived from its feature value.
  */
-export const FEATURES: readonly AnyFeature[] = [runsFeature, sessionsFeature, tokensFeature, openaiFeature, systemFeature, tasksFeature]
+export const FEATURES: readonly AnyFeature[] = [runsFeature, sessionsFeature, tokensFeature, openaiFeature, systemFeature, tasksFeature, standingOrdersFeature]
 
 /** The OpenAPI tags, one per feature, in list order. */
 export const featureTags = (features: readonly AnyFeature[]) => features.map((f) => f.tag)
