@@ -22,7 +22,7 @@ import {
   type JobQueue,
   type WorkerHost,
 } from '@openvesper/queue'
-import { createQueueWakeUps, createStandingOrdersService, createTasksService } from '@openvesper/scheduler'
+import { createCommitmentsService, createQueueWakeUps, createStandingOrdersService, createTasksService, type StartRun } from '@openvesper/scheduler'
 import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
@@ -67,7 +67,18 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     ? redis.adapters.createRedisCounterStore({ redisUrl: redis.url, prefix: config.redis.prefix, log })
     : createInProcessCounterStore()
 
-  const tools = createToolRegistry(builtinTools)
+  // Scheduled runs (task ticks, commitment follow-ups) are async runs of their principal; the firing's key makes a
+  // second start of the same tick a no-op. `runs` is bound later in this function; this is called only once started.
+  const startScheduledRun: StartRun = async (input) => {
+    const created = await runs.create(
+      { id: input.principalId },
+      { message: input.message, agent: input.agentId, ...(input.sessionKey ? { sessionKey: input.sessionKey } : {}) },
+      { mode: 'async', idempotencyKey: input.idempotencyKey },
+    )
+    return { runId: created.run.id }
+  }
+  const commitments = createCommitmentsService({ db, startRun: startScheduledRun, agentExists: (id) => agents.has(id), log })
+  const tools = createToolRegistry([...builtinTools, ...commitments.tools])
   const agents = loadAgents(config.agents.configPath, tools.names())
   const up = config.upstream
   const defaultModel = up.model ?? (up.openaiApiKey ? 'openai/gpt-4o-mini' : up.anthropicApiKey ? 'anthropic/claude-sonnet-4-5' : 'echo')
@@ -107,21 +118,13 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
   const tasks = createTasksService({
     db,
-    // Scheduled runs are async runs of the task's principal; the firing's key makes a second start of one tick a no-op.
-    startRun: async (input) => {
-      const created = await runs.create(
-        { id: input.principalId },
-        { message: input.message, agent: input.agentId, ...(input.sessionKey ? { sessionKey: input.sessionKey } : {}) },
-        { mode: 'async', idempotencyKey: input.idempotencyKey },
-      )
-      return { runId: created.run.id }
-    },
+    startRun: startScheduledRun,
     wakeUps: createQueueWakeUps(queue),
     agentExists: (id) => agents.has(id),
     log,
     options: config.scheduler,
   })
-  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, tasks, standingOrders }
+  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, tasks, standingOrders, commitments }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false
@@ -159,7 +162,11 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       if (role !== 'api') {
         workers = await mountWorkers({
           queue,
-          mounts: jobMounts({ runs, reconcileIntervalMs: config.runs.reconcileIntervalMs, scheduler: { tasks, sweepMs: config.scheduler.sweepMs } }),
+          mounts: jobMounts({
+            runs,
+            reconcileIntervalMs: config.runs.reconcileIntervalMs,
+            scheduler: { tasks, commitments, sweepMs: config.scheduler.sweepMs },
+          }),
           workerId,
           concurrency: config.runs.workerConcurrency,
           log,

@@ -2,7 +2,7 @@ import type { AgentRegistry, RunsService } from '@openvesper/core'
 import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from '@openvesper/access'
 import type { LimitsService } from './rate-limit/index.js'
-import type { StandingOrdersService, TasksService } from '@openvesper/scheduler'
+import type { CommitmentsService, StandingOrdersService, TasksService } from '@openvesper/scheduler'
 
 /**
  * Everything route plugins may call. Built by the composition root (runtime.ts); route plugins receive
@@ -21,4 +21,6 @@ export interface Services {
   tasks: TasksService
   /** Standing orders (packages/scheduler); they reach runs as a context source. */
   standingOrders: StandingOrdersService
+  /** Commitments and their due follow-ups (packages/scheduler); also the runtime tools commitment_create / commitment_fulfill. */
+  commitments: CommitmentsService
 }

@@ -13,3 +13,4 @@ export {
 } from './tasks.service.js'
 export { createQueueWakeUps, createSchedulerJobMount, schedulerJobs, SCHEDULER_SWEEP_SCHEDULER } from './jobs.js'
 export { createStandingOrdersService, renderStandingOrders, type CreateStandingOrderInput, type StandingOrdersService } from './standing-orders.service.js'
+export { createCommitmentsService, followUpMessage, type CommitmentsService, type CreateCommitmentInput } from './commitments.service.js'

@@ -1,5 +1,6 @@
 import { defineJobMount, defineJobs, type JobMount, type JobQueue, job, scheduledJob, createJobProducer } from '@openvesper/queue'
 import type { WakeUps } from './deps.js'
+import type { CommitmentsService } from './commitments.service.js'
 import type { TasksService } from './tasks.service.js'
 
 /** The scheduler's jobs: the wake-up of one task tick, and the periodic sweep. */
@@ -20,7 +21,10 @@ export function createQueueWakeUps(queue: JobQueue): WakeUps {
 }
 
 /** The worker mount: handlers over the tasks service, and the sweep's job scheduler (exactly one worker per sweep). */
-export function createSchedulerJobMount(tasks: Pick<TasksService, 'fireDue' | 'sweep'>, options: { sweepMs: number }): JobMount {
+export function createSchedulerJobMount(
+  tasks: Pick<TasksService, 'fireDue' | 'sweep'>,
+  options: { sweepMs: number; commitments?: Pick<CommitmentsService, 'sweep'> },
+): JobMount {
   return defineJobMount({
     owner: 'scheduler',
     catalog: schedulerJobs,
@@ -30,6 +34,7 @@ export function createSchedulerJobMount(tasks: Pick<TasksService, 'fireDue' | 's
       },
       'scheduler.sweep': async () => {
         await tasks.sweep()
+        await options.commitments?.sweep()
       },
     },
     schedules: [{ id: SCHEDULER_SWEEP_SCHEDULER, job: 'scheduler.sweep', everyMs: options.sweepMs }],

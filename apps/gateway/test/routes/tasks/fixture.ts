@@ -23,7 +23,16 @@ export async function startSchedulerFixture(mode: TestMode, env: Record<string, 
   up.setDefault(slowOrEcho)
   const dir = mkdtempSync(join(tmpdir(), 'ov-scheduler-'))
   const configPath = join(dir, 'openvesper.config.json')
-  writeFileSync(configPath, JSON.stringify({ agents: [{ id: 'main' }, { id: 'writer', systemPrompt: 'You are the writer agent.' }] }))
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      agents: [
+        { id: 'main' },
+        { id: 'writer', systemPrompt: 'You are the writer agent.' },
+        { id: 'promiser', tools: ['commitment_create', 'commitment_fulfill'] },
+      ],
+    }),
+  )
   const t = await buildTestApp({ mode, env: upstreamEnv(up, { OPENVESPER_CONFIG: configPath, OPENVESPER_SCHEDULER_SWEEP_MS: '200', ...env }) })
   const base = await t.app.listen({ host: '127.0.0.1', port: 0 })
   const client = (token: string) => createOpenVesperClient({ baseUrl: base, token })
