@@ -22,7 +22,14 @@ import {
   type JobQueue,
   type WorkerHost,
 } from '@openvesper/queue'
-import { createCommitmentsService, createQueueWakeUps, createStandingOrdersService, createTasksService, type StartRun } from '@openvesper/scheduler'
+import {
+  createCommitmentsService,
+  createHeartbeatService,
+  createQueueWakeUps,
+  createStandingOrdersService,
+  createTasksService,
+  type StartRun,
+} from '@openvesper/scheduler'
 import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
@@ -124,7 +131,17 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     log,
     options: config.scheduler,
   })
-  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, tasks, standingOrders, commitments }
+  const heartbeat = createHeartbeatService({
+    db,
+    log,
+    // Re-reads the agents file on every reload: a changed interval or instructions apply without a restart.
+    load: () =>
+      loadAgents(config.agents.configPath, tools.names())
+        .list()
+        .flatMap((a) => (a.heartbeat ? [{ agentId: a.id, everyMs: a.heartbeat.everyMs, instructions: a.heartbeat.instructions }] : [])),
+    onChanged: (taskId) => tasks.rearm(taskId),
+  })
+  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, tasks, standingOrders, commitments, heartbeat }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false
@@ -159,6 +176,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
         if (generated) options.onGeneratedToken?.(generated)
       }
       await runs.start()
+      await heartbeat.reload()
       if (role !== 'api') {
         workers = await mountWorkers({
           queue,

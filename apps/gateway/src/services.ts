@@ -2,7 +2,7 @@ import type { AgentRegistry, RunsService } from '@openvesper/core'
 import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from '@openvesper/access'
 import type { LimitsService } from './rate-limit/index.js'
-import type { CommitmentsService, StandingOrdersService, TasksService } from '@openvesper/scheduler'
+import type { CommitmentsService, HeartbeatService, StandingOrdersService, TasksService } from '@openvesper/scheduler'
 
 /**
  * Everything route plugins may call. Built by the composition root (runtime.ts); route plugins receive
@@ -23,4 +23,6 @@ export interface Services {
   standingOrders: StandingOrdersService
   /** Commitments and their due follow-ups (packages/scheduler); also the runtime tools commitment_create / commitment_fulfill. */
   commitments: CommitmentsService
+  /** Per-agent heartbeat runs from the agents' config (packages/scheduler). */
+  heartbeat: HeartbeatService
 }

@@ -21,6 +21,16 @@ export const AgentSchema = Type.Object(
     tools: Type.Optional(Type.Array(Type.String({ problem: 'must be a tool name' }), { problem: 'must be a list of tool names' })),
     /** Model calls per run (tool-loop bound). */
     maxSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, problem: 'must be an integer from 1 to 100' })),
+    /** A periodic heartbeat run of this agent (the scheduler fires it; POST /heartbeat/reload re-reads it). */
+    heartbeat: Type.Optional(
+      Type.Object(
+        {
+          everyMs: Type.Integer({ minimum: 1000, maximum: 604_800_000, problem: 'must be an integer from 1000 to 604800000 (ms)' }),
+          instructions: Type.String({ minLength: 1, maxLength: 10_000, problem: 'must be a non-empty string' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

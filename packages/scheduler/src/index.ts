@@ -14,3 +14,4 @@ export {
 export { createQueueWakeUps, createSchedulerJobMount, schedulerJobs, SCHEDULER_SWEEP_SCHEDULER } from './jobs.js'
 export { createStandingOrdersService, renderStandingOrders, type CreateStandingOrderInput, type StandingOrdersService } from './standing-orders.service.js'
 export { createCommitmentsService, followUpMessage, type CommitmentsService, type CreateCommitmentInput } from './commitments.service.js'
+export { createHeartbeatService, HEARTBEAT_PRINCIPAL, type HeartbeatConfig, type HeartbeatService, type HeartbeatStatus } from './heartbeat.service.js'

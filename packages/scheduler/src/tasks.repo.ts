@@ -100,7 +100,11 @@ export function createTasksRepo(db: Db) {
     ): Promise<{ fire?: TaskFireRow; task?: ScheduledTaskRow; dbNow: number }> {
       return db.transaction(async (tx) => {
         const [row] = await tx.select({ task: scheduledTasks, now: NOW_MS }).from(scheduledTasks).where(eq(scheduledTasks.id, taskId)).for('update')
-        if (!row) return { dbNow: await this.now() }
+        if (!row) {
+          // Through the transaction: on PGlite's single connection a query outside it would wait for it forever.
+          const [clock] = rowsOf<{ now: string }>(await tx.execute(sql`select ${NOW_MS} as now`))
+          return { dbNow: Number(clock!.now) }
+        }
         const dbNow = Number(row.now)
         const { task } = row
         if (!task.enabled || !task.nextFireAt || task.nextFireAt.getTime() > dbNow) return { task, dbNow }

@@ -280,6 +280,11 @@ export function createTasksService(deps: SchedulerDeps) {
       return (await repo.history(fire.taskId, HISTORY_LIMIT)).find((f) => f.id === fireId)
     },
 
+    /** Arms the wake-up of a task changed outside this service (a reloaded heartbeat). */
+    async rearm(taskId: string): Promise<void> {
+      await arm(await repo.taskById(taskId), await repo.now())
+    },
+
     /** The `scheduler.fire` job: the wake-up of one tick. */
     fireDue,
 

@@ -2,6 +2,7 @@ import { type AnyFeature, pickServices } from '../http/feature.js'
 import type { AnyRpcMethod } from '../http/rpc.js'
 import type { Services } from '../services.js'
 import { commitmentsFeature } from './commitments/index.js'
+import { heartbeatFeature } from './heartbeat/index.js'
 import { openaiFeature } from './openai/index.js'
 import { runsFeature } from './runs/index.js'
 import { sessionsFeature } from './sessions/index.js'
@@ -23,6 +24,7 @@ export const FEATURES: readonly AnyFeature[] = [
   tasksFeature,
   standingOrdersFeature,
   commitmentsFeature,
+  heartbeatFeature,
 ]
 
 /** The OpenAPI tags, one per feature, in list order. */

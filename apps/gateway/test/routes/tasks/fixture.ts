@@ -8,6 +8,8 @@ import { buildTestApp, type TestApp, type TestMode, upstreamEnv } from '../../su
 export interface SchedulerFixture {
   t: TestApp
   up: FakeUpstream
+  /** The agents file the gateway read (tests may rewrite it, then reload). */
+  configPath: string
   client(token: string): OpenVesperClient
   /** A new principal holding runs:read and runs:write. */
   principal(): Promise<OpenVesperClient>
@@ -18,7 +20,7 @@ export interface SchedulerFixture {
  * A listening gateway in `mode` on the scripted upstream with agents `main` and `writer`; replies echo the message,
  * after `delayMs` when the message says `slow <ms>`. Extra env (scheduler settings) may be given.
  */
-export async function startSchedulerFixture(mode: TestMode, env: Record<string, string> = {}): Promise<SchedulerFixture> {
+export async function startSchedulerFixture(mode: TestMode, env: Record<string, string> = {}, extraAgents: object[] = []): Promise<SchedulerFixture> {
   const up = await startFakeUpstream()
   up.setDefault(slowOrEcho)
   const dir = mkdtempSync(join(tmpdir(), 'ov-scheduler-'))
@@ -30,6 +32,7 @@ export async function startSchedulerFixture(mode: TestMode, env: Record<string, 
         { id: 'main' },
         { id: 'writer', systemPrompt: 'You are the writer agent.' },
         { id: 'promiser', tools: ['commitment_create', 'commitment_fulfill'] },
+        ...extraAgents,
       ],
     }),
   )
@@ -39,6 +42,7 @@ export async function startSchedulerFixture(mode: TestMode, env: Record<string, 
   return {
     t,
     up,
+    configPath,
     client,
     async principal() {
       return client(await t.tokenWith(['runs:read', 'runs:write']))
