@@ -23,6 +23,14 @@ import {
   type JobQueue,
   type WorkerHost,
 } from '@openvesper/queue'
+import {
+  createCommitmentsService,
+  createHeartbeatService,
+  createQueueWakeUps,
+  createStandingOrdersService,
+  createTasksService,
+  type StartRun,
+} from '@openvesper/scheduler'
 import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
@@ -69,7 +77,18 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     ? redis.adapters.createRedisCounterStore({ redisUrl: redis.url, prefix: config.redis.prefix, log })
     : createInProcessCounterStore()
 
-  const tools = createToolRegistry(builtinTools)
+  // Scheduled runs (task ticks, commitment follow-ups) are async runs of their principal; the firing's key makes a
+  // second start of the same tick a no-op. `runs` is bound later in this function; this is called only once started.
+  const startScheduledRun: StartRun = async (input) => {
+    const created = await runs.create(
+      { id: input.principalId },
+      { message: input.message, agent: input.agentId, ...(input.sessionKey ? { sessionKey: input.sessionKey } : {}) },
+      { mode: 'async', idempotencyKey: input.idempotencyKey },
+    )
+    return { runId: created.run.id }
+  }
+  const commitments = createCommitmentsService({ db, startRun: startScheduledRun, agentExists: (id) => agents.has(id), log })
+  const tools = createToolRegistry([...builtinTools, ...commitments.tools])
   const agents = loadAgents(config.agents.configPath, tools.names())
   const up = config.upstream
   const defaultModel = up.model ?? (up.openaiApiKey ? 'openai/gpt-4o-mini' : up.anthropicApiKey ? 'anthropic/claude-sonnet-4-5' : 'echo')
@@ -79,6 +98,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     retry: { maxRetries: up.maxRetries, maxDelayMs: up.retryMaxDelayMs },
   })
   const events = createRunEvents({ db, bus, log })
+  const standingOrders = createStandingOrdersService({ db, agentExists: (id) => agents.has(id) })
   const runDeps: RunDeps = {
     db,
     queue: createJobProducer(queue, coreJobs),
@@ -87,7 +107,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     agents,
     tools,
     providers,
-    contextSources: [],
+    contextSources: [standingOrders.contextSource],
     defaultModel,
     clock,
     log,
@@ -116,7 +136,38 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   const failures = redis ? createFailureBook({ bus, log }) : undefined
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
   const passthrough = createPassthrough({ config, providers, db, log })
-  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, providers, passthrough }
+  const tasks = createTasksService({
+    db,
+    startRun: startScheduledRun,
+    wakeUps: createQueueWakeUps(queue),
+    agentExists: (id) => agents.has(id),
+    log,
+    options: config.scheduler,
+  })
+  const heartbeat = createHeartbeatService({
+    db,
+    log,
+    // Re-reads the agents file on every reload: a changed interval or instructions apply without a restart.
+    load: () =>
+      loadAgents(config.agents.configPath, tools.names())
+        .list()
+        .flatMap((a) => (a.heartbeat ? [{ agentId: a.id, everyMs: a.heartbeat.everyMs, instructions: a.heartbeat.instructions }] : [])),
+    onChanged: (taskId) => tasks.rearm(taskId),
+  })
+  const services: Services = {
+    tokens,
+    runs,
+    sessions,
+    agents,
+    limits,
+    models: { defaultModel },
+    providers,
+    passthrough,
+    tasks,
+    standingOrders,
+    commitments,
+    heartbeat,
+  }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false
@@ -152,10 +203,15 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
         if (generated) options.onGeneratedToken?.(generated)
       }
       await runs.start()
+      await heartbeat.reload()
       if (role !== 'api') {
         workers = await mountWorkers({
           queue,
-          mounts: jobMounts({ runs, reconcileIntervalMs: config.runs.reconcileIntervalMs }),
+          mounts: jobMounts({
+            runs,
+            reconcileIntervalMs: config.runs.reconcileIntervalMs,
+            scheduler: { tasks, commitments, sweepMs: config.scheduler.sweepMs },
+          }),
           workerId,
           concurrency: config.runs.workerConcurrency,
           log,

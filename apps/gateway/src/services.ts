@@ -3,6 +3,7 @@ import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from '@openvesper/access'
 import type { LimitsService } from './rate-limit/index.js'
 import type { Passthrough } from './passthrough/index.js'
+import type { CommitmentsService, HeartbeatService, StandingOrdersService, TasksService } from '@openvesper/scheduler'
 
 /**
  * Everything route plugins may call. Built by the composition root (runtime.ts); route plugins receive
@@ -21,4 +22,12 @@ export interface Services {
   providers: ProviderRegistry
   /** Pass-through to provider models on the compat surfaces (pooled upstream client, batched usage). */
   passthrough: Passthrough
+  /** Scheduled tasks: CRUD, fire-now and the firing engine (packages/scheduler). */
+  tasks: TasksService
+  /** Standing orders (packages/scheduler); they reach runs as a context source. */
+  standingOrders: StandingOrdersService
+  /** Commitments and their due follow-ups (packages/scheduler); also the runtime tools commitment_create / commitment_fulfill. */
+  commitments: CommitmentsService
+  /** Per-agent heartbeat runs from the agents' config (packages/scheduler). */
+  heartbeat: HeartbeatService
 }

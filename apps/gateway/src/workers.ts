@@ -3,6 +3,7 @@
  * adds one line to `jobMounts`: its `create…JobMount(...)` (catalog, a handler per job, its job schedulers).
  */
 import { createRunJobMount, type RunJobTarget } from '@openvesper/core'
+import { type CommitmentsService, createSchedulerJobMount, type TasksService } from '@openvesper/scheduler'
 import { collectJobHandlers, type JobMount, type JobQueue, registerSchedules, type WorkerHost } from '@openvesper/queue'
 import type { Logger } from '@openvesper/shared'
 
@@ -10,11 +11,16 @@ import type { Logger } from '@openvesper/shared'
 export interface JobMountDeps {
   runs: RunJobTarget
   reconcileIntervalMs: number
+  /** The scheduler's wake-ups and sweep (absent: no scheduler jobs in this mount list). */
+  scheduler?: { tasks: Pick<TasksService, 'fireDue' | 'sweep'>; commitments?: Pick<CommitmentsService, 'sweep'>; sweepMs: number }
 }
 
 /** Every package's jobs, in one list. */
 export function jobMounts(deps: JobMountDeps): JobMount[] {
-  return [createRunJobMount(deps.runs, { reconcileIntervalMs: deps.reconcileIntervalMs })]
+  return [
+    createRunJobMount(deps.runs, { reconcileIntervalMs: deps.reconcileIntervalMs }),
+    ...(deps.scheduler ? [createSchedulerJobMount(deps.scheduler.tasks, { sweepMs: deps.scheduler.sweepMs, commitments: deps.scheduler.commitments })] : []),
+  ]
 }
 
 export interface MountWorkersOptions {

@@ -61,6 +61,7 @@ export interface Config {
   }
   agents: { configPath: string }
   sessions: { queueMode: 'reject' | 'followup' | 'collect' | 'steer' | 'interrupt'; queueCap: number; collectDebounceMs: number }
+  scheduler: { minIntervalMs: number; catchUpMs: number; sweepMs: number }
 }
 
 /** Every setting of Config as a dotted path (`'runs.leaseMs'`), derived from the interface: a typo does not compile. */
@@ -160,6 +161,9 @@ export const ENV = defineEnv({
   OPENVESPER_UPSTREAM_RETRY_MAX_DELAY_MS: { path: 'upstream.retryMaxDelayMs', kind: 'int', default: 30_000, min: 0, max: 600_000, description: 'Cap on one retry delay, Retry-After included.' },
   OPENVESPER_UPSTREAM_TIMEOUT_MS: { path: 'upstream.timeoutMs', kind: 'int', default: 120_000, min: 100, max: 3_600_000, description: 'Timeout of one provider call (headers and between stream chunks).' },
   OPENVESPER_MODEL_ALIASES: { path: 'upstream.aliases', kind: 'list', item: modelAlias, description: 'Comma-separated alias=provider/model entries (fast=openai/gpt-4o-mini): on /v1 and /anthropic/v1 a model named by its alias is a pass-through to that provider model.' },
+  OPENVESPER_SCHEDULER_MIN_INTERVAL_MS: { path: 'scheduler.minIntervalMs', kind: 'int', default: 1000, min: 1, max: 86_400_000, description: 'Smallest interval between two ticks of a task (fixed intervals and cron patterns); smaller ones are refused with 400.' },
+  OPENVESPER_SCHEDULER_CATCH_UP_MS: { path: 'scheduler.catchUpMs', kind: 'int', default: 60_000, min: 0, max: 86_400_000, description: 'A task tick no instance fired on time (all were down) still fires once when found within this window; later, it is recorded as missed.' },
+  OPENVESPER_SCHEDULER_SWEEP_MS: { path: 'scheduler.sweepMs', kind: 'int', default: 1000, min: 100, max: 600_000, description: 'How often one worker sweeps for due task ticks without a wake-up, queued firings and due commitments.' },
   OPENVESPER_CONFIG: { path: 'agents.configPath', kind: 'string', default: './openvesper.config.json', description: 'Agents file; a missing file means the single default agent `main`.' },
 })
 

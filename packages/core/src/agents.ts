@@ -31,6 +31,16 @@ export const AgentSchema = Type.Object(
         { problem: `must be one of ${QUEUE_MODES.join(', ')}` },
       ),
     ),
+    /** A periodic heartbeat run of this agent (the scheduler fires it; POST /heartbeat/reload re-reads it). */
+    heartbeat: Type.Optional(
+      Type.Object(
+        {
+          everyMs: Type.Integer({ minimum: 1000, maximum: 604_800_000, problem: 'must be an integer from 1000 to 604800000 (ms)' }),
+          instructions: Type.String({ minLength: 1, maxLength: 10_000, problem: 'must be a non-empty string' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

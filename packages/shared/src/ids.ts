@@ -7,6 +7,10 @@ export const ID_PREFIXES = {
   token: 'tok',
   principal: 'prn',
   worker: 'wrk',
+  task: 'tsk',
+  taskFire: 'tfr',
+  standingOrder: 'sto',
+  commitment: 'cmt',
 } as const
 export type IdKind = keyof typeof ID_PREFIXES
 

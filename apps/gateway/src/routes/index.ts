@@ -2,17 +2,32 @@ import { type AnyFeature, pickServices } from '../http/feature.js'
 import type { AnyRpcMethod } from '../http/rpc.js'
 import type { Services } from '../services.js'
 import { anthropicFeature } from './anthropic/index.js'
+import { commitmentsFeature } from './commitments/index.js'
+import { heartbeatFeature } from './heartbeat/index.js'
 import { openaiFeature } from './openai/index.js'
 import { runsFeature } from './runs/index.js'
 import { sessionsFeature } from './sessions/index.js'
+import { standingOrdersFeature } from './standing-orders/index.js'
 import { systemFeature } from './system/index.js'
+import { tasksFeature } from './tasks/index.js'
 import { tokensFeature } from './tokens/index.js'
 
 /**
  * Every route group, in the order of the OpenAPI tags (and of the routes in the document). Adding a group is one
  * line here: its registration, components, tag and WebSocket methods are derived from its feature value.
  */
-export const FEATURES: readonly AnyFeature[] = [runsFeature, sessionsFeature, tokensFeature, openaiFeature, anthropicFeature, systemFeature]
+export const FEATURES: readonly AnyFeature[] = [
+  runsFeature,
+  sessionsFeature,
+  tokensFeature,
+  openaiFeature,
+  anthropicFeature,
+  systemFeature,
+  tasksFeature,
+  standingOrdersFeature,
+  commitmentsFeature,
+  heartbeatFeature,
+]
 
 /** The OpenAPI tags, one per feature, in list order. */
 export const featureTags = (features: readonly AnyFeature[]) => features.map((f) => f.tag)
