@@ -2,6 +2,8 @@ import { createTokensService } from '@openvesper/access'
 import type { Config, Role } from '@openvesper/config'
 import {
   builtinTools,
+  createApprovalPolicy,
+  createApprovalsService,
   coreJobs,
   createProviderRegistry,
   createRunEvents,
@@ -25,6 +27,7 @@ import {
 import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
+import { loadApprovalRules } from './approval-rules.js'
 import type { Services } from './services.js'
 import { jobMounts, mountWorkers } from './workers.js'
 
@@ -76,6 +79,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     retry: { maxRetries: up.maxRetries, maxDelayMs: up.retryMaxDelayMs },
   })
   const events = createRunEvents({ db, bus, log })
+  const policy = createApprovalPolicy({ db, bus, log, defaultAction: config.approvals.defaultAction, ttlMs: config.approvals.ttlMs })
   const runDeps: RunDeps = {
     db,
     queue: createJobProducer(queue, coreJobs),
@@ -89,6 +93,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     clock,
     log,
     workerId,
+    approvals: policy,
     options: {
       leaseMs: config.runs.leaseMs,
       maxAttempts: config.runs.maxAttempts,
@@ -103,7 +108,8 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   // Server mode: gateways tell each other about clients that used up their failed-authentication budget.
   const failures = redis ? createFailureBook({ bus, log }) : undefined
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
-  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel } }
+  const approvals = createApprovalsService({ db, bus, events, queue: runDeps.queue, policy, log })
+  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, approvals }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false
@@ -138,10 +144,12 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
         if (generated) options.onGeneratedToken?.(generated)
       }
       await runs.start()
+      await policy.start()
+      if (config.approvals.rulesPath) await approvals.seedRules(loadApprovalRules(config.approvals.rulesPath))
       if (role !== 'api') {
         workers = await mountWorkers({
           queue,
-          mounts: jobMounts({ runs, reconcileIntervalMs: config.runs.reconcileIntervalMs }),
+          mounts: jobMounts({ runs, approvals, reconcileIntervalMs: config.runs.reconcileIntervalMs }),
           workerId,
           concurrency: config.runs.workerConcurrency,
           log,
@@ -155,6 +163,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       started = false
       await workers?.close(graceMs)
       await runs.stop()
+      await policy.stop()
       await tokens.stop()
       await failures?.stop()
       await queue.close()

@@ -1,4 +1,4 @@
-import type { AgentRegistry, RunsService } from '@openvesper/core'
+import type { AgentRegistry, ApprovalsService, RunsService } from '@openvesper/core'
 import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from '@openvesper/access'
 import type { LimitsService } from './rate-limit/index.js'
@@ -16,4 +16,6 @@ export interface Services {
   models: { defaultModel: string }
   /** Per-client request and failed-authentication limits, counted in `limits.counters`. */
   limits: LimitsService
+  /** Approval gates: pending decisions, deciding, the tool policy rules. */
+  approvals: ApprovalsService
 }

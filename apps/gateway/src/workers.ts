@@ -2,19 +2,24 @@
  * The one place that mounts every package's jobs on the worker host (roles `worker` and `all`). A package with jobs
  * adds one line to `jobMounts`: its `create…JobMount(...)` (catalog, a handler per job, its job schedulers).
  */
-import { createRunJobMount, type RunJobTarget } from '@openvesper/core'
+import { createApprovalJobMount, createRunJobMount, type RunJobTarget } from '@openvesper/core'
 import { collectJobHandlers, type JobMount, type JobQueue, registerSchedules, type WorkerHost } from '@openvesper/queue'
 import type { Logger } from '@openvesper/shared'
 
 /** What the mounted handlers call, and the settings of their schedulers. */
 export interface JobMountDeps {
   runs: RunJobTarget
+  /** Expires pending approvals (absent: no approvals job). */
+  approvals?: { expire(): Promise<unknown> }
   reconcileIntervalMs: number
 }
 
 /** Every package's jobs, in one list. */
 export function jobMounts(deps: JobMountDeps): JobMount[] {
-  return [createRunJobMount(deps.runs, { reconcileIntervalMs: deps.reconcileIntervalMs })]
+  return [
+    createRunJobMount(deps.runs, { reconcileIntervalMs: deps.reconcileIntervalMs }),
+    ...(deps.approvals ? [createApprovalJobMount(deps.approvals, { everyMs: deps.reconcileIntervalMs })] : []),
+  ]
 }
 
 export interface MountWorkersOptions {

@@ -56,6 +56,7 @@ export interface Config {
     timeoutMs: number
   }
   agents: { configPath: string }
+  approvals: { defaultAction: 'allow' | 'deny' | 'ask'; ttlMs: number; rulesPath: string | undefined }
 }
 
 /** Every setting of Config as a dotted path (`'runs.leaseMs'`), derived from the interface: a typo does not compile. */
@@ -142,6 +143,9 @@ export const ENV = defineEnv({
   OPENVESPER_UPSTREAM_MAX_RETRIES: { path: 'upstream.maxRetries', kind: 'int', default: 3, min: 0, max: 10, description: 'Retries of a failed provider call (429, 5xx, network) before the run fails.' },
   OPENVESPER_UPSTREAM_RETRY_MAX_DELAY_MS: { path: 'upstream.retryMaxDelayMs', kind: 'int', default: 30_000, min: 0, max: 600_000, description: 'Cap on one retry delay, Retry-After included.' },
   OPENVESPER_UPSTREAM_TIMEOUT_MS: { path: 'upstream.timeoutMs', kind: 'int', default: 120_000, min: 100, max: 3_600_000, description: 'Timeout of one provider call (headers and between stream chunks).' },
+  OPENVESPER_APPROVAL_DEFAULT: { path: 'approvals.defaultAction', kind: 'enum', values: ['allow', 'deny', 'ask'], default: 'allow', description: 'What a tool call no approval rule matches gets: allow, deny (the model is told) or ask (the run waits for a decision).' },
+  OPENVESPER_APPROVAL_TTL_MS: { path: 'approvals.ttlMs', kind: 'int', default: 86_400_000, min: 1000, max: 2_592_000_000, description: 'How long a pending approval waits; then its run fails with approval_expired.' },
+  OPENVESPER_APPROVAL_RULES: { path: 'approvals.rulesPath', kind: 'string', description: 'JSON file of approval rules ([{ match: { tool, agent, sessionKey, args, risk }, action, reason }]) seeded into the database when it has none.' },
   OPENVESPER_CONFIG: { path: 'agents.configPath', kind: 'string', default: './openvesper.config.json', description: 'Agents file; a missing file means the single default agent `main`.' },
 })
 

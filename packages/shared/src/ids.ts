@@ -7,6 +7,8 @@ export const ID_PREFIXES = {
   token: 'tok',
   principal: 'prn',
   worker: 'wrk',
+  approval: 'apr',
+  rule: 'rul',
 } as const
 export type IdKind = keyof typeof ID_PREFIXES
 

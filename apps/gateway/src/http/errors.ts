@@ -25,6 +25,7 @@ export const ProblemSchema = Type.Object(
     instance: Type.Optional(Type.String({ description: 'The request path (without query string).' })),
     requestId: Type.String({ description: 'Correlation id, also sent in the `x-request-id` header.' }),
     errors: Type.Optional(Type.Array(FieldErrorSchema, { description: 'Field-level validation failures.' })),
+    outcome: Type.Optional(Type.String({ description: 'approval_decided: the decision that won (allowed, denied, expired, cancelled).' })),
   },
   { $id: 'Problem', title: 'Problem', additionalProperties: false, description: 'RFC 9457 problem details.' },
 )
@@ -60,6 +61,9 @@ export function problemResponse(status: ErrorStatus) {
   }
 }
 
+/** A 409 approval_decided names the decision that won. */
+const withOutcome = (problem: Problem, outcome: unknown): Problem => (typeof outcome === 'string' ? { ...problem, outcome } : problem)
+
 /** Builds the problem body. `instance` is the path only: a query string may carry a credential. */
 export function toProblem(code: ErrorCode, detail: string, request: FastifyRequest, errors?: FieldError[]): Problem {
   const path = request.url.split('?', 1)[0] ?? ''
@@ -86,7 +90,7 @@ export interface ErrorRenderer {
 
 const problemRenderer: ErrorRenderer = {
   contentType: PROBLEM_CONTENT_TYPE,
-  body: (error, request) => toProblem(error.code, error.message, request, error.details?.errors),
+  body: (error, request) => withOutcome(toProblem(error.code, error.message, request, error.details?.errors), error.details?.outcome),
 }
 
 /**

@@ -14,6 +14,8 @@ export const RUN_EVENT_TYPES = [
   'agent.tool_result',
   'agent.turn_complete',
   'agent.error',
+  'approval.requested',
+  'approval.resolved',
   'run.retrying',
   'run.completed',
   'run.failed',

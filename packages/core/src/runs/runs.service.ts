@@ -7,6 +7,7 @@ import type { RunEvent } from './event-types.js'
 import { type FollowOptions, RUN_CONTROL_CHANNEL } from './events.js'
 import { agentModel, cancelRun, type ClaimedAttempt, executeRun, type ExecuteOutcome, type ExecuteResult } from './execute-run.js'
 import { type CreatedRow, createRunsRepo } from './runs.repo.js'
+import { createApprovalsRepo } from '../approvals/approvals.repo.js'
 import { RunStopped } from './stop.js'
 
 export interface RunPrincipal {
@@ -202,6 +203,7 @@ export function createRunsService(deps: RunDeps) {
         if (now.status === 'cancelled') return now
         throw new AppError('run_not_cancellable', `run ${run.id} already ended with status ${now.status}`)
       }
+      await createApprovalsRepo(db).cancelForRun(run.id) // a waiting run's gates end with it
       active.get(run.id)?.abort(new RunStopped({ kind: 'cancelled' }))
       await bus.publish(RUN_CONTROL_CHANNEL, JSON.stringify({ action: 'cancel', runId: run.id })).catch((err) => {
         log.warn({ runId, err: (err as Error).message }, 'cancel signal publish failed; the executor stops at its next write')
