@@ -170,6 +170,34 @@ export function createApprovalsService(deps: ApprovalsDeps) {
       return { decided, runStatus: (await runsRepo.findById(run.id))!.status }
     },
 
+    /**
+     * Seed 002's verdicts: decides, among the pending approvals of `runIds` (the runs a connection follows) the
+     * caller may see, the ones of these tool call ids. One result per verdict; an unknown id or a lost race is an error entry.
+     */
+    async decideToolCalls(principal: ApprovalPrincipal, runIds: readonly string[], verdicts: Record<string, 'allow' | 'deny'>, reason?: string) {
+      const pending = new Map<string, ApprovalRow>()
+      for (const runId of runIds) {
+        const run = await runsRepo.findById(runId)
+        if (!run || !visible(principal, run)) continue
+        for (const a of await repo.pendingForRun(runId)) pending.set(a.toolCallId, a)
+      }
+      const results: { tool_call_id: string; approvalId?: string; status?: string; error?: string }[] = []
+      for (const [toolCallId, verdict] of Object.entries(verdicts)) {
+        const a = pending.get(toolCallId)
+        if (!a) {
+          results.push({ tool_call_id: toolCallId, error: 'not_found' })
+          continue
+        }
+        try {
+          const r = await decide(principal, a.id, { decision: verdict, reason })
+          results.push({ tool_call_id: toolCallId, approvalId: a.id, status: r.approval.status })
+        } catch (err) {
+          results.push({ tool_call_id: toolCallId, approvalId: a.id, error: (err as AppError).code ?? 'internal' })
+        }
+      }
+      return results
+    },
+
     /** Re-queues a waiting run whose gates are all decided (a lost resume); 409 while a decision is pending. */
     async resumeRun(principal: ApprovalPrincipal, runId: string): Promise<string> {
       const run = await ownedRun(principal, runId)
