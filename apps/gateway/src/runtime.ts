@@ -1,4 +1,5 @@
 import { createTokensService } from '@openvesper/access'
+import { createAuditService } from '@openvesper/audit'
 import type { Config, Role } from '@openvesper/config'
 import {
   builtinTools,
@@ -79,6 +80,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     retry: { maxRetries: up.maxRetries, maxDelayMs: up.retryMaxDelayMs },
   })
   const events = createRunEvents({ db, bus, log })
+  const audit = createAuditService({ db, clock, log })
   const policy = createApprovalPolicy({ db, bus, log, defaultAction: config.approvals.defaultAction, ttlMs: config.approvals.ttlMs })
   const runDeps: RunDeps = {
     db,
@@ -94,6 +96,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     log,
     workerId,
     approvals: policy,
+    audit: audit.sink,
     options: {
       leaseMs: config.runs.leaseMs,
       maxAttempts: config.runs.maxAttempts,
@@ -104,12 +107,12 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   }
   const runs = createRunsService(runDeps)
   const sessions = createSessionsService({ db, agents })
-  const tokens = createTokensService({ db, clock, cacheMs: config.auth.cacheMs, bus, log })
+  const tokens = createTokensService({ db, clock, cacheMs: config.auth.cacheMs, bus, log, audit: audit.sink })
   // Server mode: gateways tell each other about clients that used up their failed-authentication budget.
   const failures = redis ? createFailureBook({ bus, log }) : undefined
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
-  const approvals = createApprovalsService({ db, bus, events, queue: runDeps.queue, policy, log })
-  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, approvals }
+  const approvals = createApprovalsService({ db, bus, events, queue: runDeps.queue, policy, log, audit: audit.sink })
+  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, approvals, audit }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false

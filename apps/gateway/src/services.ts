@@ -1,6 +1,7 @@
 import type { AgentRegistry, ApprovalsService, RunsService } from '@openvesper/core'
 import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from '@openvesper/access'
+import type { AuditService } from '@openvesper/audit'
 import type { LimitsService } from './rate-limit/index.js'
 
 /**
@@ -18,4 +19,6 @@ export interface Services {
   limits: LimitsService
   /** Approval gates: pending decisions, deciding, the tool policy rules. */
   approvals: ApprovalsService
+  /** The audit log: its sink (batched appends) and queries. */
+  audit: AuditService
 }

@@ -142,6 +142,16 @@ export async function pauseAtGate(
   })
   if (!stored) return false
   await writer.publish(stored)
+  for (const a of approvals)
+    void deps.audit
+      ?.record({
+        principalId: run.principalId,
+        action: 'approval.request',
+        target: a.id,
+        outcome: 'success',
+        detail: { runId: run.id, tool: a.tool_name, argsHash: a.args_hash },
+      })
+      .catch((err) => deps.log.warn({ err: (err as Error).message }, 'audit record failed'))
   return true
 }
 

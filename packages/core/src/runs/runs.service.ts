@@ -47,6 +47,11 @@ export function createRunsService(deps: RunDeps) {
   /** Runs executing in this process, for cancellation signals from any instance. */
   const active = new Map<string, AbortController>()
   let unsubscribeControl: (() => Promise<void>) | undefined
+  /** Not awaited: the audit sink batches, and the run path does not wait for it. */
+  const auditRun = (principalId: string, action: string, target: string, detail: Record<string, unknown>) =>
+    void deps.audit
+      ?.record({ principalId, action, target, outcome: 'success', detail })
+      .catch((err) => log.warn({ err: (err as Error).message }, 'audit record failed'))
 
   async function sessionKeyOf(run: RunRow): Promise<string | null> {
     if (!run.sessionId) return null
@@ -108,6 +113,7 @@ export function createRunsService(deps: RunDeps) {
     }
     const { run, started, history } = inserted
     if (!inline) await enqueue(run.id)
+    auditRun(principal.id, 'run.create', run.id, { mode: run.mode, agent: run.agentId })
     return { run, created: true, sessionKey: input.sessionKey ?? null, attempt: started ? { started, history } : undefined }
   }
 
@@ -204,6 +210,7 @@ export function createRunsService(deps: RunDeps) {
         throw new AppError('run_not_cancellable', `run ${run.id} already ended with status ${now.status}`)
       }
       await createApprovalsRepo(db).cancelForRun(run.id) // a waiting run's gates end with it
+      auditRun(principal.id, 'run.abort', run.id, {})
       active.get(run.id)?.abort(new RunStopped({ kind: 'cancelled' }))
       await bus.publish(RUN_CONTROL_CHANNEL, JSON.stringify({ action: 'cancel', runId: run.id })).catch((err) => {
         log.warn({ runId, err: (err as Error).message }, 'cancel signal publish failed; the executor stops at its next write')
