@@ -10,13 +10,14 @@ const ALLOWED: Record<string, string[]> = {
   queue: ['shared'],
   sessions: ['shared', 'db'],
   access: ['shared', 'db'],
+  audit: ['shared', 'db'],
   memory: ['shared', 'db', 'queue'],
   core: ['shared', 'db', 'queue', 'sessions', 'memory'],
   scheduler: ['shared', 'db', 'queue'],
   compat: ['shared', 'core'],
   testing: ['shared', 'config', 'db', 'queue'],
   client: [],
-  gateway: ['shared', 'config', 'db', 'queue', 'sessions', 'access', 'memory', 'core', 'scheduler', 'compat'],
+  gateway: ['shared', 'config', 'db', 'queue', 'sessions', 'access', 'memory', 'core', 'scheduler', 'compat', 'audit'],
 }
 /** Test-only workspace dependencies (devDependencies). */
 const DEV_ALLOWED = ['testing', 'client']

@@ -1,8 +1,11 @@
 import { createTokensService } from '@openvesper/access'
+import { createAuditService } from '@openvesper/audit'
 import type { Config, Role } from '@openvesper/config'
 import {
   agentModel,
   builtinTools,
+  createApprovalPolicy,
+  createApprovalsService,
   coreJobs,
   createProviderRegistry,
   createRunEvents,
@@ -35,6 +38,7 @@ import { createSessionsService } from '@openvesper/sessions'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
 import { createPassthrough } from './passthrough/index.js'
+import { loadApprovalRules } from './approval-rules.js'
 import type { Services } from './services.js'
 import { jobMounts, mountWorkers } from './workers.js'
 import { checkRedisEviction } from './redis-policy.js'
@@ -99,6 +103,8 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   })
   const events = createRunEvents({ db, bus, log })
   const standingOrders = createStandingOrdersService({ db, agentExists: (id) => agents.has(id) })
+  const audit = createAuditService({ db, clock, log })
+  const policy = createApprovalPolicy({ db, bus, log, defaultAction: config.approvals.defaultAction, ttlMs: config.approvals.ttlMs })
   const runDeps: RunDeps = {
     db,
     queue: createJobProducer(queue, coreJobs),
@@ -112,6 +118,8 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     clock,
     log,
     workerId,
+    approvals: policy,
+    audit: audit.sink,
     options: {
       leaseMs: config.runs.leaseMs,
       maxAttempts: config.runs.maxAttempts,
@@ -131,10 +139,11 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       return { model: agentModel(agent ?? {}, defaultModel).name, contextWindow: agent?.contextWindow, systemPrompt: agent?.systemPrompt }
     },
   })
-  const tokens = createTokensService({ db, clock, cacheMs: config.auth.cacheMs, bus, log })
+  const tokens = createTokensService({ db, clock, cacheMs: config.auth.cacheMs, bus, log, audit: audit.sink })
   // Server mode: gateways tell each other about clients that used up their failed-authentication budget.
   const failures = redis ? createFailureBook({ bus, log }) : undefined
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
+  const approvals = createApprovalsService({ db, bus, events, queue: runDeps.queue, policy, log, audit: audit.sink })
   const passthrough = createPassthrough({ config, providers, db, log })
   const tasks = createTasksService({
     db,
@@ -167,6 +176,8 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     standingOrders,
     commitments,
     heartbeat,
+    approvals,
+    audit,
   }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
@@ -204,11 +215,14 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       }
       await runs.start()
       await heartbeat.reload()
+      await policy.start()
+      if (config.approvals.rulesPath) await approvals.seedRules(loadApprovalRules(config.approvals.rulesPath))
       if (role !== 'api') {
         workers = await mountWorkers({
           queue,
           mounts: jobMounts({
             runs,
+            approvals,
             reconcileIntervalMs: config.runs.reconcileIntervalMs,
             scheduler: { tasks, commitments, sweepMs: config.scheduler.sweepMs },
           }),
@@ -225,6 +239,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       started = false
       await workers?.close(graceMs)
       await runs.stop()
+      await policy.stop()
       await tokens.stop()
       await failures?.stop()
       await queue.close()

@@ -1,6 +1,7 @@
-import type { AgentRegistry, ProviderRegistry, RunsService } from '@openvesper/core'
+import type { AgentRegistry, ApprovalsService, ProviderRegistry, RunsService } from '@openvesper/core'
 import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from '@openvesper/access'
+import type { AuditService } from '@openvesper/audit'
 import type { LimitsService } from './rate-limit/index.js'
 import type { Passthrough } from './passthrough/index.js'
 import type { CommitmentsService, HeartbeatService, StandingOrdersService, TasksService } from '@openvesper/scheduler'
@@ -30,4 +31,8 @@ export interface Services {
   commitments: CommitmentsService
   /** Per-agent heartbeat runs from the agents' config (packages/scheduler). */
   heartbeat: HeartbeatService
+  /** Approval gates: pending decisions, deciding, the tool policy rules. */
+  approvals: ApprovalsService
+  /** The audit log: its sink (batched appends) and queries. */
+  audit: AuditService
 }

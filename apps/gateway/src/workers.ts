@@ -2,7 +2,7 @@
  * The one place that mounts every package's jobs on the worker host (roles `worker` and `all`). A package with jobs
  * adds one line to `jobMounts`: its `create…JobMount(...)` (catalog, a handler per job, its job schedulers).
  */
-import { createRunJobMount, type RunJobTarget } from '@openvesper/core'
+import { createApprovalJobMount, createRunJobMount, type RunJobTarget } from '@openvesper/core'
 import { type CommitmentsService, createSchedulerJobMount, type TasksService } from '@openvesper/scheduler'
 import { collectJobHandlers, type JobMount, type JobQueue, registerSchedules, type WorkerHost } from '@openvesper/queue'
 import type { Logger } from '@openvesper/shared'
@@ -10,6 +10,8 @@ import type { Logger } from '@openvesper/shared'
 /** What the mounted handlers call, and the settings of their schedulers. */
 export interface JobMountDeps {
   runs: RunJobTarget
+  /** Expires pending approvals (absent: no approvals job). */
+  approvals?: { expire(): Promise<unknown> }
   reconcileIntervalMs: number
   /** The scheduler's wake-ups and sweep (absent: no scheduler jobs in this mount list). */
   scheduler?: { tasks: Pick<TasksService, 'fireDue' | 'sweep'>; commitments?: Pick<CommitmentsService, 'sweep'>; sweepMs: number }
@@ -20,6 +22,7 @@ export function jobMounts(deps: JobMountDeps): JobMount[] {
   return [
     createRunJobMount(deps.runs, { reconcileIntervalMs: deps.reconcileIntervalMs }),
     ...(deps.scheduler ? [createSchedulerJobMount(deps.scheduler.tasks, { sweepMs: deps.scheduler.sweepMs, commitments: deps.scheduler.commitments })] : []),
+    ...(deps.approvals ? [createApprovalJobMount(deps.approvals, { everyMs: deps.reconcileIntervalMs })] : []),
   ]
 }
 

@@ -4,7 +4,17 @@
  * routes. `admin` implies every scope, including the ones added later, and is the only scope that manages
  * tokens. Scopes are bound to a token server-side when the token is created; requests never carry them.
  */
-export const SCOPES = ['admin', 'runs:read', 'runs:write', 'sessions:read', 'sessions:write', 'models:use'] as const
+export const SCOPES = [
+  'admin',
+  'runs:read',
+  'runs:write',
+  'sessions:read',
+  'sessions:write',
+  'models:use',
+  'approvals:read',
+  'approvals:write',
+  'audit:read',
+] as const
 export type Scope = (typeof SCOPES)[number]
 
 export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
@@ -15,6 +25,9 @@ export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   'sessions:write': 'Reset, switch the agent of, fork, branch, delete and prune sessions (runs in a session need runs:write).',
   'models:use':
     'Call provider models through the compat surfaces (/v1, /anthropic/v1) as a pass-through: `provider/model` or an alias, never an agent (agents need runs:write).',
+  'approvals:read': "List the pending approvals of the principal's runs and the tool policy rules.",
+  'approvals:write': "Decide the pending approvals of the principal's runs (approve, deny, remember); runs:write alone cannot.",
+  'audit:read': 'Read the audit log of every principal (entries, stats, dates).',
 }
 
 export const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value)

@@ -62,6 +62,7 @@ export interface Config {
   agents: { configPath: string }
   sessions: { queueMode: 'reject' | 'followup' | 'collect' | 'steer' | 'interrupt'; queueCap: number; collectDebounceMs: number }
   scheduler: { minIntervalMs: number; catchUpMs: number; sweepMs: number }
+  approvals: { defaultAction: 'allow' | 'deny' | 'ask'; ttlMs: number; rulesPath: string | undefined }
 }
 
 /** Every setting of Config as a dotted path (`'runs.leaseMs'`), derived from the interface: a typo does not compile. */
@@ -164,6 +165,9 @@ export const ENV = defineEnv({
   OPENVESPER_SCHEDULER_MIN_INTERVAL_MS: { path: 'scheduler.minIntervalMs', kind: 'int', default: 1000, min: 1, max: 86_400_000, description: 'Smallest interval between two ticks of a task (fixed intervals and cron patterns); smaller ones are refused with 400.' },
   OPENVESPER_SCHEDULER_CATCH_UP_MS: { path: 'scheduler.catchUpMs', kind: 'int', default: 60_000, min: 0, max: 86_400_000, description: 'A task tick no instance fired on time (all were down) still fires once when found within this window; later, it is recorded as missed.' },
   OPENVESPER_SCHEDULER_SWEEP_MS: { path: 'scheduler.sweepMs', kind: 'int', default: 1000, min: 100, max: 600_000, description: 'How often one worker sweeps for due task ticks without a wake-up, queued firings and due commitments.' },
+  OPENVESPER_APPROVAL_DEFAULT: { path: 'approvals.defaultAction', kind: 'enum', values: ['allow', 'deny', 'ask'], default: 'allow', description: 'What a tool call no approval rule matches gets: allow, deny (the model is told) or ask (the run waits for a decision).' },
+  OPENVESPER_APPROVAL_TTL_MS: { path: 'approvals.ttlMs', kind: 'int', default: 86_400_000, min: 1000, max: 2_592_000_000, description: 'How long a pending approval waits; then its run fails with approval_expired.' },
+  OPENVESPER_APPROVAL_RULES: { path: 'approvals.rulesPath', kind: 'string', description: 'JSON file of approval rules ([{ match: { tool, agent, sessionKey, args, risk }, action, reason }]) seeded into the database when it has none.' },
   OPENVESPER_CONFIG: { path: 'agents.configPath', kind: 'string', default: './openvesper.config.json', description: 'Agents file; a missing file means the single default agent `main`.' },
 })
 

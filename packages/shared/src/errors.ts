@@ -20,6 +20,7 @@ export const ERROR_CODE_TABLE = {
   session_exists: { status: 409, title: 'Session exists' },
   session_queue_full: { status: 429, title: 'Session queue full' },
   idempotency_conflict: { status: 409, title: 'Idempotency conflict' },
+  approval_decided: { status: 409, title: 'Approval already decided' },
 } as const satisfies Record<string, { status: number; title: string }>
 export type ErrorCode = keyof typeof ERROR_CODE_TABLE
 /** The HTTP statuses error codes answer with. */

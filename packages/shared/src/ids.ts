@@ -11,6 +11,8 @@ export const ID_PREFIXES = {
   taskFire: 'tfr',
   standingOrder: 'sto',
   commitment: 'cmt',
+  approval: 'apr',
+  rule: 'rul',
 } as const
 export type IdKind = keyof typeof ID_PREFIXES
 

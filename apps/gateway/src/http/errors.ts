@@ -26,6 +26,7 @@ export const ProblemSchema = Type.Object(
     requestId: Type.String({ description: 'Correlation id, also sent in the `x-request-id` header.' }),
     errors: Type.Optional(Type.Array(FieldErrorSchema, { description: 'Field-level validation failures.' })),
     activeRunId: Type.Optional(Type.String({ description: "The session's active run (codes session_busy and session_queue_full)." })),
+    outcome: Type.Optional(Type.String({ description: 'approval_decided: the decision that won (allowed, denied, expired, cancelled).' })),
   },
   { $id: 'Problem', title: 'Problem', additionalProperties: false, description: 'RFC 9457 problem details.' },
 )
@@ -61,6 +62,9 @@ export function problemResponse(status: ErrorStatus) {
   }
 }
 
+/** A 409 approval_decided names the decision that won. */
+const withOutcome = (problem: Problem, outcome: unknown): Problem => (typeof outcome === 'string' ? { ...problem, outcome } : problem)
+
 /** Builds the problem body. `instance` is the path only: a query string may carry a credential. */
 export function toProblem(code: ErrorCode, detail: string, request: FastifyRequest, errors?: FieldError[], activeRunId?: unknown): Problem {
   const path = request.url.split('?', 1)[0] ?? ''
@@ -88,7 +92,8 @@ export interface ErrorRenderer {
 
 const problemRenderer: ErrorRenderer = {
   contentType: PROBLEM_CONTENT_TYPE,
-  body: (error, request) => toProblem(error.code, error.message, request, error.details?.errors, error.details?.activeRunId),
+  body: (error, request) =>
+    withOutcome(toProblem(error.code, error.message, request, error.details?.errors, error.details?.activeRunId), error.details?.outcome),
 }
 
 /**

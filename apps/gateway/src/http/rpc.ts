@@ -35,6 +35,8 @@ export interface RpcConnection {
   /** Streams notifications from `source` under `key` until `unfollow(key)`, the source ends or the socket closes; a key already followed is left as it is. */
   follow(key: string, source: (notify: Notify, signal: AbortSignal) => Promise<unknown>, reservation?: () => void): void
   unfollow(key: string): void
+  /** The keys (run ids) this connection follows now. */
+  followed(): string[]
 }
 
 export interface RpcMethod<S extends keyof Services = keyof Services, P extends TSchema = TSchema> {
@@ -62,8 +64,12 @@ interface Bound {
   call(params: unknown, conn: RpcConnection): Promise<unknown>
 }
 
+/** Typed (non-JSON-RPC) messages the socket accepts, each served by the method of the same name. */
+const TYPED_MESSAGES = new Set(['tool_approval'])
+
 export interface RpcMessage {
-  jsonrpc: '2.0'
+  type?: string
+  jsonrpc?: '2.0'
   id?: unknown
   result?: unknown
   error?: { code: number; message: string; data?: unknown }
@@ -85,9 +91,9 @@ export function createRpcDispatcher(methods: Record<string, { method: AnyRpcMeth
     table.set(name, { check: Compile(method.params), scope: method.scope, call: (params, conn) => method.call(params, conn, services) })
   }
 
-  return {
+  const dispatcher = {
     async dispatch(text: string, conn: RpcConnection): Promise<RpcMessage | undefined> {
-      let msg: { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown }
+      let msg: { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown; type?: unknown }
       // Bounded parsing cost, as for HTTP bodies (json-body.ts).
       const tooComplex = jsonShapeProblem(text)
       if (tooComplex) return rpcError(null, RPC.invalidRequest, tooComplex)
@@ -95,6 +101,12 @@ export function createRpcDispatcher(methods: Record<string, { method: AnyRpcMeth
         msg = JSON.parse(text)
       } catch {
         return rpcError(null, RPC.parse, 'parse error')
+      }
+      // Seed 002's typed messages (`{ "type": "tool_approval", … }`): the method named by `type`, answered with `{ type: "<type>.result", … }`.
+      if (msg && typeof msg === 'object' && msg.jsonrpc === undefined && typeof msg.type === 'string' && TYPED_MESSAGES.has(msg.type)) {
+        const { type, ...params } = msg as Record<string, unknown> & { type: string }
+        const reply = await dispatcher.dispatch(JSON.stringify({ jsonrpc: '2.0', id: type, method: type, params }), conn)
+        return reply?.error ? { ...reply, id: null } : ({ type: `${type}.result`, ...(reply?.result as object) } as RpcMessage)
       }
       if (!msg || typeof msg !== 'object' || msg.jsonrpc !== '2.0' || typeof msg.method !== 'string')
         return rpcError(msg?.id, RPC.invalidRequest, 'invalid JSON-RPC 2.0 request')
@@ -121,5 +133,6 @@ export function createRpcDispatcher(methods: Record<string, { method: AnyRpcMeth
       }
     },
   }
+  return dispatcher
 }
 export type RpcDispatcher = ReturnType<typeof createRpcDispatcher>

@@ -165,6 +165,7 @@ export const wsTransport: FastifyPluginAsyncTypebox<WsOptions> = async (app, { t
             .finally(() => following.delete(key))
         },
         unfollow: (key) => following.get(key)?.abort(),
+        followed: () => [...following.keys()],
       }
 
       socket.on('message', (data, isBinary) => {

@@ -4,6 +4,8 @@ import type { Services } from '../services.js'
 import { anthropicFeature } from './anthropic/index.js'
 import { commitmentsFeature } from './commitments/index.js'
 import { heartbeatFeature } from './heartbeat/index.js'
+import { approvalsFeature } from './approvals/index.js'
+import { auditFeature } from './audit/index.js'
 import { openaiFeature } from './openai/index.js'
 import { runsFeature } from './runs/index.js'
 import { sessionsFeature } from './sessions/index.js'
@@ -27,6 +29,8 @@ export const FEATURES: readonly AnyFeature[] = [
   standingOrdersFeature,
   commitmentsFeature,
   heartbeatFeature,
+  approvalsFeature,
+  auditFeature,
 ]
 
 /** The OpenAPI tags, one per feature, in list order. */

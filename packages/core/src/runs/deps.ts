@@ -1,8 +1,9 @@
 import type { Db } from '@openvesper/db'
 import type { EventBus, JobProducer } from '@openvesper/queue'
 import type { QueueMode } from '@openvesper/sessions'
-import type { Clock, Logger } from '@openvesper/shared'
+import type { AuditSink, Clock, Logger } from '@openvesper/shared'
 import type { AgentRegistry } from '../agents.js'
+import type { ApprovalPolicy } from '../approvals/policy.js'
 import type { CoreJobs } from '../jobs.js'
 import type { ProviderRegistry } from '../providers/index.js'
 import type { ToolRegistry } from '../tools/registry.js'
@@ -38,6 +39,10 @@ export interface RunDeps {
   options: RunOptions
   /** This process's id: lease owner of the runs it executes. */
   workerId: string
+  /** The tool policy (approval gates); absent: every tool call the agent may make runs. */
+  approvals?: ApprovalPolicy
+  /** Run creations and aborts are recorded here (batched; a failure is logged). */
+  audit?: AuditSink
 }
 
 export { RUN_EXECUTE_JOB, RUN_RECONCILE_JOB } from '../jobs.js'

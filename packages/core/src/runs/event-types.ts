@@ -16,6 +16,8 @@ export const RUN_EVENT_TYPES = [
   'agent.steered',
   'agent.turn_complete',
   'agent.error',
+  'approval.requested',
+  'approval.resolved',
   'run.retrying',
   'run.completed',
   'run.failed',

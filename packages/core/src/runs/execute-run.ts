@@ -2,6 +2,7 @@ import type { Db, RunRow, RunUsage } from '@openvesper/db'
 import { newId, storableText } from '@openvesper/shared'
 import { contextWindowOf, createSessionsRepo, estimateMessageTokens, fitToBudget, PROMPT_SHARE } from '@openvesper/sessions'
 import type { AgentDefinition } from '../agents.js'
+import { gateStep, loadResume, pauseAtGate, resumeGatedStep } from '../approvals/gate.js'
 import { type ModelRef, parseModelRef } from '../providers/index.js'
 import { type ChatMessage, ProviderError, type StopReason, type ToolCall } from '../providers/types.js'
 import { collectContext } from './context.js'
@@ -12,7 +13,7 @@ import { createRunsRepo, type FinishFields, type HistoryEntry } from './runs.rep
 import { RunStopped, type StopCause } from './stop.js'
 import { createToolLedger } from './tool-ledger.js'
 
-export type ExecuteOutcome = 'completed' | 'failed' | 'cancelled' | 'released' | 'lost'
+export type ExecuteOutcome = 'completed' | 'failed' | 'cancelled' | 'released' | 'lost' | 'paused'
 export interface ExecuteResult {
   outcome: ExecuteOutcome
   /** The ended run, when this executor finished it (completed or failed). */
@@ -101,9 +102,13 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
     modelName = name
     const provider = deps.providers.get(ref.provider)
     const toolSpecs = deps.tools.specs(agent.tools)
-    const messages = await buildMessages(db, run, agent.systemPrompt, attempt.history)
-    await injectContext(deps, run, messages, signal, emit)
-    await boundContext(messages, contextWindowOf(modelName, agent.contextWindow).tokens, emit)
+    const resume = await loadResume(deps, run) // a run re-claimed after an approval gate: its state so far
+    if (resume) Object.assign(usage, resume.usage)
+    const messages = resume ? (resume.messages as ChatMessage[]) : await buildMessages(db, run, agent.systemPrompt, attempt.history)
+    if (!resume) {
+      await injectContext(deps, run, messages, signal, emit)
+      await boundContext(messages, contextWindowOf(modelName, agent.contextWindow).tokens, emit)
+    }
     const maxSteps = Math.min(agent.maxSteps ?? deps.options.maxSteps, deps.options.maxSteps)
 
     /** Steered messages go to the model as user turns before its next call; the run's events show each one. */
@@ -114,7 +119,9 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
       }
     }
 
-    for (let step = 0; step < maxSteps; step++) {
+    if (resume) await resumeGatedStep(deps, run, resume, messages, emit, (step, call) => runTool(deps, run, step, call, signal, agent.tools))
+
+    for (let step = resume ? resume.step + 1 : 0; step < maxSteps; step++) {
       await deliver(attempt.inbox?.take() ?? [])
       text = ''
       const calls: ToolCall[] = []
@@ -152,9 +159,11 @@ export async function executeRun(deps: RunDeps, run: RunRow, controller: AbortCo
         return ended('completed', await finish(deps, run, fence, writer, { status: 'completed', output: text, usage, model: modelName }))
       }
       messages.push({ role: 'assistant', content: text, toolCalls: calls })
+      const gate = await gateStep(deps, run, calls, agent)
+      if (gate.paused) return (await pauseAtGate(deps, run, fence, writer, step, messages, gate, usage)) ? { outcome: 'paused' } : { outcome: 'lost' }
       await emit('agent.tool_request', { tool_calls: calls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })) })
       for (const call of calls) {
-        const result = await runTool(deps, run, step, call, signal, agent.tools)
+        const result = gate.refusal(call) ?? (await runTool(deps, run, step, call, signal, agent.tools))
         await emit('agent.tool_result', { tool_use_id: call.id, tool_name: call.name, content: result.content, is_error: result.isError })
         messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: result.content, isError: result.isError })
       }

@@ -17,6 +17,7 @@ import {
 } from './execute-run.js'
 import { type CreatedRow, createRunsRepo, type NewRun } from './runs.repo.js'
 import { createSessionQueue } from './session-queue.js'
+import { createApprovalsRepo } from '../approvals/approvals.repo.js'
 import { RunStopped } from './stop.js'
 
 export interface RunPrincipal {
@@ -63,6 +64,11 @@ export function createRunsService(deps: RunDeps) {
   /** Messages steered into runs executing here, taken by their turn loop at its next model step. */
   const inboxes = new Map<string, SteerInbox>()
   let unsubscribeControl: (() => Promise<void>) | undefined
+  /** Not awaited: the audit sink batches, and the run path does not wait for it. */
+  const auditRun = (principalId: string, action: string, target: string, detail: Record<string, unknown>) =>
+    void deps.audit
+      ?.record({ principalId, action, target, outcome: 'success', detail })
+      .catch((err) => log.warn({ err: (err as Error).message }, 'audit record failed'))
 
   async function sessionKeyOf(run: RunRow): Promise<string | null> {
     if (!run.sessionId) return null
@@ -126,6 +132,7 @@ export function createRunsService(deps: RunDeps) {
     }
     const { run, started, history } = inserted
     if (!inline) await enqueue(run.id)
+    auditRun(principal.id, 'run.create', run.id, { mode: run.mode, agent: run.agentId })
     return { run, created: true, sessionKey: input.sessionKey ?? null, attempt: started ? { started, history } : undefined }
   }
 
@@ -211,9 +218,10 @@ export function createRunsService(deps: RunDeps) {
     }
   }
 
-  /** Cancels an active run in the database, then tells whichever process executes it. False when it had already ended. */
+  /** Cancels an active run in the database (and its pending approvals), then tells whichever process executes it. False when it had already ended. */
   async function stopRun(runId: string, reason: string): Promise<boolean> {
     if (!(await cancelRun(deps, runId, reason))) return false
+    await createApprovalsRepo(db).cancelForRun(runId) // a waiting run's gates end with it
     active.get(runId)?.abort(new RunStopped({ kind: 'cancelled' }))
     await bus.publish(RUN_CONTROL_CHANNEL, JSON.stringify({ action: 'cancel', runId })).catch((err) => {
       log.warn({ runId, err: (err as Error).message }, 'cancel signal publish failed; the executor stops at its next write')
@@ -268,7 +276,7 @@ export function createRunsService(deps: RunDeps) {
       // Handed back (shutdown): re-sent before this run stops counting as active, so stop() covers it.
       if (result.outcome === 'released') await enqueue(run.id, run.attempt)
       // Ended here: the session's next waiting run may start.
-      else if (run.sessionId && result.outcome !== 'lost') await drain(run.sessionId)
+      else if (run.sessionId && result.outcome !== 'lost' && result.outcome !== 'paused') await drain(run.sessionId)
       return result
     } finally {
       signal?.removeEventListener('abort', onAbort)
@@ -318,8 +326,9 @@ export function createRunsService(deps: RunDeps) {
         if (now.status === 'cancelled') return now
         throw new AppError('run_not_cancellable', `run ${run.id} already ended with status ${now.status}`)
       }
-      // A run that was waiting, or queued and never started here: nothing else would start the session's next one.
-      if (run.sessionId && run.status === 'queued') await drain(run.sessionId)
+      auditRun(principal.id, 'run.abort', run.id, {})
+      // Not executing anywhere (waiting, queued, at an approval gate): nothing else would start the session's next run.
+      if (run.sessionId && run.status !== 'running') await drain(run.sessionId)
       return (await repo.findById(run.id))!
     },
 

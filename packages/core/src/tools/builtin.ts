@@ -10,6 +10,7 @@ export const currentTimeTool: Tool = {
     additionalProperties: false,
   },
   sideEffects: false,
+  risk: 'low',
   async execute(args, ctx) {
     const now = ctx.now()
     const tz = typeof args.timezone === 'string' ? args.timezone : undefined

@@ -17,6 +17,8 @@ export interface Tool {
   parameters: Record<string, unknown>
   /** True when running it twice would do something twice; the ledger never repeats such a call after a crash. */
   sideEffects: boolean
+  /** How dangerous a call is, for the tool policy's rules (`risk` matches); default low. */
+  risk?: 'low' | 'medium' | 'high'
   execute(args: Record<string, unknown>, ctx: ToolContext): Promise<string>
 }
 

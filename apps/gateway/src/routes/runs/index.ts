@@ -12,6 +12,7 @@ import { normalizeSessionKeys } from '../../schemas/session-key.js'
 import { defineFeature } from '../../http/feature.js'
 import { IdempotencyHeaders, idempotencyKey, idPattern, seqParam } from '../../http/params.js'
 import type { Services } from '../../services.js'
+import { runGatesRoutes } from './gates.js'
 import { RUNS_RPC_DESCRIPTION, runsRpc } from './rpc.js'
 import { openRunSse, resumeCursor, type SseSink } from './sse.js'
 
@@ -41,8 +42,12 @@ const SSE_DESCRIPTION =
   'Server-sent events. Each event has `id:` = its sequence number and `event:` = its type (run.started, agent.text_delta, agent.text, agent.tool_request, agent.tool_result, agent.turn_complete, agent.error, run.retrying, run.completed, run.failed, run.cancelled); `data:` is JSON with runId, seq, type and the event fields. The stream ends after the terminal run.* event. A client that reads none of what waits for it for OPENVESPER_STREAM_STALL_MS (20 s) is disconnected; it resumes with Last-Event-ID.'
 const sseResponse = { 200: { description: SSE_DESCRIPTION, content: { 'text/event-stream': { schema: Type.String() } } } }
 
-const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 'tokens'>; config: Config }> = async (app, { services, config }) => {
+const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 'tokens' | 'approvals'>; config: Config }> = async (
+  app,
+  { services, config },
+) => {
   const { runs } = services
+  await app.register(runGatesRoutes, { services })
   const streams = config.limits.streams
   // Open SSE streams end when the server closes (clients resume with Last-Event-ID elsewhere).
   const openStreams = new Set<SseSink>()
@@ -229,7 +234,7 @@ const runsRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'runs' | 
 export const runsFeature = defineFeature({
   tag: { name: 'Runs', description: 'Agent execution: synchronous, asynchronous and streamed runs, their status, waiting and cancellation.' },
   components: runSchemas,
-  needs: ['runs', 'tokens'],
+  needs: ['runs', 'tokens', 'approvals'],
   plugin: runsRoutes,
   rpc: runsRpc,
   rpcDescription: RUNS_RPC_DESCRIPTION,
