@@ -23,6 +23,7 @@ import {
   type WorkerHost,
 } from '@openvesper/queue'
 import { createSessionsService } from '@openvesper/sessions'
+import { createEmbeddingsClient, createMemoryContextSource, createMemoryService, createMemoryTools, memoryJobs } from '@openvesper/memory'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
 import type { Services } from './services.js'
@@ -66,7 +67,38 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     ? redis.adapters.createRedisCounterStore({ redisUrl: redis.url, prefix: config.redis.prefix, log })
     : createInProcessCounterStore()
 
-  const tools = createToolRegistry(builtinTools)
+  // Memory reads agent settings through these closures (the agents file is loaded after the registry it is checked against).
+  const agentMemory = (id: string) => {
+    const m = agents.has(id) ? agents.get(id).memory : undefined
+    return { inject: m?.inject ?? 0, sharedWith: m?.sharedWith ?? [] }
+  }
+  const mem = config.memory
+  const memory = createMemoryService({
+    db,
+    jobs: createJobProducer(queue, memoryJobs),
+    clock,
+    log,
+    agents: { has: (id) => agents.has(id), memory: agentMemory },
+    options: {
+      tsConfig: mem.textSearchConfig,
+      dedupe: mem.dedupe,
+      embedBatch: mem.embeddingsBatch,
+      purgeIntervalMs: mem.purgeIntervalMs,
+      embeddings: mem.embeddingsUrl
+        ? createEmbeddingsClient({
+            baseUrl: mem.embeddingsUrl,
+            apiKey: mem.embeddingsApiKey,
+            model: mem.embeddingsModel,
+            dimension: mem.embeddingsDimension,
+            batchSize: mem.embeddingsBatch,
+            maxRetries: config.upstream.maxRetries,
+            retryMaxDelayMs: config.upstream.retryMaxDelayMs,
+            timeoutMs: config.upstream.timeoutMs,
+          })
+        : undefined,
+    },
+  })
+  const tools = createToolRegistry([...builtinTools, ...createMemoryTools(memory)])
   const agents = loadAgents(config.agents.configPath, tools.names())
   const up = config.upstream
   const defaultModel = up.model ?? (up.openaiApiKey ? 'openai/gpt-4o-mini' : up.anthropicApiKey ? 'anthropic/claude-sonnet-4-5' : 'echo')
@@ -84,7 +116,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     agents,
     tools,
     providers,
-    contextSources: [],
+    contextSources: [createMemoryContextSource(memory, agentMemory)],
     defaultModel,
     clock,
     log,
@@ -103,7 +135,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   // Server mode: gateways tell each other about clients that used up their failed-authentication budget.
   const failures = redis ? createFailureBook({ bus, log }) : undefined
   const limits = { counters, requests: config.limits.requests, authFailures: config.limits.authFailures, failures }
-  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel } }
+  const services: Services = { tokens, runs, sessions, agents, limits, models: { defaultModel }, memory }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
   let started = false
@@ -128,6 +160,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       if (!up.model && defaultModel === 'echo') log.info('no OPENVESPER_MODEL and no provider key: agents use the offline echo model')
       await dbHandle.ping()
       if (config.database.migrateOnStart) await migrate(dbHandle, log)
+      await memory.start()
       await queue.start()
       await bus.start()
       if (role !== 'worker') {
@@ -141,7 +174,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       if (role !== 'api') {
         workers = await mountWorkers({
           queue,
-          mounts: jobMounts({ runs, reconcileIntervalMs: config.runs.reconcileIntervalMs }),
+          mounts: jobMounts({ runs, reconcileIntervalMs: config.runs.reconcileIntervalMs, memory, memoryPurgeIntervalMs: mem.purgeIntervalMs }),
           workerId,
           concurrency: config.runs.workerConcurrency,
           log,

@@ -2,6 +2,7 @@ import type { AgentRegistry, RunsService } from '@openvesper/core'
 import type { SessionsService } from '@openvesper/sessions'
 import type { TokensService } from '@openvesper/access'
 import type { LimitsService } from './rate-limit/index.js'
+import type { MemoryService } from '@openvesper/memory'
 
 /**
  * Everything route plugins may call. Built by the composition root (runtime.ts); route plugins receive
@@ -16,4 +17,6 @@ export interface Services {
   models: { defaultModel: string }
   /** Per-client request and failed-authentication limits, counted in `limits.counters`. */
   limits: LimitsService
+  /** Per-agent memory: entries, search, stats. */
+  memory: MemoryService
 }

@@ -3,6 +3,7 @@
  * adds one line to `jobMounts`: its `create…JobMount(...)` (catalog, a handler per job, its job schedulers).
  */
 import { createRunJobMount, type RunJobTarget } from '@openvesper/core'
+import { createMemoryJobMount, type MemoryJobTarget } from '@openvesper/memory'
 import { collectJobHandlers, type JobMount, type JobQueue, registerSchedules, type WorkerHost } from '@openvesper/queue'
 import type { Logger } from '@openvesper/shared'
 
@@ -10,11 +11,17 @@ import type { Logger } from '@openvesper/shared'
 export interface JobMountDeps {
   runs: RunJobTarget
   reconcileIntervalMs: number
+  /** Memory's embed and purge jobs (the runtime always passes it; a test of core's mount alone may leave it out). */
+  memory?: MemoryJobTarget
+  memoryPurgeIntervalMs?: number
 }
 
 /** Every package's jobs, in one list. */
 export function jobMounts(deps: JobMountDeps): JobMount[] {
-  return [createRunJobMount(deps.runs, { reconcileIntervalMs: deps.reconcileIntervalMs })]
+  return [
+    createRunJobMount(deps.runs, { reconcileIntervalMs: deps.reconcileIntervalMs }),
+    ...(deps.memory ? [createMemoryJobMount(deps.memory, { purgeIntervalMs: deps.memoryPurgeIntervalMs ?? 60_000 })] : []),
+  ]
 }
 
 export interface MountWorkersOptions {

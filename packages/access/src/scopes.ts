@@ -4,7 +4,7 @@
  * routes. `admin` implies every scope, including the ones added later, and is the only scope that manages
  * tokens. Scopes are bound to a token server-side when the token is created; requests never carry them.
  */
-export const SCOPES = ['admin', 'runs:read', 'runs:write', 'sessions:read', 'sessions:write'] as const
+export const SCOPES = ['admin', 'runs:read', 'runs:write', 'sessions:read', 'sessions:write', 'memory:read', 'memory:write'] as const
 export type Scope = (typeof SCOPES)[number]
 
 export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
@@ -13,6 +13,8 @@ export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   'runs:write': 'Start, wait for and abort runs.',
   'sessions:read': 'List sessions and read their settings and transcripts.',
   'sessions:write': 'Reset, switch the agent of, fork, branch, delete and prune sessions (runs in a session need runs:write).',
+  'memory:read': "List, search and count an agent's memory entries.",
+  'memory:write': "Add, delete and clear an agent's memory entries.",
 }
 
 export const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value)

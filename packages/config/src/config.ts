@@ -56,6 +56,16 @@ export interface Config {
     timeoutMs: number
   }
   agents: { configPath: string }
+  memory: {
+    embeddingsUrl: string | undefined
+    embeddingsApiKey: string | undefined
+    embeddingsModel: string
+    embeddingsDimension: number
+    embeddingsBatch: number
+    textSearchConfig: string
+    dedupe: boolean
+    purgeIntervalMs: number
+  }
 }
 
 /** Every setting of Config as a dotted path (`'runs.leaseMs'`), derived from the interface: a typo does not compile. */
@@ -143,6 +153,14 @@ export const ENV = defineEnv({
   OPENVESPER_UPSTREAM_RETRY_MAX_DELAY_MS: { path: 'upstream.retryMaxDelayMs', kind: 'int', default: 30_000, min: 0, max: 600_000, description: 'Cap on one retry delay, Retry-After included.' },
   OPENVESPER_UPSTREAM_TIMEOUT_MS: { path: 'upstream.timeoutMs', kind: 'int', default: 120_000, min: 100, max: 3_600_000, description: 'Timeout of one provider call (headers and between stream chunks).' },
   OPENVESPER_CONFIG: { path: 'agents.configPath', kind: 'string', default: './openvesper.config.json', description: 'Agents file; a missing file means the single default agent `main`.' },
+  OPENVESPER_EMBEDDINGS_URL: { path: 'memory.embeddingsUrl', kind: 'url', description: 'OpenAI-compatible embeddings API base URL (POST {url}/embeddings), e.g. https://api.openai.com/v1. Unset: memory search is full-text only.' },
+  OPENVESPER_EMBEDDINGS_API_KEY: { path: 'memory.embeddingsApiKey', kind: 'string', secret: true, description: 'API key of the embeddings provider (unset: no Authorization header).' },
+  OPENVESPER_EMBEDDINGS_MODEL: { path: 'memory.embeddingsModel', kind: 'string', default: 'text-embedding-3-small', description: 'Embedding model. After changing it (or the dimension), re-embed: see the README (memory).' },
+  OPENVESPER_EMBEDDINGS_DIMENSION: { path: 'memory.embeddingsDimension', kind: 'int', default: 1536, min: 2, max: 2000, description: 'Embedding vector dimension (the HNSW index holds up to 2000).' },
+  OPENVESPER_EMBEDDINGS_BATCH: { path: 'memory.embeddingsBatch', kind: 'int', default: 64, min: 1, max: 2048, description: 'Memory entries embedded per provider request.' },
+  OPENVESPER_MEMORY_TS_CONFIG: { path: 'memory.textSearchConfig', kind: 'string', default: 'english', description: 'PostgreSQL text-search configuration of memory full-text search (english, simple, german, …).' },
+  OPENVESPER_MEMORY_DEDUPE: { path: 'memory.dedupe', kind: 'bool', default: true, description: 'Merge a new memory entry into an existing one of the same agent with the same normalised text.' },
+  OPENVESPER_MEMORY_PURGE_INTERVAL_MS: { path: 'memory.purgeIntervalMs', kind: 'int', default: 60_000, min: 100, max: 86_400_000, description: 'How often expired memory entries are purged (and pending embeddings retried).' },
 })
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])

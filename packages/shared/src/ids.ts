@@ -7,6 +7,7 @@ export const ID_PREFIXES = {
   token: 'tok',
   principal: 'prn',
   worker: 'wrk',
+  memory: 'mem',
 } as const
 export type IdKind = keyof typeof ID_PREFIXES
 

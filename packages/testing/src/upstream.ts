@@ -72,6 +72,10 @@ export interface FakeUpstream {
   setDefault(reply: ScriptedReply): void
   /** Clears the queue, the recorded requests and the default reply. */
   reset(): void
+  /** `POST /v1/embeddings` requests received (bodies), in order. Answered with `fakeEmbedding` of each input. */
+  readonly embeddingRequests: { body: any; headers: Record<string, string | string[] | undefined> }[]
+  /** Faults for the next embeddings requests, one per request (then normal answers again). */
+  enqueueEmbeddingFaults(...faults: { status: number; retryAfter?: number | string }[]): void
   close(): Promise<void>
 }
 
@@ -82,6 +86,8 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   const queue: ScriptedReply[] = []
   const requests: RecordedRequest[] = []
   let fallback: ScriptedReply = DEFAULT_REPLY
+  const embeddingRequests: FakeUpstream['embeddingRequests'][number][] = []
+  const embeddingFaults: { status: number; retryAfter?: number | string }[] = []
 
   const server = createServer((req, res) => {
     void handle(req, res).catch(() => {
@@ -97,6 +103,10 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     const provider: UpstreamProvider | undefined =
       req.method === 'POST' && path === '/v1/chat/completions' ? 'openai' : req.method === 'POST' && path === '/v1/messages' ? 'anthropic' : undefined
     const raw = await readBody(req)
+    if (req.method === 'POST' && path === '/v1/embeddings') {
+      answerEmbeddings(res, raw, req.headers)
+      return
+    }
     if (!provider) {
       res.writeHead(404, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ error: { message: `no route ${req.method} ${path}`, type: 'not_found', code: null } }))
@@ -146,6 +156,41 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     await write(res, conn, answer, stream, recorded.body)
   }
 
+  function answerEmbeddings(res: ServerResponse, raw: string, headers: IncomingMessage['headers']): void {
+    let body: { input?: unknown; model?: unknown; dimensions?: unknown } | null = null
+    try {
+      body = JSON.parse(raw)
+    } catch {
+      body = null
+    }
+    embeddingRequests.push({ body, headers: { ...headers } })
+    const fault = embeddingFaults.shift()
+    if (fault) {
+      res.writeHead(fault.status, {
+        'content-type': 'application/json',
+        ...(fault.retryAfter === undefined ? {} : { 'retry-after': String(fault.retryAfter) }),
+      })
+      res.end(JSON.stringify({ error: { message: 'scripted embeddings fault', type: 'server_error', code: null } }))
+      return
+    }
+    const inputs = typeof body?.input === 'string' ? [body.input] : Array.isArray(body?.input) ? body.input : undefined
+    if (!inputs?.every((i) => typeof i === 'string')) {
+      res.writeHead(400, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: { message: 'input must be a string or an array of strings', type: 'invalid_request_error', code: null } }))
+      return
+    }
+    const dim = typeof body?.dimensions === 'number' ? body.dimensions : 64
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(
+      JSON.stringify({
+        object: 'list',
+        model: body?.model ?? 'fake-embedding',
+        data: (inputs as string[]).map((text, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(text, dim) })),
+        usage: { prompt_tokens: inputs.length, total_tokens: inputs.length },
+      }),
+    )
+  }
+
   server.keepAliveTimeout = 30_000
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -159,6 +204,10 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    embeddingRequests,
+    enqueueEmbeddingFaults(...faults) {
+      embeddingFaults.push(...faults)
+    },
     enqueue(...replies) {
       queue.push(...replies)
     },
@@ -168,6 +217,8 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     reset() {
       queue.length = 0
       requests.length = 0
+      embeddingRequests.length = 0
+      embeddingFaults.length = 0
       fallback = DEFAULT_REPLY
     },
     close() {
@@ -613,4 +664,38 @@ function parseInput(json: string): unknown {
   } catch {
     return {}
   }
+}
+
+/**
+ * The scripted upstream's deterministic embedding: each word (letters and digits, case-folded) adds its character
+ * trigrams (`#word#`) and itself, hashed with signs into `dim` buckets; the sum is L2-normalised. Texts sharing words
+ * or word stems (colour / colours, typos) are close by cosine; unrelated texts are near orthogonal. An empty text is
+ * the unit vector on axis 0.
+ */
+export function fakeEmbedding(text: string, dim: number): number[] {
+  const v = new Array<number>(dim).fill(0)
+  const words =
+    text
+      .normalize('NFKC')
+      .toLowerCase()
+      .match(/[\p{L}\p{N}]+/gu) ?? []
+  const add = (feature: string, weight: number) => {
+    let h = 0x811c9dc5
+    for (let i = 0; i < feature.length; i++) {
+      h ^= feature.charCodeAt(i)
+      h = Math.imul(h, 0x01000193) >>> 0
+    }
+    v[h % dim]! += (h & 0x80000000 ? -1 : 1) * weight
+  }
+  for (const w of words) {
+    const padded = `#${w}#`
+    for (let i = 0; i + 3 <= padded.length; i++) add(padded.slice(i, i + 3), 1)
+    add(`w:${w}`, 2)
+  }
+  const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0))
+  if (norm === 0) {
+    v[0] = 1
+    return v
+  }
+  return v.map((x) => x / norm)
 }

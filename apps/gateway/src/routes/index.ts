@@ -1,6 +1,7 @@
 import { type AnyFeature, pickServices } from '../http/feature.js'
 import type { AnyRpcMethod } from '../http/rpc.js'
 import type { Services } from '../services.js'
+import { memoryFeature } from './memory/index.js'
 import { openaiFeature } from './openai/index.js'
 import { runsFeature } from './runs/index.js'
 import { sessionsFeature } from './sessions/index.js'
@@ -11,7 +12,7 @@ import { tokensFeature } from './tokens/index.js'
  * Every route group, in the order of the OpenAPI tags (and of the routes in the document). Adding a group is one
  * line here: its registration, components, tag and WebSocket methods are derived from its feature value.
  */
-export const FEATURES: readonly AnyFeature[] = [runsFeature, sessionsFeature, tokensFeature, openaiFeature, systemFeature]
+export const FEATURES: readonly AnyFeature[] = [runsFeature, sessionsFeature, tokensFeature, openaiFeature, systemFeature, memoryFeature]
 
 /** The OpenAPI tags, one per feature, in list order. */
 export const featureTags = (features: readonly AnyFeature[]) => features.map((f) => f.tag)
