@@ -4466,6 +4466,8 @@ export interface operations {
                     limit?: number;
                     /** @description Default hybrid when vector search is available, else fts; an unavailable path is reported in notes. */
                     mode?: "hybrid" | "fts" | "vector";
+                    /** @description Full-text: all (default) needs every term; any ranks entries holding any of them (what agents use). */
+                    match?: "all" | "any";
                     /** @description Only these kinds. */
                     kind?: ("fact" | "preference" | "event" | "note")[];
                     /** @description Only entries holding every one of these tags. */

@@ -207,16 +207,26 @@ export function createMemoryRepo(db: Db) {
      * Full-text hits ranked by `ts_rank_cd`, best first, and whether the query has any lexeme at all (a query of stop
      * words or punctuation has none: an empty answer, not an error).
      */
-    async fts(principalId: string, agentIds: readonly string[], tsConfig: string, query: string, f: MemoryFilters, limit: number) {
+    async fts(
+      principalId: string,
+      agentIds: readonly string[],
+      tsConfig: string,
+      query: string,
+      f: MemoryFilters,
+      limit: number,
+      match: 'all' | 'any' = 'all',
+    ) {
       const scope = scopeClause(principalId, agentIds, f, 3)
+      // match any: the query's terms joined by OR (tsquery's text form quotes each lexeme, so only operators change).
       const rows = await raw.query(
-        `with q as (select websearch_to_tsquery($1::regconfig, $2::text) as tsq)
+        `with w as (select websearch_to_tsquery($1::regconfig, $2::text) as tsq),
+         q as (select case when $${4 + SCOPE_PARAMS}::boolean then replace(w.tsq::text, ' & ', ' | ')::tsquery else w.tsq end as tsq from w)
          select numnode(q.tsq) as lexemes, h.* from q left join lateral (
            select ${COLUMNS}, ts_rank_cd(search, q.tsq) as rank from memory_entries
            where search @@ q.tsq and ${scope.text}
            order by rank desc, created_at desc, id limit $${3 + SCOPE_PARAMS}
          ) h on true`,
-        [tsConfig, query, ...scope.params, limit],
+        [tsConfig, query, ...scope.params, limit, match === 'any'],
       )
       const lexemes = Number(rows[0]?.lexemes ?? 0)
       const hits: FtsHit[] = rows.filter((r) => r.id != null).map((r) => ({ entry: toEntry(r), rank: Number(r.rank) }))

@@ -63,6 +63,8 @@ export interface SearchMemoryInput extends MemoryFilters {
   limit?: number
   /** What the caller wants; the answer says which paths ran. Default: hybrid when vector search is available. */
   mode?: SearchMode
+  /** Full-text: `all` (default) needs every term (web-search syntax); `any` ranks entries holding any of them. */
+  match?: 'all' | 'any'
 }
 
 export interface MemoryHit {
@@ -250,7 +252,8 @@ export function createMemoryService(deps: MemoryDeps) {
 
     /** Searches what a running agent may read: its own memory and the memory its settings share. */
     async searchAsAgent(principal: MemoryPrincipal, agentId: string, input: SearchMemoryInput): Promise<MemorySearchResult> {
-      return searchIn(principal, readScope(agentId), input)
+      // A model's query or a user's message is natural language: any term may match (ranked), not every one.
+      return searchIn(principal, readScope(agentId), { match: 'any', ...input })
     },
 
     async delete(principal: MemoryPrincipal, agentId: string, id: string): Promise<void> {
@@ -336,7 +339,7 @@ export function createMemoryService(deps: MemoryDeps) {
     const wanted: SearchMode = input.mode ?? (vectorReady() ? 'hybrid' : 'fts')
     const notes: string[] = []
     const candidates = Math.min(Math.max(limit * 4, 40), 200)
-    const ftsPromise = repo.fts(principal.id, agentIds, options.tsConfig, input.query, input, wanted === 'vector' ? limit : candidates)
+    const ftsPromise = repo.fts(principal.id, agentIds, options.tsConfig, input.query, input, wanted === 'vector' ? limit : candidates, input.match)
     let vectorPromise: Promise<Awaited<ReturnType<typeof repo.vector>> | undefined> = Promise.resolve(undefined)
     if (wanted !== 'fts') {
       if (!vectorReady()) notes.push(`vector search unavailable: ${unavailable.vector}`)

@@ -102,6 +102,7 @@ const memoryRoutes: FastifyPluginAsyncTypebox<{ services: Pick<Services, 'memory
         query: b.query,
         limit: b.limit,
         mode: b.mode,
+        match: b.match,
         kind: b.kind,
         tags: b.tags,
         sessionKey: b.sessionKey,

@@ -146,6 +146,11 @@ export const SearchBody = Type.Object(
         description: 'Default hybrid when vector search is available, else fts; an unavailable path is reported in notes.',
       }),
     ),
+    match: Type.Optional(
+      Type.Union([Type.Literal('all'), Type.Literal('any')], {
+        description: 'Full-text: all (default) needs every term; any ranks entries holding any of them (what agents use).',
+      }),
+    ),
     ...filterProps,
     metadata: Type.Optional(
       Type.Record(Type.String({ maxLength: 128 }), MetadataValue, {

@@ -105,6 +105,11 @@ describe.each(MODES)('memory routes (%s mode)', (mode) => {
       expect(h.similarity).toBeNull()
     }
     expect(r.items[0]!.score).toBeGreaterThan(r.items[2]!.score)
+    // Every term by default; any term with match: any (ranked by how much matches).
+    expect((await search(c, { query: 'falcon logo' })).items).toHaveLength(1)
+    const anyTerm = await search(c, { query: 'falcon logo', match: 'any' })
+    expect(anyTerm.items).toHaveLength(3)
+    expect(anyTerm.items[0]!.entry.text).toMatch(/logo/)
     // Stemming: "launching" finds "launches".
     expect((await search(c, { query: 'launching' })).items.map((h) => h.entry.kind)).toEqual(['fact'])
 
