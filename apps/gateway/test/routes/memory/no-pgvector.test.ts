@@ -18,10 +18,10 @@ describe('memory on a database without pgvector (server mode)', () => {
     const up = await startFakeUpstream()
     const admin = postgres(database.url, { max: 1, onnotice: () => {} })
     await admin.unsafe('drop extension vector cascade')
-    const [{ has }] = await admin<
+    const [row] = await admin<
       { has: boolean }[]
     >`select exists(select 1 from information_schema.columns where table_name = 'memory_entries' and column_name = 'embedding') as has`
-    expect(has).toBe(false)
+    expect(row?.has).toBe(false)
     await admin.end()
     const dir = mkdtempSync(join(tmpdir(), 'ov-memory-nopgv-'))
     writeFileSync(join(dir, 'agents.json'), JSON.stringify({ agents: [{ id: 'main' }] }))
