@@ -35,6 +35,7 @@ import {
   type StartRun,
 } from '@openvesper/scheduler'
 import { createSessionsService } from '@openvesper/sessions'
+import { createEmbeddingsClient, createMemoryContextSource, createMemoryService, createMemoryTools, memoryJobs } from '@openvesper/memory'
 import { type Logger, newId, systemClock } from '@openvesper/shared'
 import { createFailureBook } from './rate-limit/index.js'
 import { createPassthrough } from './passthrough/index.js'
@@ -92,7 +93,38 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     return { runId: created.run.id }
   }
   const commitments = createCommitmentsService({ db, startRun: startScheduledRun, agentExists: (id) => agents.has(id), log })
-  const tools = createToolRegistry([...builtinTools, ...commitments.tools])
+  // Memory reads agent settings through these closures (the agents file is loaded after the registry it is checked against).
+  const agentMemory = (id: string) => {
+    const m = agents.has(id) ? agents.get(id).memory : undefined
+    return { inject: m?.inject ?? 0, sharedWith: m?.sharedWith ?? [] }
+  }
+  const mem = config.memory
+  const memory = createMemoryService({
+    db,
+    jobs: createJobProducer(queue, memoryJobs),
+    clock,
+    log,
+    agents: { has: (id) => agents.has(id), memory: agentMemory },
+    options: {
+      tsConfig: mem.textSearchConfig,
+      dedupe: mem.dedupe,
+      embedBatch: mem.embeddingsBatch,
+      purgeIntervalMs: mem.purgeIntervalMs,
+      embeddings: mem.embeddingsUrl
+        ? createEmbeddingsClient({
+            baseUrl: mem.embeddingsUrl,
+            apiKey: mem.embeddingsApiKey,
+            model: mem.embeddingsModel,
+            dimension: mem.embeddingsDimension,
+            batchSize: mem.embeddingsBatch,
+            maxRetries: config.upstream.maxRetries,
+            retryMaxDelayMs: config.upstream.retryMaxDelayMs,
+            timeoutMs: config.upstream.timeoutMs,
+          })
+        : undefined,
+    },
+  })
+  const tools = createToolRegistry([...builtinTools, ...commitments.tools, ...createMemoryTools(memory)])
   const agents = loadAgents(config.agents.configPath, tools.names())
   const up = config.upstream
   const defaultModel = up.model ?? (up.openaiApiKey ? 'openai/gpt-4o-mini' : up.anthropicApiKey ? 'anthropic/claude-sonnet-4-5' : 'echo')
@@ -113,7 +145,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     agents,
     tools,
     providers,
-    contextSources: [standingOrders.contextSource],
+    contextSources: [standingOrders.contextSource, createMemoryContextSource(memory, agentMemory)],
     defaultModel,
     clock,
     log,
@@ -178,6 +210,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     heartbeat,
     approvals,
     audit,
+    memory,
   }
   const info: RuntimeInfo = { mode: server ? 'server' : 'embedded', workerId, defaultModel }
   let workers: WorkerHost | undefined
@@ -203,6 +236,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       if (!up.model && defaultModel === 'echo') log.info('no OPENVESPER_MODEL and no provider key: agents use the offline echo model')
       await dbHandle.ping()
       if (config.database.migrateOnStart) await migrate(dbHandle, log)
+      await memory.start()
       await queue.start()
       if (config.redis.url) await checkRedisEviction(config.redis.url, log)
       await bus.start()
@@ -225,6 +259,8 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
             approvals,
             reconcileIntervalMs: config.runs.reconcileIntervalMs,
             scheduler: { tasks, commitments, sweepMs: config.scheduler.sweepMs },
+            memory,
+            memoryPurgeIntervalMs: mem.purgeIntervalMs,
           }),
           workerId,
           concurrency: config.runs.workerConcurrency,

@@ -5,6 +5,7 @@ import type { AuditService } from '@openvesper/audit'
 import type { LimitsService } from './rate-limit/index.js'
 import type { Passthrough } from './passthrough/index.js'
 import type { CommitmentsService, HeartbeatService, StandingOrdersService, TasksService } from '@openvesper/scheduler'
+import type { MemoryService } from '@openvesper/memory'
 
 /**
  * Everything route plugins may call. Built by the composition root (runtime.ts); route plugins receive
@@ -35,4 +36,6 @@ export interface Services {
   approvals: ApprovalsService
   /** The audit log: its sink (batched appends) and queries. */
   audit: AuditService
+  /** Per-agent memory: entries, search, stats. */
+  memory: MemoryService
 }

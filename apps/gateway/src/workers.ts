@@ -4,6 +4,7 @@
  */
 import { createApprovalJobMount, createRunJobMount, type RunJobTarget } from '@openvesper/core'
 import { type CommitmentsService, createSchedulerJobMount, type TasksService } from '@openvesper/scheduler'
+import { createMemoryJobMount, type MemoryJobTarget } from '@openvesper/memory'
 import { collectJobHandlers, type JobMount, type JobQueue, registerSchedules, type WorkerHost } from '@openvesper/queue'
 import type { Logger } from '@openvesper/shared'
 
@@ -15,6 +16,9 @@ export interface JobMountDeps {
   reconcileIntervalMs: number
   /** The scheduler's wake-ups and sweep (absent: no scheduler jobs in this mount list). */
   scheduler?: { tasks: Pick<TasksService, 'fireDue' | 'sweep'>; commitments?: Pick<CommitmentsService, 'sweep'>; sweepMs: number }
+  /** Memory's embed and purge jobs (the runtime always passes it; a test of core's mount alone may leave it out). */
+  memory?: MemoryJobTarget
+  memoryPurgeIntervalMs?: number
 }
 
 /** Every package's jobs, in one list. */
@@ -23,6 +27,7 @@ export function jobMounts(deps: JobMountDeps): JobMount[] {
     createRunJobMount(deps.runs, { reconcileIntervalMs: deps.reconcileIntervalMs }),
     ...(deps.scheduler ? [createSchedulerJobMount(deps.scheduler.tasks, { sweepMs: deps.scheduler.sweepMs, commitments: deps.scheduler.commitments })] : []),
     ...(deps.approvals ? [createApprovalJobMount(deps.approvals, { everyMs: deps.reconcileIntervalMs })] : []),
+    ...(deps.memory ? [createMemoryJobMount(deps.memory, { purgeIntervalMs: deps.memoryPurgeIntervalMs ?? 60_000 })] : []),
   ]
 }
 

@@ -14,6 +14,8 @@ export const SCOPES = [
   'approvals:read',
   'approvals:write',
   'audit:read',
+  'memory:read',
+  'memory:write',
 ] as const
 export type Scope = (typeof SCOPES)[number]
 
@@ -28,6 +30,8 @@ export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   'approvals:read': "List the pending approvals of the principal's runs and the tool policy rules.",
   'approvals:write': "Decide the pending approvals of the principal's runs (approve, deny, remember); runs:write alone cannot.",
   'audit:read': 'Read the audit log of every principal (entries, stats, dates).',
+  'memory:read': "List, search and count an agent's memory entries.",
+  'memory:write': "Add, delete and clear an agent's memory entries.",
 }
 
 export const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value)

@@ -1090,6 +1090,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/memory/{agent}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List an agent's memory
+         * @description Newest first, a page at a time (follow `nextCursor`), filtered by kind, tag, session and creation time. 404 for an unknown agent.
+         */
+        get: operations["listMemory"];
+        put?: never;
+        /**
+         * Add memory entries
+         * @description Adds one or more entries (stored verbatim). An entry with the same normalised text (case, Unicode compatibility forms and whitespace folded) as one the agent holds merges into it (`merged: true`) unless dedupe is off. With an embedding provider, entries are embedded in the background (`embedding: pending`) and are found by full-text search meanwhile.
+         */
+        post: operations["addMemory"];
+        /**
+         * Clear an agent's memory
+         * @description Deletes every entry of the agent for the caller. Needs `{"confirm": true}`; answers with the count removed.
+         */
+        delete: operations["clearMemory"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/memory/{agent}/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search an agent's memory
+         * @description Full-text (ts_rank_cd over a GIN-indexed tsvector) fused with pgvector cosine similarity (HNSW) by reciprocal rank when vector search is available; filters apply inside the query. The answer says which paths answered. A query of only stop words or punctuation is an empty answer.
+         */
+        post: operations["searchMemory"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/memory/{agent}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count an agent's memory
+         * @description Entries by kind and embedding state, the indexes, and which search paths are available (and why one is not).
+         */
+        get: operations["getMemoryStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/memory/{agent}/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a memory entry */
+        delete: operations["deleteMemoryEntry"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1316,7 +1401,7 @@ export interface components {
          * @description A token scope; `admin` implies every other scope.
          * @enum {string}
          */
-        Scope: "admin" | "runs:read" | "runs:write" | "sessions:read" | "sessions:write" | "models:use" | "approvals:read" | "approvals:write" | "audit:read";
+        Scope: "admin" | "runs:read" | "runs:write" | "sessions:read" | "sessions:write" | "models:use" | "approvals:read" | "approvals:write" | "audit:read" | "memory:read" | "memory:write";
         ApiToken: {
             /** @description Token id (`tok_…`). */
             id: string;
@@ -2654,6 +2739,109 @@ export interface components {
                 date: string;
                 count: number;
             }[];
+        };
+        MemoryEntry: {
+            /** @description Entry id (`mem_…`). */
+            id: string;
+            agentId: string;
+            /** @description What the entry is: fact, preference, event or note. */
+            kind: "fact" | "preference" | "event" | "note";
+            /** @description Stored verbatim. */
+            text: string;
+            tags: string[];
+            /** @description The session label it was written with. */
+            sessionKey: string | null;
+            /** @description The caller’s metadata object. */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @description api: written through this API; tool: saved by a model (memory_save). */
+            source: "api" | "tool";
+            /** @description Written from tool output: models see it marked as data, not instructions. */
+            untrusted: boolean;
+            /** @description Writes merged into this entry (near-duplicates merge), 1 if never merged. */
+            writes: number;
+            /** @description none: not embedded (no provider or no pgvector); pending: found by full-text until its vector lands; ready: vector-searchable. */
+            embedding: "none" | "pending" | "ready";
+            /** @description When it expires: never returned after, then purged. */
+            expiresAt: string | null;
+            /**
+             * Format: date-time
+             * @description When it was first written.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When it was last written or merged into.
+             */
+            updatedAt: string;
+        };
+        MemoryList: {
+            items: components["schemas"]["MemoryEntry"][];
+            /** @description Null on the last page. */
+            nextCursor: string | null;
+        };
+        MemoryWriteResult: {
+            /** @description One per entry sent, in order. */
+            items: {
+                entry: components["schemas"]["MemoryEntry"];
+                /** @description True when it merged into an existing entry with the same normalised text. */
+                merged: boolean;
+            }[];
+        };
+        MemorySearchResult: {
+            /** @description hybrid: full-text and vector answered, fused by reciprocal rank; fts or vector: only that path answered. */
+            mode: "hybrid" | "fts" | "vector";
+            /** @description The search paths that answered. */
+            paths: ("fts" | "vector")[];
+            items: {
+                entry: components["schemas"]["MemoryEntry"];
+                /** @description hybrid: RRF score; fts: ts_rank_cd; vector: cosine similarity. */
+                score: number;
+                /** @description ts_rank_cd when the full-text path found it. */
+                ftsRank: number | null;
+                /** @description Cosine similarity when the vector path found it. */
+                similarity: number | null;
+            }[];
+            /** @description Why a requested path did not answer. */
+            notes: string[];
+        };
+        MemoryStats: {
+            /** @description Live (unexpired) entries. */
+            total: number;
+            /** @description Live entries per kind (fact, preference, event, note). */
+            byKind: {
+                fact: number;
+                preference: number;
+                event: number;
+                note: number;
+            };
+            embeddings: {
+                ready: number;
+                pending: number;
+                none: number;
+            };
+            index: {
+                /** @enum {string} */
+                fullText: "gin";
+                /** @description The vector index, null when vector search is unavailable. */
+                vector: "hnsw" | null;
+                /** @description Embedding dimension. */
+                dimension: number | null;
+                /** @description Embedding model. */
+                model: string | null;
+                textSearchConfig: string;
+            };
+            /** @description The search paths available. */
+            paths: ("fts" | "vector")[];
+            /** @description Path → why it is unavailable. */
+            unavailable: {
+                [key: string]: string;
+            };
+        };
+        MemoryClearResult: {
+            /** @description Entries removed. */
+            deleted: number;
         };
     };
     responses: never;
@@ -10187,6 +10375,820 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["AuditDates"];
                 };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listMemory: {
+        parameters: {
+            query?: {
+                /** @description What the entry is: fact, preference, event or note. */
+                kind?: "fact" | "preference" | "event" | "note";
+                /** @description A tag. */
+                tag?: string;
+                /** @description The session the entry belongs to (a label; the session need not exist). */
+                sessionKey?: string;
+                /** @description Only entries created at or after this time. */
+                since?: string;
+                /** @description Only entries created before this time. */
+                before?: string;
+                /** @description Opaque cursor from the previous page (`nextCursor`). */
+                cursor?: string;
+                /** @description Page size (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Agent id: memory belongs to the caller and this agent. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryList"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Agent id: memory belongs to the caller and this agent. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    entries: {
+                        /** @description Stored verbatim (any Unicode). */
+                        text: string;
+                        /** @description What the entry is: fact, preference, event or note. */
+                        kind: "fact" | "preference" | "event" | "note";
+                        tags?: string[];
+                        /** @description The session the entry belongs to (a label; the session need not exist). */
+                        sessionKey?: string;
+                        /** @description Any JSON object. */
+                        metadata?: {
+                            [key: string]: unknown;
+                        };
+                        /**
+                         * Format: date-time
+                         * @description When it expires (must be in the future).
+                         */
+                        expiresAt?: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryWriteResult"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    clearMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Agent id: memory belongs to the caller and this agent. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        /** @description Explicit confirmation. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Must be true: clearing cannot be undone.
+                     * @enum {boolean}
+                     */
+                    confirm: true;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryClearResult"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    searchMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Agent id: memory belongs to the caller and this agent. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Words to find (web-search syntax: "quoted phrases", -excluded, or). */
+                    query: string;
+                    /** @description Hits (default 10). */
+                    limit?: number;
+                    /** @description Default hybrid when vector search is available, else fts; an unavailable path is reported in notes. */
+                    mode?: "hybrid" | "fts" | "vector";
+                    /** @description Full-text: all (default) needs every term; any ranks entries holding any of them (what agents use). */
+                    match?: "all" | "any";
+                    /** @description Only these kinds. */
+                    kind?: ("fact" | "preference" | "event" | "note")[];
+                    /** @description Only entries holding every one of these tags. */
+                    tags?: string[];
+                    /** @description The session the entry belongs to (a label; the session need not exist). */
+                    sessionKey?: string;
+                    /**
+                     * Format: date-time
+                     * @description Only entries created at or after this time.
+                     */
+                    since?: string;
+                    /**
+                     * Format: date-time
+                     * @description Only entries created before this time.
+                     */
+                    before?: string;
+                    /** @description Only entries whose metadata has these values. */
+                    metadata?: {
+                        [key: string]: string | number | boolean | null;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemorySearchResult"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMemoryStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Agent id: memory belongs to the caller and this agent. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryStats"];
+                };
+            };
+            /** @description Invalid request (validation failed, malformed body or parameters) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the required scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Upstream provider error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteMemoryEntry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Agent id: memory belongs to the caller and this agent. */
+                agent: string;
+                /** @description Memory entry id (`mem_…`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Invalid request (validation failed, malformed body or parameters) */
             400: {

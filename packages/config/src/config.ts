@@ -63,6 +63,16 @@ export interface Config {
   sessions: { queueMode: 'reject' | 'followup' | 'collect' | 'steer' | 'interrupt'; queueCap: number; collectDebounceMs: number }
   scheduler: { minIntervalMs: number; catchUpMs: number; sweepMs: number }
   approvals: { defaultAction: 'allow' | 'deny' | 'ask'; ttlMs: number; rulesPath: string | undefined }
+  memory: {
+    embeddingsUrl: string | undefined
+    embeddingsApiKey: string | undefined
+    embeddingsModel: string
+    embeddingsDimension: number
+    embeddingsBatch: number
+    textSearchConfig: string
+    dedupe: boolean
+    purgeIntervalMs: number
+  }
 }
 
 /** Every setting of Config as a dotted path (`'runs.leaseMs'`), derived from the interface: a typo does not compile. */
@@ -169,6 +179,14 @@ export const ENV = defineEnv({
   OPENVESPER_APPROVAL_TTL_MS: { path: 'approvals.ttlMs', kind: 'int', default: 86_400_000, min: 1000, max: 2_592_000_000, description: 'How long a pending approval waits; then its run fails with approval_expired.' },
   OPENVESPER_APPROVAL_RULES: { path: 'approvals.rulesPath', kind: 'string', description: 'JSON file of approval rules ([{ match: { tool, agent, sessionKey, args, risk }, action, reason }]) seeded into the database when it has none.' },
   OPENVESPER_CONFIG: { path: 'agents.configPath', kind: 'string', default: './openvesper.config.json', description: 'Agents file; a missing file means the single default agent `main`.' },
+  OPENVESPER_EMBEDDINGS_URL: { path: 'memory.embeddingsUrl', kind: 'url', description: 'OpenAI-compatible embeddings API base URL (POST {url}/embeddings), e.g. https://api.openai.com/v1. Unset: memory search is full-text only.' },
+  OPENVESPER_EMBEDDINGS_API_KEY: { path: 'memory.embeddingsApiKey', kind: 'string', secret: true, description: 'API key of the embeddings provider (unset: no Authorization header).' },
+  OPENVESPER_EMBEDDINGS_MODEL: { path: 'memory.embeddingsModel', kind: 'string', default: 'text-embedding-3-small', description: 'Embedding model. After changing it (or the dimension), re-embed: see the README (memory).' },
+  OPENVESPER_EMBEDDINGS_DIMENSION: { path: 'memory.embeddingsDimension', kind: 'int', default: 1536, min: 2, max: 2000, description: 'Embedding vector dimension (the HNSW index holds up to 2000).' },
+  OPENVESPER_EMBEDDINGS_BATCH: { path: 'memory.embeddingsBatch', kind: 'int', default: 64, min: 1, max: 2048, description: 'Memory entries embedded per provider request.' },
+  OPENVESPER_MEMORY_TS_CONFIG: { path: 'memory.textSearchConfig', kind: 'string', default: 'english', description: 'PostgreSQL text-search configuration of memory full-text search (english, simple, german, …).' },
+  OPENVESPER_MEMORY_DEDUPE: { path: 'memory.dedupe', kind: 'bool', default: true, description: 'Merge a new memory entry into an existing one of the same agent with the same normalised text.' },
+  OPENVESPER_MEMORY_PURGE_INTERVAL_MS: { path: 'memory.purgeIntervalMs', kind: 'int', default: 60_000, min: 100, max: 86_400_000, description: 'How often expired memory entries are purged (and pending embeddings retried).' },
 })
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])

@@ -41,6 +41,16 @@ export const AgentSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Memory: `inject` = top-k relevant memories added to each run's context (0 or unset: none); `sharedWith` = other agents whose memory this one reads (same principal). */
+    memory: Type.Optional(
+      Type.Object(
+        {
+          inject: Type.Optional(Type.Integer({ minimum: 0, maximum: 20, problem: 'must be an integer from 0 to 20' })),
+          sharedWith: Type.Optional(Type.Array(Type.String({ pattern: AGENT_ID.source, problem: `must match ${AGENT_ID}` }), { maxItems: 16 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { PGlite } from '@electric-sql/pglite'
+import { vector } from '@electric-sql/pglite-pgvector'
 import type { ExtractTablesWithRelations } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
@@ -44,13 +45,20 @@ export function describeUrl(url: string): string {
   }
 }
 
+/**
+ * pgvector settings of every session (placeholders until the extension loads, harmless without it): HNSW scans go on
+ * past `ef_search` candidates until enough rows pass the query's filters (memory filters by principal and agent
+ * inside the scan), in approximately distance order (memory re-sorts the hits).
+ */
+const VECTOR_SEARCH_SETTINGS = { 'hnsw.iterative_scan': 'relaxed_order', 'hnsw.ef_search': '100' }
+
 /** Wires a database handle. postgres.js connects lazily; PGlite opens its data folder on first use. */
 export function createDb(options: DbOptions): DbHandle {
   if (options.kind === 'postgres') {
     const client = postgres(options.url, {
       max: options.max ?? 10,
       onnotice: () => {},
-      connection: { application_name: options.applicationName ?? 'openvesper' },
+      connection: { application_name: options.applicationName ?? 'openvesper', ...VECTOR_SEARCH_SETTINGS },
       idle_timeout: 30,
       connect_timeout: 10,
     })
@@ -76,7 +84,16 @@ export function createDb(options: DbOptions): DbHandle {
   const pglite = new PGlite({
     ...(options.dataDir === 'memory://' ? {} : { dataDir: options.dataDir }),
     ...(options.wasmModule ? { pgliteWasmModule: options.wasmModule } : {}),
-    startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=8MB', '-c', 'max_connections=5'],
+    startParams: [
+      ...PGlite.defaultStartParams,
+      '-c',
+      'shared_buffers=8MB',
+      '-c',
+      'max_connections=5',
+      ...Object.entries(VECTOR_SEARCH_SETTINGS).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    ],
+    // pgvector's PGlite build, so memory's vector search works embedded too (the migration creates the extension).
+    extensions: { vector },
   })
   const db = drizzlePglite(pglite, { schema }) as unknown as Db
   return {

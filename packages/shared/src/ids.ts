@@ -13,6 +13,7 @@ export const ID_PREFIXES = {
   commitment: 'cmt',
   approval: 'apr',
   rule: 'rul',
+  memory: 'mem',
 } as const
 export type IdKind = keyof typeof ID_PREFIXES
 

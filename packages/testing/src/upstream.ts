@@ -74,6 +74,10 @@ export interface FakeUpstream {
   setDefault(reply: ScriptedReply): void
   /** Clears the queue, the recorded requests and the default reply. */
   reset(): void
+  /** `POST /v1/embeddings` requests received (bodies), in order. Answered with `fakeEmbedding` of each input. */
+  readonly embeddingRequests: { body: any; headers: Record<string, string | string[] | undefined> }[]
+  /** Faults for the next embeddings requests, one per request (then normal answers again). */
+  enqueueEmbeddingFaults(...faults: { status: number; retryAfter?: number | string }[]): void
   close(): Promise<void>
 }
 
@@ -84,6 +88,8 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   const queue: ScriptedReply[] = []
   const requests: RecordedRequest[] = []
   let fallback: ScriptedReply = DEFAULT_REPLY
+  const embeddingRequests: FakeUpstream['embeddingRequests'][number][] = []
+  const embeddingFaults: { status: number; retryAfter?: number | string }[] = []
 
   const server = createServer((req, res) => {
     void handle(req, res).catch(() => {
@@ -97,12 +103,12 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
     const provider: UpstreamProvider | undefined =
-      req.method === 'POST' && (path === '/v1/chat/completions' || path === '/v1/embeddings')
-        ? 'openai'
-        : req.method === 'POST' && path === '/v1/messages'
-          ? 'anthropic'
-          : undefined
+      req.method === 'POST' && path === '/v1/chat/completions' ? 'openai' : req.method === 'POST' && path === '/v1/messages' ? 'anthropic' : undefined
     const raw = await readBody(req)
+    if (req.method === 'POST' && path === '/v1/embeddings') {
+      answerEmbeddings(res, raw, req.headers)
+      return
+    }
     if (!provider) {
       res.writeHead(404, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ error: { message: `no route ${req.method} ${path}`, type: 'not_found', code: null } }))
@@ -147,13 +153,48 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       sendMalformed(res, stream)
       return
     }
-    if (path === '/v1/embeddings') {
-      writeEmbeddings(res, recorded.body, reply.usage)
-      return
-    }
     const answer = buildAnswer(reply, recorded)
     const write = provider === 'openai' ? writeOpenAI : writeAnthropic
     await write(res, conn, answer, stream, recorded.body)
+  }
+
+  function answerEmbeddings(res: ServerResponse, raw: string, headers: IncomingMessage['headers']): void {
+    let body: { input?: unknown; model?: unknown; dimensions?: unknown } | null = null
+    try {
+      body = JSON.parse(raw)
+    } catch {
+      body = null
+    }
+    embeddingRequests.push({ body, headers: { ...headers } })
+    const fault = embeddingFaults.shift()
+    if (fault) {
+      res.writeHead(fault.status, {
+        'content-type': 'application/json',
+        ...(fault.retryAfter === undefined ? {} : { 'retry-after': String(fault.retryAfter) }),
+      })
+      res.end(JSON.stringify({ error: { message: 'scripted embeddings fault', type: 'server_error', code: null } }))
+      return
+    }
+    const inputs = typeof body?.input === 'string' ? [body.input] : Array.isArray(body?.input) ? body.input : undefined
+    if (!inputs?.every((i) => typeof i === 'string')) {
+      res.writeHead(400, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: { message: 'input must be a string or an array of strings', type: 'invalid_request_error', code: null } }))
+      return
+    }
+    const dim = typeof body?.dimensions === 'number' && body.dimensions > 0 ? body.dimensions : 8
+    // `encoding_format: 'base64'`: the little-endian float32 bytes in base64, as OpenAI sends them.
+    const base64 = (body as { encoding_format?: unknown }).encoding_format === 'base64'
+    const encode = (vector: number[]) => (base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector)
+    const tokens = (inputs as string[]).reduce((sum, text) => sum + countWords(text), 0)
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(
+      JSON.stringify({
+        object: 'list',
+        model: body?.model ?? 'fake-embedding',
+        data: (inputs as string[]).map((text, index) => ({ object: 'embedding', index, embedding: encode(fakeEmbedding(text, dim)) })),
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      }),
+    )
   }
 
   server.keepAliveTimeout = 30_000
@@ -169,6 +210,10 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    embeddingRequests,
+    enqueueEmbeddingFaults(...faults) {
+      embeddingFaults.push(...faults)
+    },
     enqueue(...replies) {
       queue.push(...replies)
     },
@@ -178,6 +223,8 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     reset() {
       queue.length = 0
       requests.length = 0
+      embeddingRequests.length = 0
+      embeddingFaults.length = 0
       fallback = DEFAULT_REPLY
     },
     close() {
@@ -626,42 +673,36 @@ function parseInput(json: string): unknown {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// OpenAI embeddings (`POST /v1/embeddings`)
-
 /**
- * A deterministic vector per input (`dimensions` long, 8 by default): component `j` of input `i` is
- * `fakeEmbedding(text, dimensions)[j]`, so tests can compute what they expect. `encoding_format: 'base64'` sends
- * the little-endian float32 bytes in base64, as OpenAI does. Usage: words of the inputs, unless scripted.
+ * The scripted upstream's deterministic embedding: each word (letters and digits, case-folded) adds its character
+ * trigrams (`#word#`) and itself, hashed with signs into `dim` buckets; the sum is L2-normalised. Texts sharing words
+ * or word stems (colour / colours, typos) are close by cosine; unrelated texts are near orthogonal. An empty text is
+ * the unit vector on axis 0.
  */
-function writeEmbeddings(res: ServerResponse, body: any, usage: ScriptedUsage | undefined): void {
-  const inputs: string[] = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? body.input.map(String) : []
-  const dimensions = Number.isInteger(body.dimensions) && body.dimensions > 0 ? body.dimensions : 8
-  const base64 = body.encoding_format === 'base64'
-  const data = inputs.map((text, index) => {
-    const vector = fakeEmbedding(text, dimensions)
-    const embedding = base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector
-    return { object: 'embedding', index, embedding }
-  })
-  const tokens = usage?.inputTokens ?? inputs.reduce((sum, text) => sum + countWords(text), 0)
-  res.writeHead(200, { 'content-type': 'application/json' })
-  res.end(
-    JSON.stringify({
-      object: 'list',
-      data,
-      model: typeof body.model === 'string' ? body.model : 'fake-embedding',
-      usage: { prompt_tokens: tokens, total_tokens: tokens },
-    }),
-  )
-}
-
-/** The fake upstream's embedding of `text`: float32-exact values in [0, 1) derived from its characters. */
-export function fakeEmbedding(text: string, dimensions: number): number[] {
-  const out: number[] = []
-  for (let j = 0; j < dimensions; j++) {
-    let h = 17 + j
-    for (let k = 0; k < text.length; k++) h = (h * 31 + text.charCodeAt(k)) % 65_521
-    out.push(Math.fround(h / 65_536))
+export function fakeEmbedding(text: string, dim: number): number[] {
+  const v = new Array<number>(dim).fill(0)
+  const words =
+    text
+      .normalize('NFKC')
+      .toLowerCase()
+      .match(/[\p{L}\p{N}]+/gu) ?? []
+  const add = (feature: string, weight: number) => {
+    let h = 0x811c9dc5
+    for (let i = 0; i < feature.length; i++) {
+      h ^= feature.charCodeAt(i)
+      h = Math.imul(h, 0x01000193) >>> 0
+    }
+    v[h % dim]! += (h & 0x80000000 ? -1 : 1) * weight
   }
-  return out
+  for (const w of words) {
+    const padded = `#${w}#`
+    for (let i = 0; i + 3 <= padded.length; i++) add(padded.slice(i, i + 3), 1)
+    add(`w:${w}`, 2)
+  }
+  const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0))
+  if (norm === 0) {
+    v[0] = 1
+    return v
+  }
+  return v.map((x) => x / norm)
 }

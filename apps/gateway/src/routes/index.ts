@@ -6,6 +6,7 @@ import { commitmentsFeature } from './commitments/index.js'
 import { heartbeatFeature } from './heartbeat/index.js'
 import { approvalsFeature } from './approvals/index.js'
 import { auditFeature } from './audit/index.js'
+import { memoryFeature } from './memory/index.js'
 import { openaiFeature } from './openai/index.js'
 import { runsFeature } from './runs/index.js'
 import { sessionsFeature } from './sessions/index.js'
@@ -31,6 +32,7 @@ export const FEATURES: readonly AnyFeature[] = [
   heartbeatFeature,
   approvalsFeature,
   auditFeature,
+  memoryFeature,
 ]
 
 /** The OpenAPI tags, one per feature, in list order. */

@@ -339,14 +339,14 @@ describe.each(MODES)('pass-through to provider models on /v1/chat/completions (%
       expect(res.data).toHaveLength(1)
       expect(res.data[0]!.embedding).toEqual(fakeEmbedding('hello world', 8))
       expect(res.usage).toEqual({ prompt_tokens: 2, total_tokens: 2 })
-      expect(up.requests[0]).toMatchObject({ path: '/v1/embeddings', body: { model: 'text-embedding-3-small', input: 'hello world' } })
+      expect(up.embeddingRequests[0]).toMatchObject({ body: { model: 'text-embedding-3-small', input: 'hello world' } })
       const row = (await usageRows()).find((r) => r.route === 'embeddings')
       expect(row).toMatchObject({ provider: 'openai', model: 'text-embedding-3-small', inputTokens: 2, outputTokens: 0, status: 200 })
     })
 
     it('forwards an array with dimensions and base64 encoding (what the SDK asks for by default), which the SDK decodes', async () => {
       const res = await client.embeddings.create({ model: 'embed', input: ['a b', 'c'], dimensions: 4 })
-      expect(up.requests[0]!.body).toMatchObject({ model: 'text-embedding-3-small', input: ['a b', 'c'], dimensions: 4, encoding_format: 'base64' })
+      expect(up.embeddingRequests[0]!.body).toMatchObject({ model: 'text-embedding-3-small', input: ['a b', 'c'], dimensions: 4, encoding_format: 'base64' })
       expect(res.data.map((d) => d.embedding)).toEqual([fakeEmbedding('a b', 4), fakeEmbedding('c', 4)])
       const raw = await fetch(`${base}/v1/embeddings`, {
         method: 'POST',
@@ -376,7 +376,7 @@ describe.each(MODES)('pass-through to provider models on /v1/chat/completions (%
     })
 
     it('maps an upstream 429 to RateLimitError with its Retry-After', async () => {
-      up.enqueue({ error: { status: 429, retryAfter: 2 } })
+      up.enqueueEmbeddingFaults({ status: 429, retryAfter: 2 })
       const err = await rejection(client.embeddings.create({ model: 'embed', input: 'x' }))
       expect(err).toBeInstanceOf(OpenAI.RateLimitError)
       expect(err.headers.get('retry-after')).toBe('2')

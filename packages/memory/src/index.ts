@@ -1,0 +1,6 @@
+export { createMemoryContextSource } from './context.js'
+export { createEmbeddingsClient, type EmbeddingsClient, type EmbeddingsOptions } from './embeddings.js'
+export { createMemoryJobMount, type MemoryJobTarget, memoryJobs, type MemoryJobs } from './jobs.js'
+export type { MemoryEntry, MemoryFilters } from './memory.repo.js'
+export * from './memory.service.js'
+export { createMemoryTools, type MemoryTool } from './tools.js'
