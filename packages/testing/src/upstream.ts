@@ -704,5 +704,6 @@ export function fakeEmbedding(text: string, dim: number): number[] {
     v[0] = 1
     return v
   }
-  return v.map((x) => x / norm)
+  // float32-exact, so a vector sent as base64 float32 bytes decodes to the same numbers
+  return v.map((x) => Math.fround(x / norm))
 }

@@ -16,10 +16,9 @@ const MAX_BLOCK_MS = 60
 
 describe('request parsing cost (embedded mode: parsing is the same code in both modes)', () => {
   let t: TestApp
-  let base: string
   beforeAll(async () => {
     t = await buildTestApp({ mode: 'embedded' })
-    base = await t.app.listen({ host: '127.0.0.1', port: 0 })
+    await t.app.listen({ host: '127.0.0.1', port: 0 })
   })
   afterAll(async () => {
     await t?.close()
@@ -75,37 +74,5 @@ describe('request parsing cost (embedded mode: parsing is the same code in both 
     const text = await send(JSON.stringify({ message: `${'[{,:'.repeat(30_000)}\\"` }))
     expect(text.statusCode, text.body).toBe(202)
   })
-
-  it('keeps GET /health answering within 100 ms (p95) while hostile bodies arrive at the default rate limit (10/s)', async () => {
-    const bodies = hostileBodies(BODY_LIMIT - 64)
-    let stop = false
-    const sender = (async () => {
-      let i = 0
-      while (!stop) {
-        const { body } = bodies[i++ % bodies.length]!
-        const next = new Promise((r) => setTimeout(r, 100))
-        await fetch(`${base}/agent/async`, { method: 'POST', headers: { ...bearer(t.adminToken), 'content-type': 'application/json' }, body }).then((r) =>
-          r.arrayBuffer(),
-        )
-        await next
-      }
-      return i
-    })()
-    const latencies: number[] = []
-    const deadline = Date.now() + 3000
-    while (Date.now() < deadline) {
-      const started = performance.now()
-      const res = await fetch(`${base}/health`)
-      expect(res.status).toBe(200)
-      await res.arrayBuffer()
-      latencies.push(performance.now() - started)
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    stop = true
-    const sent = await sender
-    expect(sent).toBeGreaterThan(5)
-    latencies.sort((a, b) => a - b)
-    const p95 = latencies[Math.floor(latencies.length * 0.95)]!
-    expect(p95, `health p95 ${p95} ms over ${latencies.length} probes, ${sent} hostile bodies`).toBeLessThan(100)
-  })
+  // /health's latency while such bodies arrive is a bench figure (`pnpm bench --only=parse`), not a timed test.
 })

@@ -1,4 +1,5 @@
 import { hasScopes, SCOPES } from '@openvesper/access'
+import { newId } from '@openvesper/shared'
 import { type FakeUpstream, startFakeUpstream } from '@openvesper/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { unusedServices } from '../../src/openapi.js'
@@ -55,11 +56,18 @@ describe.each(MODES)('every WebSocket method × every scope (%s mode)', (mode) =
       const c = await connectRpc(wsUrl, bearer(token))
       for (const { name, scope: needed } of methods) {
         const runId = await runningRun()
-        const params = name === 'agent.run' ? { message: `ws scope ${scope}` } : { runId }
+        const paramsOf: Record<string, Record<string, unknown>> = {
+          'agent.run': { message: `ws scope ${scope}` },
+          'approval.decide': { approvalId: newId('approval'), decision: 'deny' },
+          tool_approval: { verdicts: { call_none: 'deny' } },
+        }
+        const params = paramsOf[name] ?? { runId }
         const reply = await c.call(name, params)
         const where = `${name} with ${scope}`
         if (hasScopes(['runs:read', scope], [needed])) {
-          expect(reply.error, `${where}: ${JSON.stringify(reply.error)}`).toBeUndefined()
+          // Past the scope check, deciding looks the approval up: an unknown one is not_found, never forbidden.
+          if (name === 'approval.decide') expect(reply.error, where).toMatchObject({ code: -32004 })
+          else expect(reply.error, `${where}: ${JSON.stringify(reply.error)}`).toBeUndefined()
           if (name === 'agent.run') {
             expect(String(reply.result!.runId)).toMatch(/^run_/)
             started.push(String(reply.result!.runId))
@@ -67,6 +75,8 @@ describe.each(MODES)('every WebSocket method × every scope (%s mode)', (mode) =
           if (name === 'run.subscribe') expect(reply.result).toEqual({ runId, subscribed: true })
           if (name === 'run.unsubscribe') expect(reply.result).toEqual({ runId, subscribed: false })
           if (name === 'run.get') expect(reply.result).toMatchObject({ runId })
+          // No followed run has a pending call of that id: the verdict is answered, deciding nothing.
+          if (name === 'tool_approval') expect(reply.result).toEqual({ results: [expect.objectContaining({ tool_call_id: 'call_none' })] })
           if (name === 'run.abort') {
             expect(reply.result).toMatchObject({ runId, status: 'cancelled' })
             expect(await statusOf(runId)).toBe('cancelled')

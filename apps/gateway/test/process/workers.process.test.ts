@@ -386,7 +386,7 @@ describe('gateway and workers as processes (server mode)', () => {
     expect(api.output()).not.toMatch(/killed by timeout/)
   })
 
-  it('three processes started at once on an empty database migrate it once and register one reconcile scheduler', { timeout: 120_000 }, async () => {
+  it('three processes started at once on an empty database migrate it once and register each job scheduler once', { timeout: 120_000 }, async () => {
     redis = await createTestRedis()
     const name = `ov_t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}_empty`
     const admin = postgres(TEST_PG_ADMIN_URL, { max: 1, onnotice: () => {} })
@@ -426,12 +426,14 @@ describe('gateway and workers as processes (server mode)', () => {
     const tokens = await sql<{ n: number }[]>`select count(*)::int as n from api_tokens`
     expect(tokens[0]!.n).toBe(1)
 
-    // One job scheduler under the prefix: BullMQ keeps scheduler ids in `<prefix>:<queue>:repeat`.
+    // Each job scheduler once under the prefix, however many processes registered it: BullMQ keeps scheduler ids in
+    // `<prefix>:<queue>:repeat`.
+    const expected = ['approvals-expire', 'memory-purge', 'runs-reconcile', 'scheduler-sweep']
     const r = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
     await r.connect()
     try {
       const schedulers = await r.zrange(`${redis.prefix}:jobs:repeat`, '0', '-1')
-      expect(schedulers).toEqual(['runs-reconcile'])
+      expect([...schedulers].sort()).toEqual(expected)
       const keys: string[] = []
       let cursor = '0'
       do {
@@ -440,7 +442,7 @@ describe('gateway and workers as processes (server mode)', () => {
         keys.push(...batch)
       } while (cursor !== '0')
       // `repeat:<scheduler>` is a scheduler; `repeat:<scheduler>:<millis>` is one of its iteration jobs.
-      expect(keys.filter((k) => !/:\d+$/.test(k))).toEqual([`${redis.prefix}:jobs:repeat:runs-reconcile`])
+      expect(keys.filter((k) => !/:\d+$/.test(k)).sort()).toEqual(expected.map((id) => `${redis!.prefix}:jobs:repeat:${id}`))
     } finally {
       r.disconnect()
     }

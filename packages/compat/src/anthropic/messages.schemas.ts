@@ -96,7 +96,7 @@ export type AnthropicToolChoice = Static<typeof AnthropicToolChoiceSchema>
 
 const SystemSchema = Type.Union([Type.String(), Type.Array(TextBlockParamSchema)])
 const ThinkingConfigSchema = Type.Union([
-  Type.Object({ type: Type.Literal('enabled'), budget_tokens: Type.Integer({ minimum: 1 }) }),
+  Type.Object({ type: Type.Literal('enabled'), budget_tokens: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }),
   Type.Object({ type: Type.Literal('disabled') }),
 ])
 
@@ -111,12 +111,12 @@ const conversation = {
 
 export const MessagesRequestSchema = Type.Object({
   ...conversation,
-  max_tokens: Type.Integer({ minimum: 1 }),
+  max_tokens: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }),
   stream: Type.Optional(Type.Boolean()),
   stop_sequences: Type.Optional(Type.Array(Type.String())),
   temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   top_p: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-  top_k: Type.Optional(Type.Integer({ minimum: 0 })),
+  top_k: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
   metadata: Type.Optional(Type.Object({ user_id: Type.Optional(Nullable(Type.String())) })),
 })
 export type MessagesRequest = Static<typeof MessagesRequestSchema>

@@ -11,11 +11,11 @@ export const EmbeddingsRequestSchema = Type.Object({
   input: Type.Union([
     Type.String(),
     Type.Array(Type.String(), { minItems: 1, maxItems: 2048 }),
-    Type.Array(Type.Integer(), { minItems: 1 }),
-    Type.Array(Type.Array(Type.Integer()), { minItems: 1 }),
+    Type.Array(Type.Integer({ minimum: 0, maximum: 2_147_483_647 }), { minItems: 1 }),
+    Type.Array(Type.Array(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })), { minItems: 1 }),
   ]),
   encoding_format: Type.Optional(StringEnum(['float', 'base64'] as const)),
-  dimensions: Type.Optional(Type.Integer({ minimum: 1 })),
+  dimensions: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_536 })),
   user: Type.Optional(Type.String()),
 })
 export type EmbeddingsRequest = Static<typeof EmbeddingsRequestSchema>

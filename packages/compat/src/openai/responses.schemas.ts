@@ -107,7 +107,7 @@ const TextConfigSchema = Type.Object({
 const sampling = {
   temperature: Type.Optional(Nullable(Type.Number({ minimum: 0, maximum: 2 }))),
   top_p: Type.Optional(Nullable(Type.Number({ minimum: 0, maximum: 1 }))),
-  max_output_tokens: Type.Optional(Nullable(Type.Integer({ minimum: 1 }))),
+  max_output_tokens: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2_147_483_647 }))),
   parallel_tool_calls: Type.Optional(Nullable(Type.Boolean())),
   metadata: Type.Optional(Nullable(MetadataSchema)),
   text: Type.Optional(TextConfigSchema),

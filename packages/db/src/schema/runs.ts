@@ -9,6 +9,15 @@ export const TERMINAL_RUN_STATUSES = ['completed', 'failed', 'cancelled'] as con
 export const RUN_MODES = ['sync', 'async', 'stream'] as const
 export type RunMode = (typeof RUN_MODES)[number]
 
+/** What started a run: the user message; a merged (`collect`) run also counts the messages it merged. */
+export interface RunInput {
+  message: string
+  /** `collect` on a waiting run that later messages may merge into. */
+  queueMode?: 'collect'
+  /** How many messages were merged into `message` (absent: one). */
+  collected?: number
+}
+
 export interface RunUsage {
   inputTokens: number
   outputTokens: number
@@ -21,15 +30,6 @@ export interface RunUsage {
  * (incrementing `attempt`, recording `lease_owner`); every later write is fenced on `attempt`.
  * @writer packages/core — runs.repo.ts creates, claims, leases and finishes runs
  */
-/** What started a run: the user message; a merged (`collect`) run also counts the messages it merged. */
-export interface RunInput {
-  message: string
-  /** `collect` on a waiting run that later messages may merge into. */
-  queueMode?: 'collect'
-  /** How many messages were merged into `message` (absent: one). */
-  collected?: number
-}
-
 export const runs = pgTable(
   'runs',
   {
