@@ -282,10 +282,16 @@ describe('a quiet subscription costs nothing (server mode)', () => {
   beforeAll(async () => {
     up = await startFakeUpstream()
     up.setDefault({ hang: true })
-    // No reconciler pass during the measurement: what is counted is what the readers cost.
+    // No periodic job during the measurement (reconciler, approval expiry, scheduler sweep, memory purge): what is
+    // counted is what the readers cost.
     t = await buildTestApp({
       mode: 'server',
-      env: upstreamEnv(up, { OPENVESPER_SSE_STREAMS_PER_TOKEN: String(READERS), OPENVESPER_RECONCILE_INTERVAL_MS: '600000' }),
+      env: upstreamEnv(up, {
+        OPENVESPER_SSE_STREAMS_PER_TOKEN: String(READERS),
+        OPENVESPER_RECONCILE_INTERVAL_MS: '600000',
+        OPENVESPER_SCHEDULER_SWEEP_MS: '600000',
+        OPENVESPER_MEMORY_PURGE_INTERVAL_MS: '600000',
+      }),
     })
     base = await t.app.listen({ host: '127.0.0.1', port: 0 })
     sql = postgres(t.databaseUrl!, { max: 1, onnotice: () => {} })
