@@ -126,11 +126,14 @@ describe.each(MODES)('open resources per client (%s mode)', (mode) => {
     const token = await t.tokenWith(['runs:read', 'runs:write'])
     const c = await connectRpc(`${base.replace('http', 'ws')}/ws`, bearer(token))
     const runs: string[] = []
+    const before = up.requests.length
     for (let i = 0; i < SUB_CAP; i++) {
       const reply = await c.call('agent.run', { message: `sub ${i}` })
       expect(reply.error).toBeUndefined()
       runs.push(String(reply.result!.runId))
     }
+    // Each accepted run calls the model after its reply: count them all before checking the refused one adds none.
+    await waitFor(() => up.requests.length >= before + SUB_CAP, { what: 'every accepted run calling the model' })
     const asked = up.requests.length
     const over = await c.call('agent.run', { message: 'one too many' })
     expect(over.error).toMatchObject({ code: RPC.rateLimited, data: { code: 'rate_limited' } })
